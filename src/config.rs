@@ -1,0 +1,115 @@
+//! Command line and environment: every flag has a `HERALD_*` variable.
+
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "herald",
+    version,
+    about,
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Flags of `serve`, the default command.
+    #[command(flatten)]
+    pub serve: ServeConfig,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (the default).
+    Serve(ServeConfig),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SqliteSync {
+    /// fsync every commit: nothing acknowledged is lost on power failure.
+    Full,
+    /// fsync at checkpoints: survives a crash of herald, not of the machine.
+    Normal,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeConfig {
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long, env = "HERALD_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: String,
+
+    /// `sqlite://FILE` (created if missing) or `postgres://USER@HOST/DB`.
+    #[arg(
+        long,
+        env = "HERALD_DATABASE_URL",
+        default_value = "sqlite://herald.db"
+    )]
+    pub database_url: String,
+
+    /// Largest message body accepted, in bytes.
+    #[arg(long, env = "HERALD_MAX_MESSAGE_BYTES", default_value_t = 1024 * 1024)]
+    pub max_message_bytes: usize,
+
+    /// Interval of the SSE heartbeat comment, in milliseconds.
+    #[arg(long, env = "HERALD_HEARTBEAT_MS", default_value_t = 15_000, value_parser = clap::value_parser!(u64).range(10..))]
+    pub heartbeat_ms: u64,
+
+    /// The `retry:` reconnection delay sent to SSE clients, in milliseconds.
+    #[arg(long, env = "HERALD_SSE_RETRY_MS", default_value_t = 2_000)]
+    pub sse_retry_ms: u64,
+
+    /// Committed batches a subscriber may lag behind before it catches up
+    /// from storage.
+    #[arg(long, env = "HERALD_HUB_CAPACITY", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..))]
+    pub hub_capacity: u64,
+
+    /// Most messages committed in one transaction (group commit).
+    #[arg(long, env = "HERALD_MAX_BATCH", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub max_batch: u64,
+
+    /// How long to wait for the database (connection, lock, commit) before
+    /// answering 503, in milliseconds.
+    #[arg(long, env = "HERALD_DB_TIMEOUT_MS", default_value_t = 5_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub db_timeout_ms: u64,
+
+    /// Database connections (readers, on SQLite).
+    #[arg(long, env = "HERALD_DB_MAX_CONNECTIONS", default_value_t = 8)]
+    pub db_max_connections: u32,
+
+    /// SQLite durability.
+    #[arg(long, env = "HERALD_SQLITE_SYNCHRONOUS", value_enum, default_value_t = SqliteSync::Full)]
+    pub sqlite_synchronous: SqliteSync,
+
+    /// Largest `limit` of the history endpoint.
+    #[arg(long, env = "HERALD_HISTORY_MAX_LIMIT", default_value_t = 1000)]
+    pub history_max_limit: u32,
+
+    /// At shutdown, how long to wait for open requests before exiting, in
+    /// milliseconds.
+    #[arg(long, env = "HERALD_SHUTDOWN_GRACE_MS", default_value_t = 10_000)]
+    pub shutdown_grace_ms: u64,
+}
+
+impl ServeConfig {
+    /// The configuration from defaults and `HERALD_*` variables, with
+    /// `args` (flags, without the program name) on top.
+    pub fn from_args<I, T>(args: I) -> Result<Self, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        #[derive(Parser)]
+        struct Only {
+            #[command(flatten)]
+            serve: ServeConfig,
+        }
+        let argv = std::iter::once(std::ffi::OsString::from("herald"))
+            .chain(args.into_iter().map(Into::into));
+        Only::try_parse_from(argv).map(|o| o.serve)
+    }
+
+    pub fn db_timeout(&self) -> Duration {
+        Duration::from_millis(self.db_timeout_ms)
+    }
+}

@@ -1,0 +1,273 @@
+//! Messages: what a publisher hands in ([`NewMessage`]), what the log holds
+//! ([`Message`]), and the one wire encoding every reader shares: the JSON
+//! envelope `{"id","topic","seq","time","event","data"}` and the SSE frame
+//! around it, built once per message and shared by reference counting.
+
+use std::fmt;
+use std::sync::{Arc, OnceLock};
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+use super::{Position, TopicName};
+
+/// Microseconds since the Unix epoch, UTC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Timestamp(pub i64);
+
+impl Timestamp {
+    pub fn now() -> Self {
+        Timestamp(chrono::Utc::now().timestamp_micros())
+    }
+
+    /// RFC 3339 with microseconds, e.g. `2026-11-24T04:09:33.123456Z`.
+    pub fn to_rfc3339(self) -> String {
+        chrono::DateTime::from_timestamp_micros(self.0)
+            .unwrap_or_default()
+            .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+    }
+}
+
+/// An SSE event type (`event:` line): same alphabet as topic levels,
+/// 1–64 characters. Default `message`.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct EventType(Arc<str>);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("event type {0:?} is invalid: use 1-64 characters of A-Z a-z 0-9 _ - .")]
+pub struct EventTypeError(pub String);
+
+impl EventType {
+    pub const MAX_LEN: usize = 64;
+
+    pub fn parse(s: &str) -> Result<Self, EventTypeError> {
+        let ok = !s.is_empty()
+            && s.len() <= Self::MAX_LEN
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b));
+        if ok {
+            Ok(Self(Arc::from(s)))
+        } else {
+            Err(EventTypeError(s.to_owned()))
+        }
+    }
+
+    pub fn message() -> Self {
+        static DEFAULT: OnceLock<EventType> = OnceLock::new();
+        DEFAULT
+            .get_or_init(|| EventType(Arc::from("message")))
+            .clone()
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for EventType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.0, f)
+    }
+}
+
+/// A message body: JSON (validated, stored as its text) or UTF-8 text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Payload {
+    /// Valid JSON text on a single line (see [`Payload::json`]).
+    Json(String),
+    Text(String),
+}
+
+impl Payload {
+    /// Validates JSON and puts it on one line, as an SSE `data:` line needs.
+    /// Raw CR/LF can only occur between tokens in valid JSON (inside strings
+    /// they must be escaped), so dropping them changes no value.
+    pub fn json(text: String) -> Result<Self, serde_json::Error> {
+        serde_json::from_str::<serde::de::IgnoredAny>(&text)?;
+        let text = if text.contains(['\n', '\r']) {
+            text.replace(['\n', '\r'], "")
+        } else {
+            text
+        };
+        Ok(Payload::Json(text.trim().to_owned()))
+    }
+
+    pub fn is_json(&self) -> bool {
+        matches!(self, Payload::Json(_))
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            Payload::Json(s) | Payload::Text(s) => s,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.as_str().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.as_str().is_empty()
+    }
+}
+
+/// A message as a publisher hands it in, before it has a place in the log.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    pub topic: TopicName,
+    pub event: EventType,
+    pub payload: Payload,
+    pub content_type: String,
+}
+
+/// A committed message.
+#[derive(Debug)]
+pub struct Message {
+    pub position: Position,
+    pub topic: TopicName,
+    pub seq: i64,
+    pub time: Timestamp,
+    pub event: EventType,
+    pub payload: Payload,
+    pub content_type: String,
+    /// The SSE frame, built by the first reader that needs it and then
+    /// shared by every subscriber (messages travel as `Arc`s).
+    encoded: OnceLock<Encoded>,
+}
+
+#[derive(Debug)]
+struct Encoded {
+    frame: Bytes,
+    envelope: std::ops::Range<usize>,
+}
+
+impl Message {
+    pub fn new(
+        position: Position,
+        topic: TopicName,
+        seq: i64,
+        time: Timestamp,
+        event: EventType,
+        payload: Payload,
+        content_type: String,
+    ) -> Self {
+        Self {
+            position,
+            topic,
+            seq,
+            time,
+            event,
+            payload,
+            content_type,
+            encoded: OnceLock::new(),
+        }
+    }
+
+    /// `id: …\nevent: …\ndata: <envelope>\n\n`, ready to write to a stream.
+    pub fn sse_frame(&self) -> Bytes {
+        self.encoded().frame.clone()
+    }
+
+    /// The JSON envelope, `{"id","topic","seq","time","event","data"}`.
+    pub fn envelope(&self) -> Bytes {
+        let e = self.encoded();
+        e.frame.slice(e.envelope.clone())
+    }
+
+    fn encoded(&self) -> &Encoded {
+        self.encoded.get_or_init(|| {
+            let mut buf = BytesMut::with_capacity(self.payload.len() + 160);
+            let head = format!(
+                "id: {}\nevent: {}\ndata: ",
+                self.position,
+                self.event.as_str()
+            );
+            buf.put_slice(head.as_bytes());
+            let start = buf.len();
+            let mut w = (&mut buf).writer();
+            // Topic and event names are plain ASCII without quotes or
+            // backslashes (validated), so they need no escaping.
+            let _ = std::io::Write::write_fmt(
+                &mut w,
+                format_args!(
+                    r#"{{"id":{},"topic":"{}","seq":{},"time":"{}","event":"{}","data":"#,
+                    self.position,
+                    self.topic,
+                    self.seq,
+                    self.time.to_rfc3339(),
+                    self.event.as_str()
+                ),
+            );
+            match &self.payload {
+                Payload::Json(text) => buf.put_slice(text.as_bytes()),
+                Payload::Text(text) => {
+                    // serde_json escapes control characters, so the string
+                    // stays on one line.
+                    let _ = serde_json::to_writer((&mut buf).writer(), text);
+                }
+            }
+            buf.put_u8(b'}');
+            let end = buf.len();
+            buf.put_slice(b"\n\n");
+            Encoded {
+                frame: buf.freeze(),
+                envelope: start..end,
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(payload: Payload) -> Message {
+        Message::new(
+            Position(42),
+            TopicName::parse("orders").unwrap(),
+            7,
+            Timestamp(1_700_000_000_123_456),
+            EventType::message(),
+            payload,
+            "application/json".into(),
+        )
+    }
+
+    #[test]
+    fn json_payloads_are_embedded_as_json() {
+        let m = message(Payload::json("{\n  \"total\": 150\n}\n".into()).unwrap());
+        let envelope: serde_json::Value = serde_json::from_slice(&m.envelope()).unwrap();
+        assert_eq!(
+            envelope,
+            serde_json::json!({"id": 42, "topic": "orders", "seq": 7,
+                "time": "2023-11-14T22:13:20.123456Z", "event": "message",
+                "data": {"total": 150}})
+        );
+        let frame = String::from_utf8(m.sse_frame().to_vec()).unwrap();
+        assert!(frame.starts_with("id: 42\nevent: message\ndata: {"));
+        assert!(frame.ends_with("}\n\n"));
+        assert_eq!(frame.matches('\n').count(), 4, "{frame}");
+    }
+
+    #[test]
+    fn text_payloads_become_json_strings_on_one_line() {
+        let m = message(Payload::Text("line 1\nline \"2\"".into()));
+        let envelope: serde_json::Value = serde_json::from_slice(&m.envelope()).unwrap();
+        assert_eq!(envelope["data"], "line 1\nline \"2\"");
+        assert_eq!(m.sse_frame().iter().filter(|b| **b == b'\n').count(), 4);
+    }
+
+    #[test]
+    fn invalid_json_is_refused() {
+        assert!(Payload::json("{\"a\":".into()).is_err());
+        assert!(Payload::json("".into()).is_err());
+        assert!(Payload::json("1 2".into()).is_err());
+    }
+
+    #[test]
+    fn event_types_are_validated() {
+        assert!(EventType::parse("order.created").is_ok());
+        for bad in ["", "a b", "a\nb", &"x".repeat(65)] {
+            assert!(EventType::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+}

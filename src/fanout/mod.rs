@@ -1,0 +1,17 @@
+//! From commit to subscribers.
+//!
+//! - [`writer`]: the one task per process that commits publishes in groups
+//!   (group commit) and answers each publish after its commit.
+//! - [`hub`]: the in-process broadcast of committed batches, fed in position
+//!   order by the sequencer (local commits, and on Postgres the commits of
+//!   other nodes read back from storage).
+//! - [`subscriber`]: one stream per SSE connection: catch-up from storage,
+//!   then live from the hub, with no gap and no duplicate.
+
+pub mod hub;
+pub mod subscriber;
+pub mod writer;
+
+pub use hub::{Batch, Feed, Hub};
+pub use subscriber::{Matcher, StreamSettings};
+pub use writer::{Ack, PublishError, Publisher};

@@ -1,0 +1,219 @@
+//! One SSE stream: what it selects ([`Matcher`]), where it starts (a
+//! cursor, or live), and the loop that writes its frames.
+//!
+//! Hand-over from storage to live, which is where resume usually loses or
+//! duplicates messages: the stream subscribes to the hub *before* it reads
+//! storage, reads storage after its cursor to the end, then drains the hub
+//! skipping every position it has already passed. A stream that lags behind
+//! the hub's buffer goes back to storage the same way, so it loses nothing.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use futures_util::Stream;
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
+use tokio_util::sync::CancellationToken;
+
+use super::Hub;
+use crate::domain::{Cursor, Message, Position, TopicSelector};
+use crate::storage::Store;
+
+/// Which messages a stream wants.
+#[derive(Debug, Clone)]
+pub struct Matcher {
+    pub selector: TopicSelector,
+}
+
+impl Matcher {
+    pub fn matches(&self, m: &Message) -> bool {
+        self.selector.matches(m.topic.as_str())
+    }
+}
+
+/// Stream settings from the configuration.
+#[derive(Debug, Clone)]
+pub struct StreamSettings {
+    /// Comment line sent this often so proxies keep the connection open.
+    pub heartbeat: Duration,
+    /// The `retry:` hint for reconnecting clients.
+    pub retry: Duration,
+    /// Rows per storage read while catching up.
+    pub page: u32,
+}
+
+/// Stop coalescing queued batches into one write past this many bytes.
+const COALESCE_BYTES: usize = 64 * 1024;
+
+/// Opens a stream of SSE bytes. It is subscribed to the hub when this
+/// returns, so a message committed after it is never missed.
+pub fn open(
+    hub: &Arc<Hub>,
+    store: Arc<dyn Store>,
+    matcher: Matcher,
+    cursor: Option<Cursor>,
+    settings: StreamSettings,
+    shutdown: CancellationToken,
+) -> impl Stream<Item = Result<Bytes, Infallible>> + Send + 'static {
+    let (mut rx, live_head) = hub.subscribe();
+    let guard = hub.register(&matcher.selector);
+    let hub = Arc::clone(hub);
+    let exact: Option<Vec<String>> = matcher
+        .selector
+        .exact_names()
+        .map(|names| names.into_iter().map(str::to_owned).collect());
+    // Where we are in the log: every position up to `pos` has been sent or
+    // skipped. `catch_up` says storage must be read past it first.
+    let (mut pos, mut catch_up) = match cursor {
+        None => (live_head, false),
+        Some(c) => (c.after(), true),
+    };
+    // `earliest` asks for whatever is retained: no gap to report then.
+    let mut report_gaps = cursor != Some(Cursor::Earliest);
+
+    async_stream::stream! {
+        let _guard = guard;
+        yield Ok(Bytes::from(format!("retry: {}\n\n", settings.retry.as_millis())));
+        let mut heartbeat = tokio::time::interval_at(
+            tokio::time::Instant::now() + settings.heartbeat,
+            settings.heartbeat,
+        );
+        heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut frames = Frames::default();
+        'stream: loop {
+            if catch_up {
+                if report_gaps {
+                    match store.oldest_retained().await {
+                        Ok(oldest) if oldest > pos.next() => {
+                            yield Ok(gap_frame(pos, oldest));
+                            pos = Position(oldest.0 - 1);
+                        }
+                        Ok(_) => {}
+                        Err(e) => {
+                            // End the stream: the client reconnects with its
+                            // Last-Event-ID and resumes exactly.
+                            tracing::warn!(error = %e, "catch-up failed; closing the stream");
+                            break 'stream;
+                        }
+                    }
+                }
+                loop {
+                    let names: Option<Vec<&str>> =
+                        exact.as_ref().map(|v| v.iter().map(String::as_str).collect());
+                    let page = match store.read(pos, names.as_deref(), settings.page).await {
+                        Ok(page) => page,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "catch-up failed; closing the stream");
+                            break 'stream;
+                        }
+                    };
+                    let full = page.len() == settings.page as usize;
+                    for m in &page {
+                        if matcher.matches(m) {
+                            frames.push(m.sse_frame());
+                        }
+                    }
+                    if let Some(last) = page.last() {
+                        pos = last.position;
+                    }
+                    if let Some(bytes) = frames.take() {
+                        yield Ok(bytes);
+                    }
+                    if !full || shutdown.is_cancelled() {
+                        break;
+                    }
+                }
+                catch_up = false;
+                report_gaps = true;
+            }
+
+            tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => break 'stream,
+                received = rx.recv() => {
+                    let mut next = received;
+                    // Take every batch already queued: one write for many
+                    // events costs the server and the client far less.
+                    loop {
+                        match next {
+                            Ok(batch) => {
+                                for m in batch.iter().filter(|m| m.position > pos) {
+                                    if matcher.matches(m) {
+                                        frames.push(m.sse_frame());
+                                    }
+                                }
+                                if let Some(last) = batch.last() {
+                                    pos = pos.max(last.position);
+                                }
+                            }
+                            Err(RecvError::Lagged(_)) => {
+                                hub.note_lag();
+                                catch_up = true;
+                                break;
+                            }
+                            Err(RecvError::Closed) => {
+                                if let Some(bytes) = frames.take() {
+                                    yield Ok(bytes);
+                                }
+                                break 'stream;
+                            }
+                        }
+                        if frames.len() >= COALESCE_BYTES {
+                            break;
+                        }
+                        next = match rx.try_recv() {
+                            Ok(b) => Ok(b),
+                            Err(TryRecvError::Lagged(n)) => Err(RecvError::Lagged(n)),
+                            Err(TryRecvError::Closed) => Err(RecvError::Closed),
+                            Err(TryRecvError::Empty) => break,
+                        };
+                    }
+                    if let Some(bytes) = frames.take() {
+                        yield Ok(bytes);
+                    }
+                }
+                _ = heartbeat.tick() => yield Ok(Bytes::from_static(b": keep-alive\n\n")),
+            }
+        }
+    }
+}
+
+fn gap_frame(after: Position, oldest: Position) -> Bytes {
+    let resume = oldest.0 - 1;
+    Bytes::from(format!(
+        "id: {resume}\nevent: gap\ndata: {{\"after\":{after},\"oldest_available\":{oldest},\"resumed_from\":{resume}}}\n\n"
+    ))
+}
+
+/// Frames waiting to be written: one shared `Bytes` when there is a single
+/// frame (no copy), a buffer when several are coalesced.
+#[derive(Default)]
+struct Frames {
+    single: Option<Bytes>,
+    buf: BytesMut,
+}
+
+impl Frames {
+    fn push(&mut self, frame: Bytes) {
+        if self.single.is_none() && self.buf.is_empty() {
+            self.single = Some(frame);
+            return;
+        }
+        if let Some(first) = self.single.take() {
+            self.buf.extend_from_slice(&first);
+        }
+        self.buf.extend_from_slice(&frame);
+    }
+
+    fn len(&self) -> usize {
+        self.single.as_ref().map_or(self.buf.len(), Bytes::len)
+    }
+
+    fn take(&mut self) -> Option<Bytes> {
+        if let Some(single) = self.single.take() {
+            return Some(single);
+        }
+        (!self.buf.is_empty()).then(|| self.buf.split().freeze())
+    }
+}

@@ -1,0 +1,178 @@
+//! Group commit: publish requests queue up for one writer task, which
+//! commits everything that has queued as one transaction and then answers
+//! every request in it. Throughput grows with load instead of being capped
+//! at one fsync per message, and nothing is acknowledged before its commit.
+
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+use super::Feed;
+use crate::domain::{Message, NewMessage, Position};
+use crate::storage::{Store, StoreError};
+use std::sync::Arc;
+
+/// What a publisher is told once its message is committed.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Ack {
+    pub id: Position,
+    pub topic: String,
+    pub seq: i64,
+    pub time: String,
+}
+
+impl Ack {
+    fn of(m: &Message) -> Self {
+        Ack {
+            id: m.position,
+            topic: m.topic.to_string(),
+            seq: m.seq,
+            time: m.time.to_rfc3339(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum PublishError {
+    /// The database is down, locked or slow: try again later.
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
+    #[error("herald is shutting down")]
+    ShuttingDown,
+    #[error("internal error")]
+    Internal,
+}
+
+struct Request {
+    messages: Vec<NewMessage>,
+    reply: oneshot::Sender<Result<Vec<Ack>, PublishError>>,
+}
+
+/// The handle request handlers publish through. Cheap to clone.
+#[derive(Clone)]
+pub struct Publisher {
+    tx: mpsc::Sender<Request>,
+    timeout: Duration,
+}
+
+impl Publisher {
+    /// Publishes one message; returns after it is committed.
+    pub async fn publish(&self, message: NewMessage) -> Result<Ack, PublishError> {
+        let mut acks = self.publish_all(vec![message]).await?;
+        acks.pop().ok_or(PublishError::Internal)
+    }
+
+    /// Publishes messages all-or-nothing in one transaction, in order.
+    pub async fn publish_all(&self, messages: Vec<NewMessage>) -> Result<Vec<Ack>, PublishError> {
+        let (reply, answer) = oneshot::channel();
+        let request = Request { messages, reply };
+        // Bounded wait: a stuck database yields a 503, never a hung request.
+        let outcome = tokio::time::timeout(self.timeout, async {
+            self.tx
+                .send(request)
+                .await
+                .map_err(|_| PublishError::ShuttingDown)?;
+            answer.await.map_err(|_| PublishError::ShuttingDown)?
+        })
+        .await;
+        outcome.unwrap_or_else(|_| {
+            Err(PublishError::Unavailable(
+                "timed out waiting for the commit".into(),
+            ))
+        })
+    }
+}
+
+/// Starts the writer task. It stops after `stop` once every request already
+/// queued has been committed and answered.
+pub fn spawn(
+    store: Arc<dyn Store>,
+    feed: mpsc::Sender<Feed>,
+    max_batch: usize,
+    timeout: Duration,
+    stop: CancellationToken,
+) -> (Publisher, tokio::task::JoinHandle<()>) {
+    // The queue holds a few batches' worth: beyond that, publishers wait
+    // (back-pressure) rather than herald buffering without bound.
+    let (tx, rx) = mpsc::channel(max_batch.max(1) * 4);
+    let task = tokio::spawn(run(store, rx, feed, max_batch.max(1), stop));
+    (Publisher { tx, timeout }, task)
+}
+
+async fn run(
+    store: Arc<dyn Store>,
+    mut rx: mpsc::Receiver<Request>,
+    feed: mpsc::Sender<Feed>,
+    max_batch: usize,
+    stop: CancellationToken,
+) {
+    let mut stopping = false;
+    loop {
+        let first = if stopping {
+            rx.recv().await
+        } else {
+            tokio::select! {
+                r = rx.recv() => r,
+                _ = stop.cancelled() => {
+                    // Refuse new requests, then drain what is queued.
+                    stopping = true;
+                    rx.close();
+                    continue;
+                }
+            }
+        };
+        let Some(first) = first else { break };
+        let mut count = first.messages.len();
+        let mut requests = vec![first];
+        while count < max_batch {
+            match rx.try_recv() {
+                Ok(r) => {
+                    count += r.messages.len();
+                    requests.push(r);
+                }
+                Err(_) => break,
+            }
+        }
+        commit(&*store, requests, &feed).await;
+    }
+}
+
+async fn commit(store: &dyn Store, requests: Vec<Request>, feed: &mpsc::Sender<Feed>) {
+    let mut sizes = Vec::with_capacity(requests.len());
+    let mut replies = Vec::with_capacity(requests.len());
+    let mut batch = Vec::new();
+    for r in requests {
+        sizes.push(r.messages.len());
+        replies.push(r.reply);
+        batch.extend(r.messages);
+    }
+    let started = std::time::Instant::now();
+    match store.append(batch).await {
+        Ok(messages) => {
+            tracing::trace!(messages = messages.len(), elapsed = ?started.elapsed(), "committed");
+            let mut acks = messages.iter().map(Ack::of);
+            for (reply, n) in replies.into_iter().zip(sizes) {
+                // A publisher that went away is fine: its message is stored.
+                let _ = reply.send(Ok(acks.by_ref().take(n).collect()));
+            }
+            // Fan out after the commit; the sequencer keeps position order.
+            let _ = feed.send(Feed::Committed(messages)).await;
+        }
+        Err(e) => {
+            let answer = match &e {
+                StoreError::Unavailable(_) => {
+                    tracing::warn!(error = %e, "publish failed: database unavailable");
+                    PublishError::Unavailable(e.to_string())
+                }
+                _ => {
+                    tracing::error!(error = %e, "publish failed");
+                    PublishError::Internal
+                }
+            };
+            for reply in replies {
+                let _ = reply.send(Err(answer.clone()));
+            }
+        }
+    }
+}

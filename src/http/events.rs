@@ -1,0 +1,102 @@
+//! `GET /topics/{topic}/events` and `GET /events?topic=…`: Server-Sent
+//! Events streams, live or resumed from a cursor.
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::Response;
+
+use super::AppState;
+use super::error::ApiError;
+use super::extract::{ApiPath, QueryPairs};
+use crate::domain::{Cursor, TopicName, TopicPattern, TopicSelector};
+use crate::fanout::{Matcher, subscriber};
+
+/// One topic's stream.
+pub async fn topic_events(
+    State(state): State<AppState>,
+    ApiPath(topic): ApiPath<String>,
+    query: QueryPairs,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let topic = TopicName::parse(&topic)?;
+    stream(&state, TopicSelector::single(&topic), &query, &headers)
+}
+
+/// Several topics or patterns in one stream, in position order:
+/// `?topic=a&topic=b.*` (or `?topic=a,b.*`).
+pub async fn events(
+    State(state): State<AppState>,
+    query: QueryPairs,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let patterns = query
+        .all("topic")
+        .flat_map(|v| v.split(','))
+        .map(TopicPattern::parse)
+        .collect::<Result<Vec<_>, _>>()?;
+    if patterns.is_empty() {
+        return Err(ApiError::bad_request(
+            "invalid-topic",
+            "Invalid topic",
+            "name at least one topic or pattern: /events?topic=orders&topic=users.*",
+        ));
+    }
+    if patterns.len() > TopicSelector::MAX_PATTERNS {
+        return Err(ApiError::bad_request(
+            "invalid-topic",
+            "Invalid topic",
+            format!(
+                "at most {} topics or patterns per stream",
+                TopicSelector::MAX_PATTERNS
+            ),
+        ));
+    }
+    stream(&state, TopicSelector::new(patterns), &query, &headers)
+}
+
+/// The resume cursor: the `Last-Event-ID` header (what `EventSource` sends
+/// when it reconnects) wins over `?last_event_id=`.
+fn cursor(query: &QueryPairs, headers: &HeaderMap) -> Result<Option<Cursor>, ApiError> {
+    let header = match headers.get("last-event-id") {
+        Some(v) => Some(v.to_str().map_err(|_| {
+            ApiError::bad_request(
+                "invalid-cursor",
+                "Invalid cursor",
+                "Last-Event-ID is not ASCII",
+            )
+        })?),
+        None => None,
+    };
+    let raw = header
+        .filter(|v| !v.trim().is_empty())
+        .or(query.one("last_event_id")?);
+    Ok(raw.map(Cursor::parse).transpose()?)
+}
+
+fn stream(
+    state: &AppState,
+    selector: TopicSelector,
+    query: &QueryPairs,
+    headers: &HeaderMap,
+) -> Result<Response, ApiError> {
+    let cursor = cursor(query, headers)?;
+    let frames = subscriber::open(
+        &state.hub,
+        state.store.clone(),
+        Matcher { selector },
+        cursor,
+        state.settings.stream.clone(),
+        state.shutdown.clone(),
+    );
+    let mut response = Response::new(Body::from_stream(frames));
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    // Tell nginx-style proxies not to buffer the stream.
+    h.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    Ok(response)
+}

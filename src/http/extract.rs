@@ -1,0 +1,81 @@
+//! Extractors whose rejections are problem documents, not axum's plain text.
+
+use axum::extract::{FromRequestParts, Path};
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+
+use super::error::ApiError;
+
+/// Path parameters.
+pub struct ApiPath<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Path(t)| ApiPath(t))
+            .map_err(|e| ApiError::bad_request("invalid-path", "Invalid path", e.body_text()))
+    }
+}
+
+/// The query string as decoded pairs; repeated keys are kept
+/// (`?topic=a&topic=b`).
+pub struct QueryPairs(pub Vec<(String, String)>);
+
+impl QueryPairs {
+    /// All values of `key`, in order.
+    pub fn all<'a>(&'a self, key: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.0
+            .iter()
+            .filter(move |(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The value of a key that may appear once.
+    pub fn one(&self, key: &str) -> Result<Option<&str>, ApiError> {
+        let mut values = self
+            .0
+            .iter()
+            .filter(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str());
+        let first = values.next();
+        if values.next().is_some() {
+            return Err(ApiError::bad_request(
+                "invalid-query",
+                "Invalid query parameter",
+                format!("`{key}` may be given only once"),
+            ));
+        }
+        Ok(first)
+    }
+
+    /// A non-negative integer parameter within `min..=max`.
+    pub fn number(&self, key: &str, min: u32, max: u32) -> Result<Option<u32>, ApiError> {
+        let Some(raw) = self.one(key)? else {
+            return Ok(None);
+        };
+        match raw.trim().parse::<u32>() {
+            Ok(n) if (min..=max).contains(&n) => Ok(Some(n)),
+            _ => Err(ApiError::bad_request(
+                "invalid-query",
+                "Invalid query parameter",
+                format!("`{key}` must be an integer from {min} to {max}, not {raw:?}"),
+            )),
+        }
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for QueryPairs {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let query = parts.uri.query().unwrap_or_default();
+        Ok(QueryPairs(
+            form_urlencoded::parse(query.as_bytes())
+                .into_owned()
+                .collect(),
+        ))
+    }
+}

@@ -1,0 +1,60 @@
+//! The HTTP API: the router, shared state, and one module per resource.
+//! Handlers parse input into domain types and call into `fanout` and
+//! `storage`; they hold no SQL and no delivery logic.
+
+pub mod error;
+pub mod events;
+pub mod extract;
+pub mod health;
+pub mod messages;
+pub mod publish;
+pub mod topics;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use tokio_util::sync::CancellationToken;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::fanout::{Hub, Publisher, StreamSettings};
+use crate::storage::Store;
+
+/// Settings the handlers need.
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    pub max_message_bytes: usize,
+    pub history_max_limit: u32,
+    pub stream: StreamSettings,
+}
+
+/// What every handler can reach. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub hub: Arc<Hub>,
+    pub publisher: Publisher,
+    pub settings: Arc<HttpSettings>,
+    /// Cancelled at shutdown: open streams end cleanly.
+    pub shutdown: CancellationToken,
+}
+
+pub fn router(state: AppState) -> Router {
+    let body_limit = state.settings.max_message_bytes;
+    Router::new()
+        .route("/topics", get(topics::list))
+        .route("/topics/{topic}", post(publish::publish).get(topics::show))
+        .route("/topics/{topic}/events", get(events::topic_events))
+        .route("/topics/{topic}/messages", get(messages::history))
+        .route("/events", get(events::events))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .fallback(error::not_found)
+        .method_not_allowed_fallback(error::method_not_allowed)
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(CatchPanicLayer::custom(error::panicked))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}

@@ -1,0 +1,123 @@
+//! `POST /topics/{topic}`: publish one message.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::http::{HeaderMap, StatusCode, header};
+
+use super::AppState;
+use super::error::ApiError;
+use super::extract::{ApiPath, QueryPairs};
+use crate::domain::{EventType, NewMessage, Payload, TopicName};
+use crate::fanout::Ack;
+
+/// Stores the body as one message and answers `201` with its id and seq
+/// once it is committed. `Content-Type: application/json` (or `…+json`)
+/// bodies must be valid JSON; anything else is stored as UTF-8 text.
+/// `?event=TYPE` sets the SSE event type (default `message`).
+pub async fn publish(
+    State(state): State<AppState>,
+    ApiPath(topic): ApiPath<String>,
+    query: QueryPairs,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<Ack>), ApiError> {
+    let topic = TopicName::parse(&topic)?;
+    let message = parse_message(&state, topic, &query, &headers, body)?;
+    let ack = state.publisher.publish(message).await?;
+    Ok((StatusCode::CREATED, Json(ack)))
+}
+
+/// Turns one request into a message, validating everything the client
+/// controls; shared by every publish route.
+pub(crate) fn parse_message(
+    state: &AppState,
+    topic: TopicName,
+    query: &QueryPairs,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<NewMessage, ApiError> {
+    let event = match query.one("event")? {
+        Some(e) => EventType::parse(e).map_err(|e| {
+            ApiError::bad_request("invalid-event", "Invalid event type", e.to_string())
+        })?,
+        None => EventType::message(),
+    };
+    let body = body.map_err(|e| body_error(e, state.settings.max_message_bytes))?;
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty());
+    let text = String::from_utf8(body.to_vec()).map_err(|e| {
+        ApiError::bad_request(
+            "invalid-body",
+            "Invalid body",
+            format!(
+                "the body is not valid UTF-8 (byte {}); herald stores text and JSON only",
+                e.utf8_error().valid_up_to()
+            ),
+        )
+    })?;
+    let (payload, content_type) = match content_type {
+        Some(ct) if is_json(ct) => {
+            let payload = Payload::json(text).map_err(|e| {
+                ApiError::bad_request(
+                    "invalid-json",
+                    "Invalid JSON body",
+                    format!("the body is not valid JSON: {e}"),
+                )
+            })?;
+            (payload, ct.to_owned())
+        }
+        Some(ct) => (Payload::Text(text), ct.to_owned()),
+        None => (Payload::Text(text), "text/plain; charset=utf-8".to_owned()),
+    };
+    Ok(NewMessage {
+        topic,
+        event,
+        payload,
+        content_type,
+    })
+}
+
+fn is_json(content_type: &str) -> bool {
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+fn body_error(e: BytesRejection, limit: usize) -> ApiError {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::too_large(format!("a message body may be at most {limit} bytes"))
+    } else {
+        ApiError::bad_request("invalid-body", "Invalid body", e.body_text())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn json_content_types_are_recognised() {
+        for ct in [
+            "application/json",
+            "Application/JSON; charset=utf-8",
+            "application/cloudevents+json",
+        ] {
+            assert!(super::is_json(ct), "{ct}");
+        }
+        for ct in [
+            "text/plain",
+            "application/x-www-form-urlencoded",
+            "text/json-ish",
+        ] {
+            assert!(!super::is_json(ct), "{ct}");
+        }
+    }
+}

@@ -1,0 +1,20 @@
+//! herald: a durable notification service. Publishers `POST` messages to
+//! topics; herald stores each one with a position in one commit-ordered log
+//! and a per-topic seq, then fans it out to Server-Sent Events subscribers,
+//! who resume exactly from `Last-Event-ID`.
+//!
+//! # Layout
+//! - [`domain`]: topic names and patterns, positions and cursors, messages
+//!   and their wire encoding (plain Rust).
+//! - [`storage`]: the [`storage::Store`] trait, SQLite and Postgres.
+//! - [`fanout`]: the group-commit writer, the hub and sequencer, and the
+//!   per-connection subscriber streams.
+//! - [`http`]: the router, one module per resource, problem+json errors.
+//! - [`config`]: flags and environment; [`startup`]: wiring and shutdown.
+
+pub mod config;
+pub mod domain;
+pub mod fanout;
+pub mod http;
+pub mod startup;
+pub mod storage;

@@ -1,0 +1,168 @@
+//! Builds the application (storage, hub, writer, router), binds its
+//! listener, and runs it until a shutdown signal, which `main` and tests
+//! each supply.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{ServeConfig, SqliteSync};
+use crate::fanout::{Hub, StreamSettings, hub, writer};
+use crate::http::{AppState, HttpSettings, router};
+use crate::storage::{self, Store, StoreOptions};
+
+/// A bound, ready-to-run herald.
+pub struct Application {
+    listener: TcpListener,
+    addr: SocketAddr,
+    state: AppState,
+    writer: JoinHandle<()>,
+    writer_stop: CancellationToken,
+    sequencer: JoinHandle<()>,
+    grace: Duration,
+    database: String,
+}
+
+impl Application {
+    /// Connects to the database (running migrations), starts the writer and
+    /// the sequencer, and binds the listener.
+    pub async fn build(config: ServeConfig) -> anyhow::Result<Self> {
+        let options = StoreOptions {
+            timeout: config.db_timeout(),
+            max_connections: config.db_max_connections,
+            sqlite_full_sync: config.sqlite_synchronous == SqliteSync::Full,
+        };
+        let store: Arc<dyn Store> = storage::connect(&config.database_url, &options).await?;
+        let head = store.head().await?;
+        let hub = Hub::new(config.hub_capacity as usize, head);
+        let shutdown = CancellationToken::new();
+        let writer_stop = CancellationToken::new();
+
+        let (feed_tx, feed_rx) = mpsc::channel(256);
+        let sequencer = tokio::spawn(hub::run_sequencer(
+            hub.clone(),
+            store.clone(),
+            feed_rx,
+            store.head_notifications(),
+            shutdown.clone(),
+        ));
+        let (publisher, writer) = writer::spawn(
+            store.clone(),
+            feed_tx,
+            config.max_batch as usize,
+            config.db_timeout() * 2,
+            writer_stop.clone(),
+        );
+
+        let listener = TcpListener::bind(&config.listen).await?;
+        let addr = listener.local_addr()?;
+        let state = AppState {
+            store,
+            hub,
+            publisher,
+            settings: Arc::new(HttpSettings {
+                max_message_bytes: config.max_message_bytes,
+                history_max_limit: config.history_max_limit.max(1),
+                stream: StreamSettings {
+                    heartbeat: Duration::from_millis(config.heartbeat_ms),
+                    retry: Duration::from_millis(config.sse_retry_ms),
+                    page: 1000,
+                },
+            }),
+            shutdown,
+        };
+        Ok(Self {
+            listener,
+            addr,
+            state,
+            writer,
+            writer_stop,
+            sequencer,
+            grace: Duration::from_millis(config.shutdown_grace_ms),
+            database: redact(&config.database_url),
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The hub, for tests and benchmarks that look inside.
+    pub fn hub(&self) -> Arc<Hub> {
+        self.state.hub.clone()
+    }
+
+    /// Serves until `signal` completes, then shuts down: stop accepting,
+    /// end open streams, let in-flight publishes commit, exit.
+    pub async fn run_until(
+        self,
+        signal: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let shutdown = self.state.shutdown.clone();
+        tracing::info!(
+            backend = self.state.store.backend(),
+            database = %self.database,
+            "herald listening on http://{}",
+            self.addr
+        );
+        let app = router(self.state);
+        let trigger = shutdown.clone();
+        tokio::spawn(async move {
+            signal.await;
+            trigger.cancel();
+        });
+        let stopping = shutdown.clone();
+        let serve = axum::serve(self.listener, app)
+            .with_graceful_shutdown(async move { stopping.cancelled().await })
+            .into_future();
+        let grace = self.grace;
+        let result = tokio::select! {
+            r = serve => r.map_err(anyhow::Error::from),
+            _ = async { shutdown.cancelled().await; tokio::time::sleep(grace).await } => {
+                tracing::warn!("requests still open after the shutdown grace period; closing them");
+                Ok(())
+            }
+        };
+        shutdown.cancel();
+        tracing::info!("no longer accepting requests; committing what is queued");
+        // Every publish that reached the writer is committed and answered
+        // before the writer stops.
+        self.writer_stop.cancel();
+        if let Err(e) = self.writer.await {
+            tracing::error!(error = %e, "writer task failed");
+        }
+        let _ = self.sequencer.await;
+        tracing::info!("herald stopped");
+        result
+    }
+}
+
+/// The database URL without a password, for logs.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            let user = userinfo.split(':').next().unwrap_or_default();
+            format!("{}{}@{}", &url[..scheme + 3], user, &url[at + 1..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn passwords_are_not_logged() {
+        assert_eq!(
+            super::redact("postgres://u:secret@h/db"),
+            "postgres://u@h/db"
+        );
+        assert_eq!(super::redact("sqlite://herald.db"), "sqlite://herald.db");
+    }
+}

@@ -1,0 +1,225 @@
+//! Durable storage: the [`Store`] trait and its two implementations,
+//! [`sqlite`] (the default, one process) and [`postgres`] (several herald
+//! nodes on one database). All SQL lives below this module.
+
+pub mod postgres;
+pub mod sqlite;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::stream::BoxStream;
+
+use crate::domain::{Message, NewMessage, Position, Timestamp, TopicName};
+
+/// Everything herald keeps. Implementations assign positions and seqs in the
+/// transaction that stores the messages, in commit order.
+#[async_trait::async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// `sqlite` or `postgres`, for logs and metrics.
+    fn backend(&self) -> &'static str;
+
+    /// Stores a batch in one transaction, assigning consecutive positions
+    /// after the log head and consecutive seqs per topic. Returns the
+    /// committed messages in position order. All or nothing.
+    async fn append(&self, batch: Vec<NewMessage>) -> Result<Vec<Message>, StoreError>;
+
+    /// Messages after `after` in position order, at most `limit`, of the
+    /// given topics only when `topics` is given.
+    async fn read(
+        &self,
+        after: Position,
+        topics: Option<&[&str]>,
+        limit: u32,
+    ) -> Result<Vec<Message>, StoreError>;
+
+    /// The last committed position (0 for an empty log).
+    async fn head(&self) -> Result<Position, StoreError>;
+
+    /// The oldest position still retained, or `head + 1` when nothing is.
+    async fn oldest_retained(&self) -> Result<Position, StoreError>;
+
+    async fn topics(&self) -> Result<Vec<TopicInfo>, StoreError>;
+
+    async fn topic(&self, name: &TopicName) -> Result<Option<TopicInfo>, StoreError>;
+
+    /// A cheap round trip, for readiness.
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    /// For backends that several nodes share: the heads committed by any
+    /// node, as they happen. `None` where only this process writes.
+    fn head_notifications(&self) -> Option<BoxStream<'static, HeadNotice>>;
+}
+
+/// A change to the log head that another node (or this one) committed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeadNotice {
+    /// The log now reaches this position.
+    Head(Position),
+    /// Notices may have been missed (connection lost): re-read the head.
+    Resync,
+}
+
+/// A topic as stored.
+#[derive(Debug, Clone)]
+pub struct TopicInfo {
+    pub name: TopicName,
+    pub last_seq: i64,
+    pub message_count: i64,
+    pub created: Timestamp,
+    pub last_published: Option<Timestamp>,
+}
+
+/// A storage failure, sorted by what the client should be told.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Down, locked, timed out, or busy: worth retrying later (503).
+    #[error("database unavailable: {0}")]
+    Unavailable(#[source] sqlx::Error),
+    /// Anything else is a bug or corruption (500).
+    #[error("database error: {0}")]
+    Other(#[source] sqlx::Error),
+    #[error("stored data is invalid: {0}")]
+    Corrupt(String),
+}
+
+impl StoreError {
+    /// Sorts a sqlx error; `transient` says which database error codes of
+    /// the backend mean "try again later" (busy, locked, shutting down…).
+    fn classify(err: sqlx::Error, transient: fn(&str) -> bool) -> Self {
+        use sqlx::Error as E;
+        match &err {
+            E::PoolTimedOut | E::PoolClosed | E::Io(_) | E::Tls(_) | E::WorkerCrashed => {
+                StoreError::Unavailable(err)
+            }
+            E::Database(db) if db.code().is_some_and(|c| transient(&c)) => {
+                StoreError::Unavailable(err)
+            }
+            _ => StoreError::Other(err),
+        }
+    }
+}
+
+/// Storage settings shared by both backends.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// How long to wait for a connection or a lock before giving up.
+    pub timeout: Duration,
+    pub max_connections: u32,
+    /// SQLite `synchronous=FULL` (true) or `NORMAL`.
+    pub sqlite_full_sync: bool,
+}
+
+/// Opens the database named by `url` (`sqlite://…` or `postgres://…`) and
+/// runs its migrations.
+pub async fn connect(url: &str, options: &StoreOptions) -> anyhow::Result<Arc<dyn Store>> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(postgres::PgStore::connect(url, options).await?))
+    } else if url.starts_with("sqlite:") {
+        Ok(Arc::new(sqlite::SqliteStore::connect(url, options).await?))
+    } else {
+        anyhow::bail!("unsupported database URL {url:?}: use sqlite://FILE or postgres://…")
+    }
+}
+
+/// A row of `messages`, the same on both backends.
+#[derive(sqlx::FromRow)]
+struct MessageRow {
+    position: i64,
+    topic: String,
+    seq: i64,
+    event: String,
+    is_json: bool,
+    payload: String,
+    content_type: String,
+    time_us: i64,
+}
+
+impl TryFrom<MessageRow> for Message {
+    type Error = StoreError;
+
+    fn try_from(r: MessageRow) -> Result<Self, StoreError> {
+        use crate::domain::{EventType, Payload};
+        let topic = TopicName::parse(&r.topic).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let event = EventType::parse(&r.event).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let payload = if r.is_json {
+            Payload::Json(r.payload)
+        } else {
+            Payload::Text(r.payload)
+        };
+        Ok(Message::new(
+            Position(r.position),
+            topic,
+            r.seq,
+            Timestamp(r.time_us),
+            event,
+            payload,
+            r.content_type,
+        ))
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct TopicRow {
+    name: String,
+    last_seq: i64,
+    message_count: i64,
+    created_us: i64,
+    last_published_us: Option<i64>,
+}
+
+impl TryFrom<TopicRow> for TopicInfo {
+    type Error = StoreError;
+
+    fn try_from(r: TopicRow) -> Result<Self, StoreError> {
+        Ok(TopicInfo {
+            name: TopicName::parse(&r.name).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            last_seq: r.last_seq,
+            message_count: r.message_count,
+            created: Timestamp(r.created_us),
+            last_published: r.last_published_us.map(Timestamp),
+        })
+    }
+}
+
+fn rows_to_messages(rows: Vec<MessageRow>) -> Result<Vec<Message>, StoreError> {
+    rows.into_iter().map(Message::try_from).collect()
+}
+
+/// Assigns seqs within a batch: `last_seqs` holds each topic's last seq
+/// before the batch and is advanced in place. Shared by both backends so
+/// they number identically.
+fn assign(
+    batch: Vec<NewMessage>,
+    head: Position,
+    time: Timestamp,
+    last_seqs: &mut std::collections::HashMap<String, i64>,
+) -> Vec<Message> {
+    batch
+        .into_iter()
+        .enumerate()
+        .map(|(i, m)| {
+            let seq = last_seqs.entry(m.topic.as_str().to_owned()).or_insert(0);
+            *seq += 1;
+            Message::new(
+                Position(head.0 + 1 + i as i64),
+                m.topic,
+                *seq,
+                time,
+                m.event,
+                m.payload,
+                m.content_type,
+            )
+        })
+        .collect()
+}
+
+/// The distinct topics of a batch, in first-seen order.
+fn distinct_topics(batch: &[NewMessage]) -> Vec<&str> {
+    let mut seen = std::collections::HashSet::new();
+    batch
+        .iter()
+        .map(|m| m.topic.as_str())
+        .filter(|t| seen.insert(*t))
+        .collect()
+}

@@ -1,0 +1,279 @@
+//! The Postgres backend, for several herald nodes on one database.
+//!
+//! Every publish transaction locks the single `log_head` row while it
+//! assigns positions and holds it until commit, so positions from all nodes
+//! are committed (and become visible) in position order. After commit the
+//! transaction's `pg_notify` tells every node the new head; each node reads
+//! the rows it has not seen into its own hub.
+
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::time::Duration;
+
+use futures_util::stream::BoxStream;
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
+
+use super::{
+    HeadNotice, MessageRow, Store, StoreError, StoreOptions, TopicInfo, TopicRow, assign,
+    distinct_topics, rows_to_messages,
+};
+use crate::domain::{Message, NewMessage, Position, Timestamp, TopicName};
+
+/// The NOTIFY channel that carries new log heads.
+const CHANNEL: &str = "herald_log";
+
+pub struct PgStore {
+    pool: PgPool,
+}
+
+/// Lock or statement timeouts, shutdown, connection failures, resource
+/// exhaustion, serialization failures: all worth a retry.
+fn transient(code: &str) -> bool {
+    matches!(code, "55P03" | "57014" | "40001" | "40P01")
+        || code.starts_with("57P")
+        || code.starts_with("08")
+        || code.starts_with("53")
+}
+
+fn err(e: sqlx::Error) -> StoreError {
+    StoreError::classify(e, transient)
+}
+
+impl PgStore {
+    pub async fn connect(url: &str, options: &StoreOptions) -> anyhow::Result<Self> {
+        let timeout_ms = options.timeout.as_millis().to_string();
+        let connect = PgConnectOptions::from_str(url)?
+            .application_name("herald")
+            // A publish waiting on the log-head lock (or a locked table)
+            // gives up and answers 503 instead of hanging.
+            .options([("lock_timeout", timeout_ms.as_str())]);
+        let pool = PgPoolOptions::new()
+            .max_connections(options.max_connections.max(2))
+            .acquire_timeout(options.timeout)
+            .connect_with(connect)
+            .await?;
+        sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+        Ok(Self { pool })
+    }
+}
+
+#[async_trait::async_trait]
+impl Store for PgStore {
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
+
+    async fn append(&self, batch: Vec<NewMessage>) -> Result<Vec<Message>, StoreError> {
+        let time = Timestamp::now();
+        let mut tx = self.pool.begin().await.map_err(err)?;
+        // The one lock that orders every publish of every node.
+        let head: i64 = sqlx::query_scalar("SELECT head FROM log_head WHERE id = 1 FOR UPDATE")
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(err)?;
+
+        let topics: Vec<String> = distinct_topics(&batch)
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        sqlx::query(
+            "INSERT INTO topics (name, created_us) SELECT unnest($1::text[]), $2 \
+             ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(&topics)
+        .bind(time.0)
+        .execute(&mut *tx)
+        .await
+        .map_err(err)?;
+        let rows: Vec<(String, i64)> =
+            sqlx::query_as("SELECT name, last_seq FROM topics WHERE name = ANY($1)")
+                .bind(&topics)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(err)?;
+        let mut last_seqs: HashMap<String, i64> = rows.into_iter().collect();
+        let before = last_seqs.clone();
+        let messages = assign(batch, Position(head), time, &mut last_seqs);
+
+        let mut positions = Vec::with_capacity(messages.len());
+        let mut names = Vec::with_capacity(messages.len());
+        let mut seqs = Vec::with_capacity(messages.len());
+        let mut events = Vec::with_capacity(messages.len());
+        let mut is_json = Vec::with_capacity(messages.len());
+        let mut payloads = Vec::with_capacity(messages.len());
+        let mut content_types = Vec::with_capacity(messages.len());
+        for m in &messages {
+            positions.push(m.position.0);
+            names.push(m.topic.as_str());
+            seqs.push(m.seq);
+            events.push(m.event.as_str());
+            is_json.push(m.payload.is_json());
+            payloads.push(m.payload.as_str());
+            content_types.push(m.content_type.as_str());
+        }
+        sqlx::query(
+            "INSERT INTO messages (position, topic, seq, event, is_json, payload, content_type, time_us) \
+             SELECT p, t, s, e, j, d, c, $8 FROM UNNEST($1::bigint[], $2::text[], $3::bigint[], \
+             $4::text[], $5::bool[], $6::text[], $7::text[]) AS u(p, t, s, e, j, d, c)",
+        )
+        .bind(&positions)
+        .bind(&names)
+        .bind(&seqs)
+        .bind(&events)
+        .bind(&is_json)
+        .bind(&payloads)
+        .bind(&content_types)
+        .bind(time.0)
+        .execute(&mut *tx)
+        .await
+        .map_err(err)?;
+
+        let counts: Vec<i64> = topics
+            .iter()
+            .map(|t| last_seqs[t] - before.get(t).copied().unwrap_or(0))
+            .collect();
+        let lasts: Vec<i64> = topics.iter().map(|t| last_seqs[t]).collect();
+        sqlx::query(
+            "UPDATE topics SET last_seq = u.last_seq, message_count = topics.message_count + u.n, \
+             last_published_us = $4 FROM UNNEST($1::text[], $2::bigint[], $3::bigint[]) \
+             AS u(name, last_seq, n) WHERE topics.name = u.name",
+        )
+        .bind(&topics)
+        .bind(&lasts)
+        .bind(&counts)
+        .bind(time.0)
+        .execute(&mut *tx)
+        .await
+        .map_err(err)?;
+
+        let new_head = head + messages.len() as i64;
+        sqlx::query("UPDATE log_head SET head = $1 WHERE id = 1")
+            .bind(new_head)
+            .execute(&mut *tx)
+            .await
+            .map_err(err)?;
+        // Delivered to every listening node when (and only if) we commit.
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(CHANNEL)
+            .bind(new_head.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(err)?;
+        tx.commit().await.map_err(err)?;
+        Ok(messages)
+    }
+
+    async fn read(
+        &self,
+        after: Position,
+        topics: Option<&[&str]>,
+        limit: u32,
+    ) -> Result<Vec<Message>, StoreError> {
+        let rows: Vec<MessageRow> =
+            match topics {
+                Some(topics) => sqlx::query_as(
+                    "SELECT position, topic, seq, event, is_json, payload, content_type, time_us \
+                 FROM messages WHERE position > $1 AND topic = ANY($2) ORDER BY position LIMIT $3",
+                )
+                .bind(after.0)
+                .bind(topics)
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await,
+                None => sqlx::query_as(
+                    "SELECT position, topic, seq, event, is_json, payload, content_type, time_us \
+                 FROM messages WHERE position > $1 ORDER BY position LIMIT $2",
+                )
+                .bind(after.0)
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await,
+            }
+            .map_err(err)?;
+        rows_to_messages(rows)
+    }
+
+    async fn head(&self) -> Result<Position, StoreError> {
+        sqlx::query_scalar("SELECT head FROM log_head WHERE id = 1")
+            .fetch_one(&self.pool)
+            .await
+            .map(Position)
+            .map_err(err)
+    }
+
+    async fn oldest_retained(&self) -> Result<Position, StoreError> {
+        sqlx::query_scalar(
+            "SELECT COALESCE((SELECT MIN(position) FROM messages), \
+             (SELECT head + 1 FROM log_head WHERE id = 1))",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map(Position)
+        .map_err(err)
+    }
+
+    async fn topics(&self) -> Result<Vec<TopicInfo>, StoreError> {
+        let rows: Vec<TopicRow> = sqlx::query_as(
+            "SELECT name, last_seq, message_count, created_us, last_published_us \
+             FROM topics ORDER BY name",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(err)?;
+        rows.into_iter().map(TopicInfo::try_from).collect()
+    }
+
+    async fn topic(&self, name: &TopicName) -> Result<Option<TopicInfo>, StoreError> {
+        let row: Option<TopicRow> = sqlx::query_as(
+            "SELECT name, last_seq, message_count, created_us, last_published_us \
+             FROM topics WHERE name = $1",
+        )
+        .bind(name.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(err)?;
+        row.map(TopicInfo::try_from).transpose()
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map(drop)
+            .map_err(err)
+    }
+
+    fn head_notifications(&self) -> Option<BoxStream<'static, HeadNotice>> {
+        let pool = self.pool.clone();
+        Some(Box::pin(async_stream::stream! {
+            loop {
+                match PgListener::connect_with(&pool).await {
+                    Ok(mut listener) => match listener.listen(CHANNEL).await {
+                        Ok(()) => {
+                            // Anything committed before LISTEN took effect.
+                            yield HeadNotice::Resync;
+                            loop {
+                                match listener.try_recv().await {
+                                    Ok(Some(n)) => match n.payload().parse::<i64>() {
+                                        Ok(head) => yield HeadNotice::Head(Position(head)),
+                                        Err(_) => tracing::warn!(payload = n.payload(), "ignoring a malformed log notification"),
+                                    },
+                                    // The connection was lost and is re-made on the next
+                                    // call; notices sent meanwhile are gone.
+                                    Ok(None) => yield HeadNotice::Resync,
+                                    Err(e) => {
+                                        tracing::warn!(error = %e, "log notifications interrupted");
+                                        break;
+                                    }
+                                }
+                            }
+                        }
+                        Err(e) => tracing::warn!(error = %e, "LISTEN failed"),
+                    },
+                    Err(e) => tracing::warn!(error = %e, "cannot open the notification connection"),
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }))
+    }
+}
