@@ -26,13 +26,16 @@ pub struct PgStore {
     pool: PgPool,
 }
 
-/// Lock or statement timeouts, shutdown, connection failures, resource
-/// exhaustion, serialization failures: all worth a retry.
+/// Lock timeouts (55P03), a database that refuses connections (55000) or
+/// is missing (3D000), serialization failures and deadlocks (40001,
+/// 40P01), and the classes connection exception (08), insufficient
+/// resources (53), operator intervention such as shutdown or a cancelled
+/// statement (57) and system I/O errors (58): all worth a retry.
 fn transient(code: &str) -> bool {
-    matches!(code, "55P03" | "57014" | "40001" | "40P01")
-        || code.starts_with("57P")
-        || code.starts_with("08")
-        || code.starts_with("53")
+    matches!(code, "55P03" | "55000" | "3D000" | "40001" | "40P01")
+        || ["08", "53", "57", "58"]
+            .iter()
+            .any(|class| code.starts_with(class))
 }
 
 fn err(e: sqlx::Error) -> StoreError {

@@ -1,0 +1,120 @@
+//! Several herald nodes on one Postgres database (Postgres only).
+
+use std::sync::Arc;
+
+use serde_json::json;
+
+use crate::helpers::{Backend, Envelope, TestDb, spawn_app_with};
+
+async fn postgres() -> Option<Arc<TestDb>> {
+    match Backend::postgres()? {
+        b @ Backend::Postgres(_) => Some(TestDb::new(&b).await),
+        Backend::Sqlite => None,
+    }
+}
+
+fn assert_exact(got: &[Envelope], total: i64) {
+    let ids: Vec<i64> = got.iter().map(|m| m.id).collect();
+    assert_eq!(
+        ids,
+        (1..=total).collect::<Vec<_>>(),
+        "positions out of order, missing or repeated"
+    );
+    for topic in ["a", "b"] {
+        let seqs: Vec<i64> = got
+            .iter()
+            .filter(|m| m.topic == topic)
+            .map(|m| m.seq)
+            .collect();
+        assert_eq!(
+            seqs,
+            (1..=seqs.len() as i64).collect::<Vec<_>>(),
+            "{topic} seqs"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_publishing_at_once_deliver_every_message_once_in_order() {
+    let Some(db) = postgres().await else { return };
+    let nodes = [
+        Arc::new(spawn_app_with(db.clone(), &[]).await),
+        Arc::new(spawn_app_with(db.clone(), &[]).await),
+    ];
+    let mut live_a = nodes[0].subscribe("/events?topic=a&topic=b", None).await;
+    let mut live_b = nodes[1].subscribe("/events?topic=a&topic=b", None).await;
+
+    const PER_PUBLISHER: i64 = 100;
+    let publishers: Vec<_> = (0..4)
+        .map(|p| {
+            let node = nodes[p % 2].clone();
+            tokio::spawn(async move {
+                for i in 0..PER_PUBLISHER {
+                    let topic = if i % 2 == 0 { "a" } else { "b" };
+                    node.publish_json(topic, json!({"p": p, "i": i})).await;
+                }
+            })
+        })
+        .collect();
+    for p in publishers {
+        p.await.unwrap();
+    }
+    let total = 4 * PER_PUBLISHER;
+    assert_exact(&live_a.messages(total as usize).await, total);
+    assert_exact(&live_b.messages(total as usize).await, total);
+    // A late reader on either node replays the same log.
+    let mut replay = nodes[1]
+        .subscribe("/events?topic=a&topic=b&last_event_id=0", None)
+        .await;
+    assert_exact(&replay.messages(total as usize).await, total);
+
+    for node in nodes {
+        Arc::into_inner(node).unwrap().stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_that_goes_away_answers_503_and_herald_recovers() {
+    let Some(db) = postgres().await else { return };
+    let app = spawn_app_with(db.clone(), &["--db-timeout-ms", "500"]).await;
+    app.publish_text("t", "before").await;
+
+    let name = db.url.rsplit('/').next().unwrap().to_owned();
+    let admin = std::env::var("HERALD_TEST_POSTGRES_URL").unwrap();
+    let mut conn = {
+        use sqlx::Connection;
+        sqlx::PgConnection::connect(&admin).await.unwrap()
+    };
+    let set = |allow: bool| {
+        sqlx::AssertSqlSafe(format!("ALTER DATABASE {name} ALLOW_CONNECTIONS {allow}"))
+    };
+    sqlx::query(set(false)).execute(&mut conn).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
+    )))
+    .execute(&mut conn)
+    .await
+    .unwrap();
+
+    let r = app.post("/topics/t", None, "during").await;
+    let status = r.status();
+    let retry_after = r.headers().get("retry-after").cloned();
+    assert_eq!(status, 503, "{:?}", r.text().await);
+    let r = (retry_after,);
+    assert_eq!(r.0.unwrap(), "1");
+    assert_eq!(app.get("/readyz").await.status(), 503);
+
+    sqlx::query(set(true)).execute(&mut conn).await.unwrap();
+    let ack = crate::helpers::eventually("publishing to work again", || async {
+        let r = app.post("/topics/t", None, "after").await;
+        if r.status() == 201 {
+            r.json::<crate::helpers::Ack>().await.ok()
+        } else {
+            None
+        }
+    })
+    .await;
+    assert_eq!(ack.seq, 2);
+    assert_eq!(app.get("/readyz").await.status(), 200);
+    app.stop().await;
+}

@@ -1,0 +1,12 @@
+//! Integration tests: each starts a real herald on port 0 with a fresh
+//! database and talks HTTP to it. Tests that take a backend run twice, on
+//! SQLite and on Postgres (`HERALD_TEST_POSTGRES_URL`).
+
+mod helpers;
+
+mod cluster;
+mod errors;
+mod lifecycle;
+mod publish;
+mod resume;
+mod streams;
