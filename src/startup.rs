@@ -75,6 +75,7 @@ impl Application {
                     page: 1000,
                 },
             }),
+            filters: Default::default(),
             shutdown,
         };
         Ok(Self {

@@ -132,6 +132,9 @@ pub struct Message {
     /// The SSE frame, built by the first reader that needs it and then
     /// shared by every subscriber (messages travel as `Arc`s).
     encoded: OnceLock<Encoded>,
+    /// The payload as a JSON value for filters, parsed once by the first
+    /// filter that looks at it.
+    value: OnceLock<serde_json::Value>,
 }
 
 #[derive(Debug)]
@@ -159,6 +162,28 @@ impl Message {
             payload,
             content_type,
             encoded: OnceLock::new(),
+            value: OnceLock::new(),
+        }
+    }
+
+    /// The payload as filters see it: the JSON value, or a JSON string for
+    /// text payloads.
+    pub fn data(&self) -> &serde_json::Value {
+        self.value.get_or_init(|| match &self.payload {
+            // Stored JSON was validated at publish; a row edited by hand
+            // into invalid JSON is seen as null rather than failing.
+            Payload::Json(text) => serde_json::from_str(text).unwrap_or_default(),
+            Payload::Text(text) => serde_json::Value::String(text.clone()),
+        })
+    }
+
+    /// What a filter sees of this message.
+    pub fn view(&self) -> super::filter::MessageView<'_> {
+        super::filter::MessageView {
+            topic: self.topic.as_str(),
+            event: self.event.as_str(),
+            seq: self.seq,
+            data: self.data(),
         }
     }
 

@@ -1,8 +1,9 @@
 //! Plain Rust types that the rest of herald agrees on: topic names and
-//! patterns, log positions and resume cursors, messages and their wire
-//! encoding. Nothing here knows about axum or sqlx.
+//! patterns, log positions and resume cursors, content filters, messages
+//! and their wire encoding. Nothing here knows about axum or sqlx.
 
 pub mod cursor;
+pub mod filter;
 pub mod message;
 pub mod topic;
 

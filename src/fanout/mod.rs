@@ -5,13 +5,17 @@
 //! - [`hub`]: the in-process broadcast of committed batches, fed in position
 //!   order by the sequencer (local commits, and on Postgres the commits of
 //!   other nodes read back from storage).
+//! - [`matcher`]: topics plus a content filter, shared between
+//!   subscriptions with the same expression.
 //! - [`subscriber`]: one stream per SSE connection: catch-up from storage,
 //!   then live from the hub, with no gap and no duplicate.
 
 pub mod hub;
+pub mod matcher;
 pub mod subscriber;
 pub mod writer;
 
 pub use hub::{Batch, Feed, Hub};
-pub use subscriber::{Matcher, StreamSettings};
+pub use matcher::{FilterRegistry, Matcher, SharedFilter};
+pub use subscriber::StreamSettings;
 pub use writer::{Ack, PublishError, Publisher};

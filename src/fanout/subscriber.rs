@@ -16,21 +16,9 @@ use futures_util::Stream;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio_util::sync::CancellationToken;
 
-use super::Hub;
-use crate::domain::{Cursor, Message, Position, TopicSelector};
+use super::{Hub, Matcher};
+use crate::domain::{Cursor, Position};
 use crate::storage::Store;
-
-/// Which messages a stream wants.
-#[derive(Debug, Clone)]
-pub struct Matcher {
-    pub selector: TopicSelector,
-}
-
-impl Matcher {
-    pub fn matches(&self, m: &Message) -> bool {
-        self.selector.matches(m.topic.as_str())
-    }
-}
 
 /// Stream settings from the configuration.
 #[derive(Debug, Clone)]

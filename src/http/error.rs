@@ -4,6 +4,7 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
+use crate::domain::filter::FilterError;
 use crate::domain::{CursorError, TopicError};
 use crate::fanout::PublishError;
 use crate::storage::StoreError;
@@ -116,6 +117,12 @@ impl From<TopicError> for ApiError {
 impl From<CursorError> for ApiError {
     fn from(e: CursorError) -> Self {
         ApiError::bad_request("invalid-cursor", "Invalid cursor", e.to_string())
+    }
+}
+
+impl From<FilterError> for ApiError {
+    fn from(e: FilterError) -> Self {
+        ApiError::bad_request("invalid-filter", "Invalid filter", format!("filter {e}"))
     }
 }
 

@@ -10,7 +10,7 @@ use super::AppState;
 use super::error::ApiError;
 use super::extract::{ApiPath, QueryPairs};
 use crate::domain::{Cursor, TopicName, TopicPattern, TopicSelector};
-use crate::fanout::{Matcher, subscriber};
+use crate::fanout::subscriber;
 
 /// One topic's stream.
 pub async fn topic_events(
@@ -81,10 +81,11 @@ fn stream(
     headers: &HeaderMap,
 ) -> Result<Response, ApiError> {
     let cursor = cursor(query, headers)?;
+    let matcher = state.matcher(selector, query.one("filter")?)?;
     let frames = subscriber::open(
         &state.hub,
         state.store.clone(),
-        Matcher { selector },
+        matcher,
         cursor,
         state.settings.stream.clone(),
         state.shutdown.clone(),

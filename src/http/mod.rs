@@ -19,7 +19,8 @@ use tokio_util::sync::CancellationToken;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 
-use crate::fanout::{Hub, Publisher, StreamSettings};
+use crate::domain::TopicSelector;
+use crate::fanout::{FilterRegistry, Hub, Matcher, Publisher, StreamSettings};
 use crate::storage::Store;
 
 /// Settings the handlers need.
@@ -37,8 +38,25 @@ pub struct AppState {
     pub hub: Arc<Hub>,
     pub publisher: Publisher,
     pub settings: Arc<HttpSettings>,
+    /// Compiled filters, shared between subscriptions.
+    pub filters: Arc<FilterRegistry>,
     /// Cancelled at shutdown: open streams end cleanly.
     pub shutdown: CancellationToken,
+}
+
+impl AppState {
+    /// The matcher for `selector` and an optional `?filter=` expression.
+    pub fn matcher(
+        &self,
+        selector: TopicSelector,
+        filter: Option<&str>,
+    ) -> Result<Matcher, error::ApiError> {
+        let filter = match filter {
+            Some(source) => Some(self.filters.get(source)?),
+            None => None,
+        };
+        Ok(Matcher { selector, filter })
+    }
 }
 
 pub fn router(state: AppState) -> Router {

@@ -6,6 +6,7 @@ mod helpers;
 
 mod cluster;
 mod errors;
+mod filters;
 mod lifecycle;
 mod publish;
 mod resume;
