@@ -85,6 +85,20 @@ pub struct ServeConfig {
     #[arg(long, env = "HERALD_HISTORY_MAX_LIMIT", default_value_t = 1000)]
     pub history_max_limit: u32,
 
+    /// Allow webhook URLs that resolve to loopback, private, link-local or
+    /// unspecified addresses (refused by default against SSRF).
+    #[arg(long, env = "HERALD_WEBHOOK_ALLOW_PRIVATE")]
+    pub webhook_allow_private: bool,
+
+    /// How often webhook delivery looks for due retries, in milliseconds
+    /// (new messages are dispatched as soon as they are committed).
+    #[arg(long, env = "HERALD_WEBHOOK_POLL_MS", default_value_t = 250, value_parser = clap::value_parser!(u64).range(1..))]
+    pub webhook_poll_ms: u64,
+
+    /// Webhook attempts in flight per subscription.
+    #[arg(long, env = "HERALD_WEBHOOK_CONCURRENCY", default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    pub webhook_concurrency: u64,
+
     /// At shutdown, how long to wait for open requests before exiting, in
     /// milliseconds.
     #[arg(long, env = "HERALD_SHUTDOWN_GRACE_MS", default_value_t = 10_000)]

@@ -13,6 +13,7 @@
 //! - [`config`]: flags and environment; [`startup`]: wiring and shutdown.
 
 pub mod config;
+pub mod delivery;
 pub mod domain;
 pub mod fanout;
 pub mod http;

@@ -13,7 +13,8 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{ServeConfig, SqliteSync};
-use crate::fanout::{Hub, StreamSettings, hub, writer};
+use crate::delivery::{Deliverer, DeliverySettings};
+use crate::fanout::{FilterRegistry, Hub, StreamSettings, hub, writer};
 use crate::http::{AppState, HttpSettings, router};
 use crate::storage::{self, Store, StoreOptions};
 
@@ -25,6 +26,7 @@ pub struct Application {
     writer: JoinHandle<()>,
     writer_stop: CancellationToken,
     sequencer: JoinHandle<()>,
+    delivery: JoinHandle<()>,
     grace: Duration,
     database: String,
 }
@@ -33,6 +35,9 @@ impl Application {
     /// Connects to the database (running migrations), starts the writer and
     /// the sequencer, and binds the listener.
     pub async fn build(config: ServeConfig) -> anyhow::Result<Self> {
+        // TLS for https webhooks uses ring (no C toolchain beyond cc, no
+        // aws-lc). Installing twice (tests build several apps) is harmless.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let options = StoreOptions {
             timeout: config.db_timeout(),
             max_connections: config.db_max_connections,
@@ -60,6 +65,7 @@ impl Application {
             writer_stop.clone(),
         );
 
+        let filters = Arc::new(FilterRegistry::default());
         let listener = TcpListener::bind(&config.listen).await?;
         let addr = listener.local_addr()?;
         let state = AppState {
@@ -69,15 +75,27 @@ impl Application {
             settings: Arc::new(HttpSettings {
                 max_message_bytes: config.max_message_bytes,
                 history_max_limit: config.history_max_limit.max(1),
+                webhook_allow_private: config.webhook_allow_private,
                 stream: StreamSettings {
                     heartbeat: Duration::from_millis(config.heartbeat_ms),
                     retry: Duration::from_millis(config.sse_retry_ms),
                     page: 1000,
                 },
             }),
-            filters: Default::default(),
-            shutdown,
+            filters: filters.clone(),
+            shutdown: shutdown.clone(),
         };
+        let deliverer = Deliverer::new(
+            state.store.clone(),
+            filters,
+            DeliverySettings {
+                poll: Duration::from_millis(config.webhook_poll_ms),
+                per_subscription: config.webhook_concurrency as usize,
+                allow_private: config.webhook_allow_private,
+                grace: Duration::from_millis(config.shutdown_grace_ms),
+            },
+        )?;
+        let delivery = tokio::spawn(deliverer.run(state.hub.clone(), shutdown));
         Ok(Self {
             listener,
             addr,
@@ -85,6 +103,7 @@ impl Application {
             writer,
             writer_stop,
             sequencer,
+            delivery,
             grace: Duration::from_millis(config.shutdown_grace_ms),
             database: redact(&config.database_url),
         })
@@ -139,6 +158,7 @@ impl Application {
             tracing::error!(error = %e, "writer task failed");
         }
         let _ = self.sequencer.await;
+        let _ = self.delivery.await;
         tracing::info!("herald stopped");
         result
     }

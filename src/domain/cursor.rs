@@ -14,7 +14,7 @@ impl Position {
     pub const ZERO: Position = Position(0);
 
     pub fn next(self) -> Position {
-        Position(self.0 + 1)
+        Position(self.0.saturating_add(1))
     }
 }
 

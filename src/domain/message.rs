@@ -82,7 +82,9 @@ impl Payload {
     /// Raw CR/LF can only occur between tokens in valid JSON (inside strings
     /// they must be escaped), so dropping them changes no value.
     pub fn json(text: String) -> Result<Self, serde_json::Error> {
-        serde_json::from_str::<serde::de::IgnoredAny>(&text)?;
+        // A full parse: unlike `IgnoredAny` it rejects lone surrogate
+        // escapes (`"\ud800"`), which strict readers downstream refuse.
+        serde_json::from_str::<serde_json::Value>(&text)?;
         let text = if text.contains(['\n', '\r']) {
             text.replace(['\n', '\r'], "")
         } else {
@@ -286,6 +288,7 @@ mod tests {
         assert!(Payload::json("{\"a\":".into()).is_err());
         assert!(Payload::json("".into()).is_err());
         assert!(Payload::json("1 2".into()).is_err());
+        assert!(Payload::json(r#"{"s":"\ud800"}"#.into()).is_err());
     }
 
     #[test]

@@ -6,6 +6,7 @@ pub mod cursor;
 pub mod filter;
 pub mod message;
 pub mod topic;
+pub mod webhook;
 
 pub use cursor::{Cursor, CursorError, Position};
 pub use message::{EventType, Message, NewMessage, Payload, Timestamp};

@@ -205,7 +205,11 @@ async fn fill_from_storage(
 ) {
     let mut backoff = Duration::from_millis(50);
     while hub.head() < target && !shutdown.is_cancelled() {
-        match store.read(hub.head(), None, FILL_PAGE).await {
+        let read = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            r = store.read(hub.head(), None, FILL_PAGE) => r,
+        };
+        match read {
             Ok(page) if page.is_empty() => return,
             Ok(page) => {
                 let full = page.len() == FILL_PAGE as usize;

@@ -72,10 +72,20 @@ pub fn open(
         'stream: loop {
             if catch_up {
                 if report_gaps {
-                    match store.oldest_retained().await {
-                        Ok(oldest) if oldest > pos.next() => {
+                    let bounds = match store.oldest_retained().await {
+                        Ok(oldest) => store.head().await.map(|head| (oldest, head)),
+                        Err(e) => Err(e),
+                    };
+                    match bounds {
+                        Ok((oldest, _)) if oldest > pos.next() => {
                             yield Ok(gap_frame(pos, oldest));
                             pos = Position(oldest.0 - 1);
+                        }
+                        // A cursor from another log (a recreated database):
+                        // say so, and continue from the end of this one.
+                        Ok((_, head)) if pos > head => {
+                            yield Ok(gap_frame(pos, head.next()));
+                            pos = head;
                         }
                         Ok(_) => {}
                         Err(e) => {

@@ -36,7 +36,7 @@ impl Ack {
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum PublishError {
     /// The database is down, locked or slow: try again later.
-    #[error("the database is unavailable: {0}")]
+    #[error("{0}")]
     Unavailable(String),
     #[error("herald is shutting down")]
     ShuttingDown,
@@ -134,45 +134,69 @@ async fn run(
                 Err(_) => break,
             }
         }
-        commit(&*store, requests, &feed).await;
+        // A publisher that gave up (timed out, disconnected) was told its
+        // message was not stored: keep that true.
+        requests.retain(|r| !r.reply.is_closed());
+        if requests.is_empty() {
+            continue;
+        }
+        if let Err(requests) = commit(&*store, requests, &feed).await {
+            // A permanent error in a group: commit each request alone so one
+            // bad message cannot fail the publishes it was grouped with.
+            for r in requests {
+                if let Err(rest) = commit(&*store, vec![r], &feed).await {
+                    fail(rest, PublishError::Internal);
+                }
+            }
+        }
     }
 }
 
-async fn commit(store: &dyn Store, requests: Vec<Request>, feed: &mpsc::Sender<Feed>) {
-    let mut sizes = Vec::with_capacity(requests.len());
-    let mut replies = Vec::with_capacity(requests.len());
-    let mut batch = Vec::new();
+fn fail(requests: Vec<Request>, answer: PublishError) {
     for r in requests {
-        sizes.push(r.messages.len());
-        replies.push(r.reply);
-        batch.extend(r.messages);
+        let _ = r.reply.send(Err(answer.clone()));
     }
-    let started = std::time::Instant::now();
+}
+
+/// Commits a group and answers it; a permanent error with more than one
+/// request hands the requests back unanswered.
+async fn commit(
+    store: &dyn Store,
+    requests: Vec<Request>,
+    feed: &mpsc::Sender<Feed>,
+) -> Result<(), Vec<Request>> {
+    let sizes: Vec<usize> = requests.iter().map(|r| r.messages.len()).collect();
+    let batch: Vec<NewMessage> = requests
+        .iter()
+        .flat_map(|r| r.messages.iter().cloned())
+        .collect();
     match store.append(batch).await {
         Ok(messages) => {
-            tracing::trace!(messages = messages.len(), elapsed = ?started.elapsed(), "committed");
             let mut acks = messages.iter().map(Ack::of);
-            for (reply, n) in replies.into_iter().zip(sizes) {
+            for (r, n) in requests.into_iter().zip(sizes) {
                 // A publisher that went away is fine: its message is stored.
-                let _ = reply.send(Ok(acks.by_ref().take(n).collect()));
+                let _ = r.reply.send(Ok(acks.by_ref().take(n).collect()));
             }
             // Fan out after the commit; the sequencer keeps position order.
             let _ = feed.send(Feed::Committed(messages)).await;
+            Ok(())
+        }
+        Err(StoreError::Unavailable(e)) => {
+            tracing::warn!(error = %e, "publish failed: database unavailable");
+            fail(
+                requests,
+                PublishError::Unavailable("the database is unavailable; try again shortly".into()),
+            );
+            Ok(())
+        }
+        Err(e) if requests.len() > 1 => {
+            tracing::warn!(error = %e, requests = requests.len(), "group commit failed; retrying each publish alone");
+            Err(requests)
         }
         Err(e) => {
-            let answer = match &e {
-                StoreError::Unavailable(_) => {
-                    tracing::warn!(error = %e, "publish failed: database unavailable");
-                    PublishError::Unavailable(e.to_string())
-                }
-                _ => {
-                    tracing::error!(error = %e, "publish failed");
-                    PublishError::Internal
-                }
-            };
-            for reply in replies {
-                let _ = reply.send(Err(answer.clone()));
-            }
+            tracing::error!(error = %e, "publish failed");
+            fail(requests, PublishError::Internal);
+            Ok(())
         }
     }
 }

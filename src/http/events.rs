@@ -68,9 +68,10 @@ fn cursor(query: &QueryPairs, headers: &HeaderMap) -> Result<Option<Cursor>, Api
         })?),
         None => None,
     };
-    let raw = header
-        .filter(|v| !v.trim().is_empty())
-        .or(query.one("last_event_id")?);
+    let raw = match header.filter(|v| !v.trim().is_empty()) {
+        Some(h) => Some(h),
+        None => query.one("last_event_id")?,
+    };
     Ok(raw.map(Cursor::parse).transpose()?)
 }
 

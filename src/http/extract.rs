@@ -79,3 +79,51 @@ impl<S: Send + Sync> FromRequestParts<S> for QueryPairs {
         ))
     }
 }
+
+/// A JSON body; a malformed or mistyped one is a 400 problem (415 without
+/// a JSON content type).
+pub struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> axum::extract::FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        use axum::extract::rejection::JsonRejection;
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(t)) => Ok(ApiJson(t)),
+            Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::new(
+                axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+                "Unsupported media type",
+                "send the body as Content-Type: application/json",
+            )),
+            Err(e) if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE => {
+                Err(ApiError::too_large(e.body_text()))
+            }
+            Err(e) => Err(ApiError::bad_request(
+                "invalid-body",
+                "Invalid body",
+                e.body_text(),
+            )),
+        }
+    }
+}
+
+/// A numeric id in the path; anything else is a 400.
+pub struct ApiId(pub i64);
+
+impl<S: Send + Sync> FromRequestParts<S> for ApiId {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let ApiPath(raw) = ApiPath::<String>::from_request_parts(parts, state).await?;
+        match raw.parse::<i64>() {
+            Ok(id) if id > 0 => Ok(ApiId(id)),
+            _ => Err(ApiError::bad_request(
+                "invalid-path",
+                "Invalid path",
+                format!("{raw:?} is not an id (a positive integer)"),
+            )),
+        }
+    }
+}

@@ -2,12 +2,14 @@
 //! Handlers parse input into domain types and call into `fanout` and
 //! `storage`; they hold no SQL and no delivery logic.
 
+pub mod dead_letters;
 pub mod error;
 pub mod events;
 pub mod extract;
 pub mod health;
 pub mod messages;
 pub mod publish;
+pub mod subscriptions;
 pub mod topics;
 
 use std::sync::Arc;
@@ -28,6 +30,8 @@ use crate::storage::Store;
 pub struct HttpSettings {
     pub max_message_bytes: usize,
     pub history_max_limit: u32,
+    /// Allow webhook URLs on loopback and private networks.
+    pub webhook_allow_private: bool,
     pub stream: StreamSettings,
 }
 
@@ -67,6 +71,23 @@ pub fn router(state: AppState) -> Router {
         .route("/topics/{topic}/events", get(events::topic_events))
         .route("/topics/{topic}/messages", get(messages::history))
         .route("/events", get(events::events))
+        .route(
+            "/subscriptions",
+            post(subscriptions::create).get(subscriptions::list),
+        )
+        .route(
+            "/subscriptions/{id}",
+            get(subscriptions::show)
+                .patch(subscriptions::update)
+                .delete(subscriptions::delete),
+        )
+        .route("/dead-letters", get(dead_letters::list))
+        .route("/dead-letters/redrive", post(dead_letters::redrive_all))
+        .route(
+            "/dead-letters/{id}",
+            get(dead_letters::show).delete(dead_letters::delete),
+        )
+        .route("/dead-letters/{id}/redrive", post(dead_letters::redrive))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .fallback(error::not_found)

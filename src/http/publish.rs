@@ -71,6 +71,13 @@ pub(crate) fn parse_message(
             })?;
             (payload, ct.to_owned())
         }
+        _ if text.contains('\0') => {
+            return Err(ApiError::bad_request(
+                "invalid-body",
+                "Invalid body",
+                "text bodies may not contain NUL bytes; send binary data encoded (e.g. base64 in JSON)",
+            ));
+        }
         Some(ct) => (Payload::Text(text), ct.to_owned()),
         None => (Payload::Text(text), "text/plain; charset=utf-8".to_owned()),
     };

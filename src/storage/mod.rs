@@ -4,6 +4,7 @@
 
 pub mod postgres;
 pub mod sqlite;
+pub mod webhooks;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,7 +16,7 @@ use crate::domain::{Message, NewMessage, Position, Timestamp, TopicName};
 /// Everything herald keeps. Implementations assign positions and seqs in the
 /// transaction that stores the messages, in commit order.
 #[async_trait::async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: webhooks::WebhookStore + Send + Sync + 'static {
     /// `sqlite` or `postgres`, for logs and metrics.
     fn backend(&self) -> &'static str;
 
@@ -32,6 +33,9 @@ pub trait Store: Send + Sync + 'static {
         topics: Option<&[&str]>,
         limit: u32,
     ) -> Result<Vec<Message>, StoreError>;
+
+    /// The messages at these positions (those that exist), in position order.
+    async fn messages_at(&self, positions: &[i64]) -> Result<Vec<Message>, StoreError>;
 
     /// The last committed position (0 for an empty log).
     async fn head(&self) -> Result<Position, StoreError>;

@@ -11,6 +11,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use futures_util::stream::BoxStream;
+use sqlx::PgConnection;
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
 
 use super::{
@@ -22,7 +23,46 @@ use crate::domain::{Message, NewMessage, Position, Timestamp, TopicName};
 /// The NOTIFY channel that carries new log heads.
 const CHANNEL: &str = "herald_log";
 
+/// Messages after `after` in position order (of `topics` only, if given).
+async fn read_in(
+    conn: &mut PgConnection,
+    after: i64,
+    topics: Option<&[&str]>,
+    limit: u32,
+) -> Result<Vec<Message>, StoreError> {
+    let rows: Vec<MessageRow> = match topics {
+        Some(topics) => {
+            sqlx::query_as(
+                "SELECT position, topic, seq, event, is_json, payload, content_type, time_us \
+                 FROM messages WHERE position > $1 AND topic = ANY($2) ORDER BY position LIMIT $3",
+            )
+            .bind(after)
+            .bind(topics)
+            .bind(i64::from(limit))
+            .fetch_all(conn)
+            .await
+        }
+        None => {
+            sqlx::query_as(
+                "SELECT position, topic, seq, event, is_json, payload, content_type, time_us \
+                 FROM messages WHERE position > $1 ORDER BY position LIMIT $2",
+            )
+            .bind(after)
+            .bind(i64::from(limit))
+            .fetch_all(conn)
+            .await
+        }
+    }
+    .map_err(err)?;
+    rows_to_messages(rows)
+}
+
+super::webhooks::webhook_store!(PgStore, Postgres, pool, "FOR UPDATE SKIP LOCKED");
+
 pub struct PgStore {
+    /// Publishing has its own connections, so readers (catch-ups, history,
+    /// webhooks) can never starve it.
+    writer: PgPool,
     pool: PgPool,
 }
 
@@ -32,10 +72,12 @@ pub struct PgStore {
 /// resources (53), operator intervention such as shutdown or a cancelled
 /// statement (57) and system I/O errors (58): all worth a retry.
 fn transient(code: &str) -> bool {
-    matches!(code, "55P03" | "55000" | "3D000" | "40001" | "40P01")
-        || ["08", "53", "57", "58"]
-            .iter()
-            .any(|class| code.starts_with(class))
+    matches!(
+        code,
+        "55P03" | "55000" | "3D000" | "40001" | "40P01" | "25006"
+    ) || ["08", "53", "57", "58"]
+        .iter()
+        .any(|class| code.starts_with(class))
 }
 
 fn err(e: sqlx::Error) -> StoreError {
@@ -49,14 +91,25 @@ impl PgStore {
             .application_name("herald")
             // A publish waiting on the log-head lock (or a locked table)
             // gives up and answers 503 instead of hanging.
-            .options([("lock_timeout", timeout_ms.as_str())]);
+            .options([
+                ("lock_timeout", timeout_ms.as_str()),
+                // A statement or transaction that hangs (a dead network)
+                // ends instead of stalling the writer or shutdown.
+                ("statement_timeout", "60000"),
+                ("idle_in_transaction_session_timeout", "60000"),
+            ]);
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections.max(2))
             .acquire_timeout(options.timeout)
-            .connect_with(connect)
+            .connect_with(connect.clone())
             .await?;
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
-        Ok(Self { pool })
+        let writer = PgPoolOptions::new()
+            .max_connections(2)
+            .acquire_timeout(options.timeout)
+            .connect_with(connect)
+            .await?;
+        Ok(Self { writer, pool })
     }
 }
 
@@ -68,7 +121,7 @@ impl Store for PgStore {
 
     async fn append(&self, batch: Vec<NewMessage>) -> Result<Vec<Message>, StoreError> {
         let time = Timestamp::now();
-        let mut tx = self.pool.begin().await.map_err(err)?;
+        let mut tx = self.writer.begin().await.map_err(err)?;
         // The one lock that orders every publish of every node.
         let head: i64 = sqlx::query_scalar("SELECT head FROM log_head WHERE id = 1 FOR UPDATE")
             .fetch_one(&mut *tx)
@@ -172,27 +225,19 @@ impl Store for PgStore {
         topics: Option<&[&str]>,
         limit: u32,
     ) -> Result<Vec<Message>, StoreError> {
-        let rows: Vec<MessageRow> =
-            match topics {
-                Some(topics) => sqlx::query_as(
-                    "SELECT position, topic, seq, event, is_json, payload, content_type, time_us \
-                 FROM messages WHERE position > $1 AND topic = ANY($2) ORDER BY position LIMIT $3",
-                )
-                .bind(after.0)
-                .bind(topics)
-                .bind(i64::from(limit))
-                .fetch_all(&self.pool)
-                .await,
-                None => sqlx::query_as(
-                    "SELECT position, topic, seq, event, is_json, payload, content_type, time_us \
-                 FROM messages WHERE position > $1 ORDER BY position LIMIT $2",
-                )
-                .bind(after.0)
-                .bind(i64::from(limit))
-                .fetch_all(&self.pool)
-                .await,
-            }
-            .map_err(err)?;
+        let mut conn = self.pool.acquire().await.map_err(err)?;
+        read_in(&mut conn, after.0, topics, limit).await
+    }
+
+    async fn messages_at(&self, positions: &[i64]) -> Result<Vec<Message>, StoreError> {
+        let rows: Vec<MessageRow> = sqlx::query_as(
+            "SELECT position, topic, seq, event, is_json, payload, content_type, time_us \
+             FROM messages WHERE position = ANY($1) ORDER BY position",
+        )
+        .bind(positions)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(err)?;
         rows_to_messages(rows)
     }
 

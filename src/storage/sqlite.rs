@@ -8,7 +8,7 @@ use futures_util::stream::BoxStream;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{QueryBuilder, Sqlite};
+use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
 use super::{
     HeadNotice, MessageRow, Store, StoreError, StoreOptions, TopicInfo, TopicRow, assign,
@@ -21,14 +21,43 @@ const MESSAGE_COLUMNS: &str =
 /// Rows per multi-row INSERT (8 parameters each, well under SQLite's limit).
 const INSERT_CHUNK: usize = 1000;
 
+/// Messages after `after` in position order (of `topics` only, if given).
+async fn read_in(
+    conn: &mut SqliteConnection,
+    after: i64,
+    topics: Option<&[&str]>,
+    limit: u32,
+) -> Result<Vec<Message>, StoreError> {
+    let mut q = QueryBuilder::<Sqlite>::new(format!(
+        "SELECT {MESSAGE_COLUMNS} FROM messages WHERE position > "
+    ));
+    q.push_bind(after);
+    if let Some(topics) = topics {
+        q.push(" AND topic IN (");
+        let mut list = q.separated(", ");
+        for t in topics {
+            list.push_bind(*t);
+        }
+        q.push(")");
+    }
+    q.push(" ORDER BY position LIMIT ")
+        .push_bind(i64::from(limit));
+    let rows: Vec<MessageRow> = q.build_query_as().fetch_all(conn).await.map_err(err)?;
+    rows_to_messages(rows)
+}
+
+super::webhooks::webhook_store!(SqliteStore, Sqlite, writer, "");
+
 pub struct SqliteStore {
     writer: SqlitePool,
     readers: SqlitePool,
 }
 
-/// SQLITE_BUSY and SQLITE_LOCKED, with their extended codes.
+/// SQLITE_BUSY, SQLITE_LOCKED, and the disk's troubles: READONLY, IOERR,
+/// FULL (with their extended codes). A retry may succeed once they pass.
 fn transient(code: &str) -> bool {
-    code.parse::<i32>().is_ok_and(|c| matches!(c & 0xff, 5 | 6))
+    code.parse::<i32>()
+        .is_ok_and(|c| matches!(c & 0xff, 5 | 6 | 8 | 10 | 13))
 }
 
 fn err(e: sqlx::Error) -> StoreError {
@@ -151,20 +180,22 @@ impl Store for SqliteStore {
         topics: Option<&[&str]>,
         limit: u32,
     ) -> Result<Vec<Message>, StoreError> {
-        let mut q = QueryBuilder::<Sqlite>::new(format!(
-            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE position > "
-        ));
-        q.push_bind(after.0);
-        if let Some(topics) = topics {
-            q.push(" AND topic IN (");
-            let mut list = q.separated(", ");
-            for t in topics {
-                list.push_bind(*t);
-            }
-            q.push(")");
+        let mut conn = self.readers.acquire().await.map_err(err)?;
+        read_in(&mut conn, after.0, topics, limit).await
+    }
+
+    async fn messages_at(&self, positions: &[i64]) -> Result<Vec<Message>, StoreError> {
+        if positions.is_empty() {
+            return Ok(Vec::new());
         }
-        q.push(" ORDER BY position LIMIT ")
-            .push_bind(i64::from(limit));
+        let mut q = QueryBuilder::<Sqlite>::new(format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE position IN ("
+        ));
+        let mut list = q.separated(", ");
+        for p in positions {
+            list.push_bind(*p);
+        }
+        q.push(") ORDER BY position");
         let rows: Vec<MessageRow> = q
             .build_query_as()
             .fetch_all(&self.readers)

@@ -203,7 +203,7 @@ pub async fn spawn_app_with(db: Arc<TestDb>, flags: &[&str]) -> TestApp {
     let task = tokio::spawn(app.run_until(async move { signal.cancelled().await }));
     TestApp {
         base,
-        client: reqwest::Client::new(),
+        client: crate::helpers::client(),
         hub,
         db,
         shutdown,
@@ -340,4 +340,11 @@ where
         assert!(start.elapsed() < DEADLINE, "timed out waiting for {what}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// An HTTP client for tests. reqwest is built without a default TLS
+/// provider (herald picks ring), so install it before the first client.
+pub fn client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
 }

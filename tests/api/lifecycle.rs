@@ -54,7 +54,7 @@ impl Herald {
         Herald {
             child,
             base,
-            client: reqwest::Client::new(),
+            client: crate::helpers::client(),
         }
     }
 
@@ -117,7 +117,7 @@ fn start_publishers(
             let acks = acks.clone();
             let url = format!("{base}/topics/life");
             tokio::spawn(async move {
-                let client = reqwest::Client::new();
+                let client = crate::helpers::client();
                 for i in 0.. {
                     let r = client
                         .post(&url)

@@ -9,5 +9,7 @@ mod errors;
 mod filters;
 mod lifecycle;
 mod publish;
+mod receiver;
 mod resume;
 mod streams;
+mod webhooks;

@@ -1,0 +1,164 @@
+//! The SSRF guard: webhook URLs must be `http`/`https` and must not reach
+//! loopback, private, link-local or unspecified addresses unless herald
+//! runs with `--webhook-allow-private`. Checked when a subscription is
+//! saved and again, through the resolver, on every delivery (a DNS name
+//! can change its answer).
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+use url::{Host, Url};
+
+/// Addresses that belong to this machine or its private networks.
+pub fn is_forbidden(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_multicast()
+                // 100.64.0.0/10, carrier-grade NAT: private in practice.
+                || (v4.octets()[0] == 100 && (v4.octets()[1] & 0xc0) == 64)
+        }
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => is_forbidden(IpAddr::V4(v4)),
+            None => {
+                v6.is_loopback()
+                    || v6.is_unspecified()
+                    || v6.is_unique_local()
+                    || v6.is_unicast_link_local()
+                    || v6.is_multicast()
+            }
+        },
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UrlError {
+    #[error("{0:?} is not a valid URL")]
+    Invalid(String),
+    #[error("only http and https URLs are allowed")]
+    Scheme,
+    #[error("the URL has no host")]
+    NoHost,
+    #[error(
+        "{0} is a loopback, private, link-local or unspecified address; start herald with --webhook-allow-private to allow it"
+    )]
+    Private(String),
+    #[error("cannot resolve {0}")]
+    Unresolvable(String),
+}
+
+/// Checks a webhook URL, resolving its host name.
+pub async fn check_url(raw: &str, allow_private: bool) -> Result<Url, UrlError> {
+    let url = Url::parse(raw).map_err(|_| UrlError::Invalid(raw.to_owned()))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(UrlError::Scheme);
+    }
+    let port = url.port_or_known_default().unwrap_or(80);
+    let ips: Vec<IpAddr> = match url.host().ok_or(UrlError::NoHost)? {
+        Host::Ipv4(ip) => vec![ip.into()],
+        Host::Ipv6(ip) => vec![ip.into()],
+        Host::Domain(name) => tokio::net::lookup_host((name, port))
+            .await
+            .map_err(|_| UrlError::Unresolvable(name.to_owned()))?
+            .map(|a| a.ip())
+            .collect(),
+    };
+    if ips.is_empty() {
+        return Err(UrlError::Unresolvable(
+            url.host_str().unwrap_or_default().to_owned(),
+        ));
+    }
+    if !allow_private && let Some(ip) = ips.into_iter().find(|ip| is_forbidden(*ip)) {
+        return Err(UrlError::Private(ip.to_string()));
+    }
+    Ok(url)
+}
+
+/// A resolver for the webhook client that drops forbidden addresses.
+#[derive(Debug, Clone)]
+pub struct GuardedResolver {
+    pub allow_private: bool,
+}
+
+impl Resolve for GuardedResolver {
+    fn resolve(&self, name: Name) -> Resolving {
+        let allow = self.allow_private;
+        Box::pin(async move {
+            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((name.as_str(), 0))
+                .await?
+                .filter(|a| allow || !is_forbidden(a.ip()))
+                .collect();
+            if addrs.is_empty() {
+                return Err(
+                    format!("{} resolves only to forbidden addresses", name.as_str()).into(),
+                );
+            }
+            Ok(Box::new(addrs.into_iter()) as Addrs)
+        })
+    }
+}
+
+impl GuardedResolver {
+    pub fn shared(allow_private: bool) -> Arc<Self> {
+        Arc::new(Self { allow_private })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn private_addresses_are_forbidden() {
+        for ip in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "0.0.0.0",
+            "100.64.0.1",
+            "::1",
+            "::",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+        ] {
+            assert!(is_forbidden(ip.parse().unwrap()), "{ip}");
+        }
+        for ip in ["8.8.8.8", "1.1.1.1", "2001:4860:4860::8888", "100.128.0.1"] {
+            assert!(!is_forbidden(ip.parse().unwrap()), "{ip}");
+        }
+    }
+
+    #[tokio::test]
+    async fn urls_are_checked() {
+        assert_eq!(
+            check_url("ftp://example.com/", true).await,
+            Err(UrlError::Scheme)
+        );
+        assert!(matches!(
+            check_url("not a url", true).await,
+            Err(UrlError::Invalid(_))
+        ));
+        assert!(matches!(
+            check_url("http://127.0.0.1:9/hook", false).await,
+            Err(UrlError::Private(_))
+        ));
+        assert!(matches!(
+            check_url("http://[::1]/hook", false).await,
+            Err(UrlError::Private(_))
+        ));
+        assert!(matches!(
+            check_url("http://localhost/hook", false).await,
+            Err(UrlError::Private(_))
+        ));
+        assert!(check_url("http://127.0.0.1:9/hook", true).await.is_ok());
+        assert!(check_url("https://93.184.215.14/hook", false).await.is_ok());
+    }
+}

@@ -1,0 +1,232 @@
+//! Webhook delivery: at-least-once, durable, shared fairly between nodes.
+//!
+//! Each pass (after new messages reach the hub, and every `--webhook-poll-ms`):
+//! 1. **Dispatch.** For every active subscription behind the log head, move
+//!    its matching messages into `retries` and advance its cursor, in one
+//!    transaction (on Postgres, one node at a time per subscription).
+//! 2. **Attempt.** Claim due rows of each subscription with a lease, up to
+//!    its free concurrency slots, and `POST` each in its own task. Success
+//!    deletes the row; failure reschedules it with backoff; the last allowed
+//!    failure moves it to `dead_letters`.
+//!
+//! A crash loses nothing: rows stay in `retries`, and a claimed row whose
+//! node died is claimed again when its lease runs out. A slow endpoint
+//! only fills its own subscription's slots.
+
+pub mod client;
+pub mod guard;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::broadcast::error::RecvError;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::domain::webhook::Backoff;
+use crate::domain::{Message, Timestamp, TopicPattern, TopicSelector};
+use crate::fanout::{FilterRegistry, Hub, Matcher};
+use crate::storage::webhooks::{Due, Failure, Subscription};
+use crate::storage::{Store, StoreError};
+use client::WebhookClient;
+
+/// Messages read per dispatch transaction.
+const DISPATCH_PAGE: u32 = 500;
+/// How long past its timeout a claimed delivery stays leased.
+const LEASE_MARGIN: Duration = Duration::from_secs(30);
+
+#[derive(Debug, Clone)]
+pub struct DeliverySettings {
+    pub poll: Duration,
+    /// Attempts in flight per subscription.
+    pub per_subscription: usize,
+    pub allow_private: bool,
+    /// How long shutdown waits for attempts in flight.
+    pub grace: Duration,
+}
+
+pub struct Deliverer {
+    store: Arc<dyn Store>,
+    client: WebhookClient,
+    filters: Arc<FilterRegistry>,
+    settings: DeliverySettings,
+    in_flight: Mutex<HashMap<i64, usize>>,
+    tasks: TaskTracker,
+}
+
+impl Deliverer {
+    pub fn new(
+        store: Arc<dyn Store>,
+        filters: Arc<FilterRegistry>,
+        settings: DeliverySettings,
+    ) -> anyhow::Result<Arc<Self>> {
+        Ok(Arc::new(Self {
+            store,
+            client: WebhookClient::new(settings.allow_private)?,
+            filters,
+            settings,
+            in_flight: Mutex::new(HashMap::new()),
+            tasks: TaskTracker::new(),
+        }))
+    }
+
+    /// Runs passes until `shutdown`, then waits (within the grace period)
+    /// for attempts in flight so their outcome is recorded.
+    pub async fn run(self: Arc<Self>, hub: Arc<Hub>, shutdown: CancellationToken) {
+        let (mut rx, _) = hub.subscribe();
+        let mut tick = tokio::time::interval(self.settings.poll);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                r = rx.recv() => {
+                    if matches!(r, Err(RecvError::Closed)) {
+                        break;
+                    }
+                    // One pass covers everything queued meanwhile.
+                    while rx.try_recv().is_ok() {}
+                }
+                _ = tick.tick() => {}
+            }
+            if let Err(e) = self.pass(&hub).await {
+                tracing::warn!(error = %e, "webhook pass failed; retrying on the next one");
+            }
+        }
+        self.tasks.close();
+        if tokio::time::timeout(self.settings.grace, self.tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("webhook attempts still running at shutdown; they will be retried");
+        }
+    }
+
+    async fn pass(self: &Arc<Self>, hub: &Hub) -> Result<(), StoreError> {
+        let head = hub.head().0;
+        for sub in self.store.active_subscriptions().await? {
+            let matcher = match self.matcher(&sub) {
+                Ok(m) => m,
+                Err(e) => {
+                    tracing::error!(subscription = sub.id, error = %e, "subscription cannot be matched; skipping it");
+                    continue;
+                }
+            };
+            if sub.cursor < head {
+                let topics = matcher.selector.exact_names();
+                // The predicate is a `'static` trait object: it owns its matcher.
+                let owned = matcher.clone();
+                let wants = move |m: &Message| owned.matches(m);
+                while self
+                    .store
+                    .dispatch(
+                        sub.id,
+                        topics.as_deref(),
+                        DISPATCH_PAGE,
+                        &wants,
+                        Timestamp::now(),
+                    )
+                    .await?
+                    == DISPATCH_PAGE as usize
+                {}
+            }
+            self.attempt_due(Arc::new(sub)).await?;
+        }
+        Ok(())
+    }
+
+    fn matcher(&self, sub: &Subscription) -> anyhow::Result<Matcher> {
+        let selector = TopicSelector::new(vec![TopicPattern::parse(&sub.topic)?]);
+        let filter = match &sub.filter {
+            Some(f) => Some(self.filters.get(f)?),
+            None => None,
+        };
+        Ok(Matcher { selector, filter })
+    }
+
+    async fn attempt_due(self: &Arc<Self>, sub: Arc<Subscription>) -> Result<(), StoreError> {
+        let busy = self
+            .in_flight
+            .lock()
+            .expect("poisoned")
+            .get(&sub.id)
+            .copied()
+            .unwrap_or(0);
+        let free = self.settings.per_subscription.saturating_sub(busy);
+        if free == 0 {
+            return Ok(());
+        }
+        let now = Timestamp::now();
+        let lease = Duration::from_millis(sub.timeout_ms.max(0) as u64) + LEASE_MARGIN;
+        let lease_until = Timestamp(now.0 + lease.as_micros() as i64);
+        let due = self
+            .store
+            .claim_due(sub.id, now, lease_until, free as u32)
+            .await?;
+        if due.is_empty() {
+            return Ok(());
+        }
+        let positions: Vec<i64> = due.iter().map(|d| d.position).collect();
+        let mut messages: HashMap<i64, Arc<Message>> = self
+            .store
+            .messages_at(&positions)
+            .await?
+            .into_iter()
+            .map(|m| (m.position.0, Arc::new(m)))
+            .collect();
+        *self
+            .in_flight
+            .lock()
+            .expect("poisoned")
+            .entry(sub.id)
+            .or_default() += due.len();
+        for d in due {
+            let this = Arc::clone(self);
+            let sub = Arc::clone(&sub);
+            let message = messages.remove(&d.position);
+            self.tasks.spawn(async move {
+                this.attempt(&sub, d, message).await;
+                if let Some(n) = this.in_flight.lock().expect("poisoned").get_mut(&sub.id) {
+                    *n = n.saturating_sub(1);
+                }
+            });
+        }
+        Ok(())
+    }
+
+    async fn attempt(&self, sub: &Subscription, due: Due, message: Option<Arc<Message>>) {
+        let outcome = match &message {
+            Some(m) => self.client.attempt(sub, m).await.map(drop),
+            None => Err(client::AttemptError {
+                failure: Failure {
+                    status: None,
+                    error: "the message is no longer retained".into(),
+                },
+                retry_after: None,
+            }),
+        };
+        let now = Timestamp::now();
+        let recorded = match outcome {
+            Ok(()) => self.store.delivered(sub.id, due.position).await,
+            Err(e) => {
+                let failures = (due.attempts + 1) as u32;
+                tracing::debug!(subscription = sub.id, position = due.position, failures, error = %e.failure.error, "webhook attempt failed");
+                if message.is_none() || failures >= sub.max_attempts.max(1) as u32 {
+                    self.store.bury(&due, &e.failure, now).await
+                } else {
+                    let backoff = Backoff {
+                        min: Duration::from_millis(sub.min_backoff_ms.max(0) as u64),
+                        max: Duration::from_millis(sub.max_backoff_ms.max(0) as u64),
+                    };
+                    let delay = backoff.delay(failures, e.retry_after, rand::random());
+                    let next = Timestamp(now.0 + delay.as_micros() as i64);
+                    self.store.failed(&due, &e.failure, next, now).await
+                }
+            }
+        };
+        if let Err(e) = recorded {
+            tracing::warn!(subscription = sub.id, position = due.position, error = %e,
+                "cannot record a webhook outcome; the delivery is retried when its lease ends");
+        }
+    }
+}

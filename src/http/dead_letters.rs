@@ -1,0 +1,170 @@
+//! `GET /dead-letters`, `GET/DELETE /dead-letters/{id}`,
+//! `POST /dead-letters/{id}/redrive`, `POST /dead-letters/redrive`.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+
+use super::AppState;
+use super::error::ApiError;
+use super::extract::{ApiId, ApiJson, QueryPairs};
+use crate::domain::{Timestamp, TopicName};
+use crate::storage::webhooks::{DeadLetter, DeadLetterQuery};
+
+#[derive(Debug, Serialize)]
+pub struct DeadLetterView {
+    pub id: i64,
+    pub subscription: i64,
+    /// The message's id (its position in the log).
+    pub message_id: i64,
+    pub topic: String,
+    pub attempts: i32,
+    /// HTTP status of the last attempt, if the endpoint answered.
+    pub last_status: Option<i32>,
+    pub last_error: Option<String>,
+    pub first_attempt: String,
+    pub last_attempt: String,
+    /// The message envelope, on `GET /dead-letters/{id}`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<Box<serde_json::value::RawValue>>,
+}
+
+fn view(d: DeadLetter) -> DeadLetterView {
+    DeadLetterView {
+        id: d.id,
+        subscription: d.subscription_id,
+        message_id: d.position,
+        topic: d.topic,
+        attempts: d.attempts,
+        last_status: d.last_status,
+        last_error: d.last_error,
+        first_attempt: Timestamp(d.first_attempt_us).to_rfc3339(),
+        last_attempt: Timestamp(d.last_attempt_us).to_rfc3339(),
+        message: None,
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct DeadLetterPage {
+    pub dead_letters: Vec<DeadLetterView>,
+    /// Pass as `after` for the next page; null on the last page.
+    pub next: Option<i64>,
+}
+
+fn bad_query(detail: &str) -> ApiError {
+    ApiError::bad_request("invalid-query", "Invalid query parameter", detail)
+}
+
+/// Oldest first, paged by id: `?subscription=ID&topic=T&limit=N&after=ID`.
+pub async fn list(
+    State(state): State<AppState>,
+    query: QueryPairs,
+) -> Result<Json<DeadLetterPage>, ApiError> {
+    let id = |key: &str| -> Result<Option<i64>, ApiError> {
+        query
+            .one(key)?
+            .map(|v| {
+                v.parse::<i64>()
+                    .map_err(|_| bad_query(&format!("`{key}` is an id (an integer)")))
+            })
+            .transpose()
+    };
+    let topic = query.one("topic")?.map(TopicName::parse).transpose()?;
+    let q = DeadLetterQuery {
+        subscription: id("subscription")?,
+        topic: topic.map(|t| t.to_string()),
+        after: id("after")?.unwrap_or(0),
+        limit: query.number("limit", 1, 1000)?.unwrap_or(100),
+    };
+    let letters = state.store.dead_letters(&q).await?;
+    let next = (letters.len() == q.limit as usize)
+        .then(|| letters.last().map(|d| d.id))
+        .flatten();
+    Ok(Json(DeadLetterPage {
+        dead_letters: letters.into_iter().map(view).collect(),
+        next,
+    }))
+}
+
+fn missing(id: i64) -> ApiError {
+    ApiError::not_found(format!("no dead letter {id}"))
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    ApiId(id): ApiId,
+) -> Result<Json<DeadLetterView>, ApiError> {
+    let letter = state
+        .store
+        .dead_letter(id)
+        .await?
+        .ok_or_else(|| missing(id))?;
+    let message = state.store.messages_at(&[letter.position]).await?.pop();
+    let mut v = view(letter);
+    v.message = message.and_then(|m| {
+        serde_json::value::RawValue::from_string(
+            String::from_utf8_lossy(&m.envelope()).into_owned(),
+        )
+        .ok()
+    });
+    Ok(Json(v))
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    ApiId(id): ApiId,
+) -> Result<StatusCode, ApiError> {
+    if state.store.delete_dead_letter(id).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(missing(id))
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct Redriven {
+    pub redriven: u64,
+}
+
+/// The delivery gets a fresh set of attempts.
+pub async fn redrive(
+    State(state): State<AppState>,
+    ApiId(id): ApiId,
+) -> Result<(StatusCode, Json<Redriven>), ApiError> {
+    if state.store.redrive(id, Timestamp::now()).await? {
+        Ok((StatusCode::ACCEPTED, Json(Redriven { redriven: 1 })))
+    } else {
+        Err(missing(id))
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedriveAll {
+    pub subscription: i64,
+    pub topic: Option<String>,
+}
+
+/// Redrives every dead letter of a subscription (of one topic, if given).
+pub async fn redrive_all(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<RedriveAll>,
+) -> Result<(StatusCode, Json<Redriven>), ApiError> {
+    let topic = body.topic.as_deref().map(TopicName::parse).transpose()?;
+    if state.store.subscription(body.subscription).await?.is_none() {
+        return Err(ApiError::not_found(format!(
+            "no subscription {}",
+            body.subscription
+        )));
+    }
+    let n = state
+        .store
+        .redrive_all(
+            body.subscription,
+            topic.as_ref().map(TopicName::as_str),
+            Timestamp::now(),
+        )
+        .await?;
+    Ok((StatusCode::ACCEPTED, Json(Redriven { redriven: n })))
+}

@@ -1,0 +1,305 @@
+//! `POST/GET /subscriptions`, `GET/PATCH/DELETE /subscriptions/{id}`:
+//! webhook subscriptions.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::AppState;
+use super::error::ApiError;
+use super::extract::{ApiId, ApiJson, QueryPairs};
+use crate::delivery::guard;
+use crate::domain::webhook::Secret;
+use crate::domain::{Cursor, Timestamp, TopicPattern};
+use crate::storage::webhooks::{DeliveryCounts, NewSubscription, Start, Subscription};
+
+/// Defaults and bounds of the retry settings.
+const MAX_ATTEMPTS: (i32, i32) = (5, 100);
+const MIN_BACKOFF_MS: i64 = 1_000;
+const MAX_BACKOFF_MS: i64 = 600_000;
+const TIMEOUT_MS: (i64, i64) = (15_000, 300_000);
+/// The longest backoff accepted: one day.
+const BACKOFF_CEILING_MS: i64 = 86_400_000;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateSubscription {
+    pub topic: String,
+    pub url: String,
+    pub filter: Option<String>,
+    pub secret: Option<String>,
+    pub max_attempts: Option<i32>,
+    pub min_backoff_ms: Option<i64>,
+    pub max_backoff_ms: Option<i64>,
+    pub timeout_ms: Option<i64>,
+    #[serde(default)]
+    pub paused: bool,
+    /// `"head"` (default), `"earliest"`, or a message id to start after.
+    pub start: Option<Value>,
+}
+
+/// Every field optional; `"filter": null` removes the filter.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PatchSubscription {
+    pub url: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    pub filter: Option<Option<String>>,
+    pub paused: Option<bool>,
+    pub max_attempts: Option<i32>,
+    pub min_backoff_ms: Option<i64>,
+    pub max_backoff_ms: Option<i64>,
+    pub timeout_ms: Option<i64>,
+}
+
+/// Tells an absent field (`None`) from an explicit `null` (`Some(None)`).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
+}
+
+#[derive(Debug, Serialize)]
+pub struct SubscriptionView {
+    pub id: i64,
+    pub topic: String,
+    pub filter: Option<String>,
+    pub url: String,
+    /// Shown once, in the answer to the create request.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+    pub max_attempts: i32,
+    pub min_backoff_ms: i64,
+    pub max_backoff_ms: i64,
+    pub timeout_ms: i64,
+    pub paused: bool,
+    /// The last message id the dispatcher has looked at.
+    pub cursor: i64,
+    pub created: String,
+    pub updated: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stats: Option<Stats>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Stats {
+    pub delivered: i64,
+    /// Waiting for a first attempt.
+    pub pending: i64,
+    /// Failed at least once, waiting for another attempt.
+    pub retrying: i64,
+    pub dead_lettered: i64,
+}
+
+fn view(s: Subscription, secret: bool, counts: Option<DeliveryCounts>) -> SubscriptionView {
+    SubscriptionView {
+        stats: counts.map(|c| Stats {
+            delivered: s.delivered,
+            pending: c.pending,
+            retrying: c.retrying,
+            dead_lettered: c.dead_lettered,
+        }),
+        secret: secret.then(|| s.secret.clone()),
+        id: s.id,
+        topic: s.topic,
+        filter: s.filter,
+        url: s.url,
+        max_attempts: s.max_attempts,
+        min_backoff_ms: s.min_backoff_ms,
+        max_backoff_ms: s.max_backoff_ms,
+        timeout_ms: s.timeout_ms,
+        paused: s.paused,
+        cursor: s.cursor,
+        created: Timestamp(s.created_us).to_rfc3339(),
+        updated: Timestamp(s.updated_us).to_rfc3339(),
+    }
+}
+
+fn invalid(detail: impl Into<String>) -> ApiError {
+    ApiError::bad_request("invalid-subscription", "Invalid subscription", detail)
+}
+
+/// Checks the settings that PATCH can change too.
+async fn check(state: &AppState, s: &Subscription) -> Result<(), ApiError> {
+    guard::check_url(&s.url, state.settings.webhook_allow_private)
+        .await
+        .map_err(|e| invalid(format!("url: {e}")))?;
+    if let Some(f) = &s.filter {
+        state.filters.get(f)?;
+    }
+    if !(1..=MAX_ATTEMPTS.1).contains(&s.max_attempts) {
+        return Err(invalid(format!(
+            "max_attempts must be 1 to {}",
+            MAX_ATTEMPTS.1
+        )));
+    }
+    if !(1..=BACKOFF_CEILING_MS).contains(&s.min_backoff_ms)
+        || !(s.min_backoff_ms..=BACKOFF_CEILING_MS).contains(&s.max_backoff_ms)
+    {
+        return Err(invalid(format!(
+            "backoffs must satisfy 1 <= min_backoff_ms <= max_backoff_ms <= {BACKOFF_CEILING_MS}"
+        )));
+    }
+    if !(1..=TIMEOUT_MS.1).contains(&s.timeout_ms) {
+        return Err(invalid(format!("timeout_ms must be 1 to {}", TIMEOUT_MS.1)));
+    }
+    Ok(())
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<CreateSubscription>,
+) -> Result<(StatusCode, Json<SubscriptionView>), ApiError> {
+    let pattern = TopicPattern::parse(&body.topic)?;
+    let secret = match &body.secret {
+        Some(s) => Secret::parse(s).map_err(|e| invalid(format!("secret: {e}")))?,
+        None => Secret::generate(),
+    };
+    let start = match &body.start {
+        None => Start::Head,
+        Some(Value::String(s)) if s == "head" => Start::Head,
+        Some(Value::String(s)) => match Cursor::parse(s) {
+            Ok(Cursor::Earliest) => Start::Earliest,
+            Ok(Cursor::After(p)) => Start::After(p.0),
+            Err(_) => return Err(invalid("start is \"head\", \"earliest\" or a message id")),
+        },
+        Some(Value::Number(n)) if n.as_i64().is_some_and(|n| n >= 0) => {
+            Start::After(n.as_i64().unwrap_or_default())
+        }
+        Some(_) => return Err(invalid("start is \"head\", \"earliest\" or a message id")),
+    };
+    let new = NewSubscription {
+        topic: pattern.as_str().to_owned(),
+        filter: body.filter,
+        url: body.url,
+        secret: secret.as_str().to_owned(),
+        max_attempts: body.max_attempts.unwrap_or(MAX_ATTEMPTS.0),
+        min_backoff_ms: body.min_backoff_ms.unwrap_or(MIN_BACKOFF_MS),
+        max_backoff_ms: body
+            .max_backoff_ms
+            .unwrap_or(MAX_BACKOFF_MS.max(body.min_backoff_ms.unwrap_or(0))),
+        timeout_ms: body.timeout_ms.unwrap_or(TIMEOUT_MS.0),
+        paused: body.paused,
+    };
+    let now = Timestamp::now();
+    let draft = Subscription {
+        id: 0,
+        topic: new.topic.clone(),
+        filter: new.filter.clone(),
+        url: new.url.clone(),
+        secret: new.secret.clone(),
+        max_attempts: new.max_attempts,
+        min_backoff_ms: new.min_backoff_ms,
+        max_backoff_ms: new.max_backoff_ms,
+        timeout_ms: new.timeout_ms,
+        paused: new.paused,
+        cursor: 0,
+        delivered: 0,
+        created_us: now.0,
+        updated_us: now.0,
+    };
+    check(&state, &draft).await?;
+    let created = state.store.create_subscription(new, start, now).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(view(created, true, Some(DeliveryCounts::default()))),
+    ))
+}
+
+#[derive(Debug, Serialize)]
+pub struct SubscriptionPage {
+    pub subscriptions: Vec<SubscriptionView>,
+    /// Pass as `after` for the next page; null on the last page.
+    pub next: Option<i64>,
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    query: QueryPairs,
+) -> Result<Json<SubscriptionPage>, ApiError> {
+    let limit = query.number("limit", 1, 1000)?.unwrap_or(100);
+    let after = match query.one("after")? {
+        Some(raw) => raw.parse::<i64>().map_err(|_| {
+            ApiError::bad_request(
+                "invalid-query",
+                "Invalid query parameter",
+                "`after` is a subscription id",
+            )
+        })?,
+        None => 0,
+    };
+    let subs = state.store.subscriptions(after, limit).await?;
+    let next = (subs.len() == limit as usize)
+        .then(|| subs.last().map(|s| s.id))
+        .flatten();
+    Ok(Json(SubscriptionPage {
+        subscriptions: subs.into_iter().map(|s| view(s, false, None)).collect(),
+        next,
+    }))
+}
+
+async fn load(state: &AppState, id: i64) -> Result<Subscription, ApiError> {
+    state
+        .store
+        .subscription(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no subscription {id}")))
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    ApiId(id): ApiId,
+) -> Result<Json<SubscriptionView>, ApiError> {
+    let sub = load(&state, id).await?;
+    let counts = state.store.delivery_counts(id).await?;
+    Ok(Json(view(sub, false, Some(counts))))
+}
+
+pub async fn update(
+    State(state): State<AppState>,
+    ApiId(id): ApiId,
+    ApiJson(patch): ApiJson<PatchSubscription>,
+) -> Result<Json<SubscriptionView>, ApiError> {
+    let mut sub = load(&state, id).await?;
+    if let Some(url) = patch.url {
+        sub.url = url;
+    }
+    if let Some(filter) = patch.filter {
+        sub.filter = filter;
+    }
+    if let Some(paused) = patch.paused {
+        sub.paused = paused;
+    }
+    if let Some(n) = patch.max_attempts {
+        sub.max_attempts = n;
+    }
+    if let Some(n) = patch.min_backoff_ms {
+        sub.min_backoff_ms = n;
+    }
+    if let Some(n) = patch.max_backoff_ms {
+        sub.max_backoff_ms = n;
+    }
+    if let Some(n) = patch.timeout_ms {
+        sub.timeout_ms = n;
+    }
+    check(&state, &sub).await?;
+    if !state
+        .store
+        .update_subscription(&sub, Timestamp::now())
+        .await?
+    {
+        return Err(ApiError::not_found(format!("no subscription {id}")));
+    }
+    show(State(state), ApiId(id)).await
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    ApiId(id): ApiId,
+) -> Result<StatusCode, ApiError> {
+    if state.store.delete_subscription(id).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found(format!("no subscription {id}")))
+    }
+}
