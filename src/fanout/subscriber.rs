@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{Hub, Matcher};
 use crate::domain::{Cursor, Position};
-use crate::storage::Store;
+use crate::storage::{Store, StoreError};
 
 /// Stream settings from the configuration.
 #[derive(Debug, Clone)]
@@ -36,15 +36,23 @@ const COALESCE_BYTES: usize = 64 * 1024;
 
 /// Opens a stream of SSE bytes. It is subscribed to the hub when this
 /// returns, so a message committed after it is never missed.
-pub fn open(
+///
+/// A live-only stream starts at the committed head read from storage (after
+/// subscribing), not at the hub's head: a publish acknowledged before the
+/// stream opened may not have reached the hub yet, and must not be sent.
+pub async fn open(
     hub: &Arc<Hub>,
     store: Arc<dyn Store>,
     matcher: Matcher,
     cursor: Option<Cursor>,
     settings: StreamSettings,
     shutdown: CancellationToken,
-) -> impl Stream<Item = Result<Bytes, Infallible>> + Send + 'static {
-    let (mut rx, live_head) = hub.subscribe();
+) -> Result<impl Stream<Item = Result<Bytes, Infallible>> + Send + 'static, StoreError> {
+    let (mut rx, _) = hub.subscribe();
+    let live_head = match cursor {
+        None => store.head().await?,
+        Some(_) => Position::ZERO,
+    };
     let guard = hub.register(&matcher.selector);
     let hub = Arc::clone(hub);
     let exact: Option<Vec<String>> = matcher
@@ -60,7 +68,7 @@ pub fn open(
     // `earliest` asks for whatever is retained: no gap to report then.
     let mut report_gaps = cursor != Some(Cursor::Earliest);
 
-    async_stream::stream! {
+    Ok(async_stream::stream! {
         let _guard = guard;
         yield Ok(Bytes::from(format!("retry: {}\n\n", settings.retry.as_millis())));
         let mut heartbeat = tokio::time::interval_at(
@@ -174,7 +182,7 @@ pub fn open(
                 _ = heartbeat.tick() => yield Ok(Bytes::from_static(b": keep-alive\n\n")),
             }
         }
-    }
+    })
 }
 
 fn gap_frame(after: Position, oldest: Position) -> Bytes {

@@ -20,7 +20,7 @@ pub async fn topic_events(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let topic = TopicName::parse(&topic)?;
-    stream(&state, TopicSelector::single(&topic), &query, &headers)
+    stream(&state, TopicSelector::single(&topic), &query, &headers).await
 }
 
 /// Several topics or patterns in one stream, in position order:
@@ -52,7 +52,7 @@ pub async fn events(
             ),
         ));
     }
-    stream(&state, TopicSelector::new(patterns), &query, &headers)
+    stream(&state, TopicSelector::new(patterns), &query, &headers).await
 }
 
 /// The resume cursor: the `Last-Event-ID` header (what `EventSource` sends
@@ -75,7 +75,7 @@ fn cursor(query: &QueryPairs, headers: &HeaderMap) -> Result<Option<Cursor>, Api
     Ok(raw.map(Cursor::parse).transpose()?)
 }
 
-fn stream(
+async fn stream(
     state: &AppState,
     selector: TopicSelector,
     query: &QueryPairs,
@@ -90,7 +90,8 @@ fn stream(
         cursor,
         state.settings.stream.clone(),
         state.shutdown.clone(),
-    );
+    )
+    .await?;
     let mut response = Response::new(Body::from_stream(frames));
     let h = response.headers_mut();
     h.insert(

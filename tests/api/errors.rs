@@ -81,6 +81,13 @@ async fn bad_requests_get_problem_documents(backend: Backend) {
         .await;
     let body = assert_problem(r, StatusCode::BAD_REQUEST, "non-utf8").await;
     assert!(body["detail"].as_str().unwrap().contains("UTF-8"));
+    let r = app.post("/topics/t", Some("text/plain"), "a\0b").await;
+    let body = assert_problem(r, StatusCode::BAD_REQUEST, "NUL").await;
+    assert!(body["detail"].as_str().unwrap().contains("NUL"));
+    let r = app
+        .post("/topics/t", Some("application/json"), r#"{"s":"\ud800"}"#)
+        .await;
+    assert_problem(r, StatusCode::BAD_REQUEST, "lone surrogate").await;
     let r = app.post("/topics/t?event=bad%20type", None, "x").await;
     assert_problem(r, StatusCode::BAD_REQUEST, "event type").await;
 

@@ -16,14 +16,18 @@ crate::on_both_backends!(
 );
 
 /// A herald process.
-struct Herald {
+pub struct Herald {
     child: Child,
-    base: String,
-    client: reqwest::Client,
+    pub base: String,
+    pub client: reqwest::Client,
 }
 
 impl Herald {
-    async fn start(db: &TestDb) -> Herald {
+    pub async fn start(db: &TestDb) -> Herald {
+        Self::start_with(db, &[]).await
+    }
+
+    pub async fn start_with(db: &TestDb, flags: &[&str]) -> Herald {
         let mut child = Command::new(env!("CARGO_BIN_EXE_herald"))
             .args([
                 "serve",
@@ -32,6 +36,7 @@ impl Herald {
                 "--database-url",
                 &db.url,
             ])
+            .args(flags)
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -58,11 +63,11 @@ impl Herald {
         }
     }
 
-    fn url(&self, path: &str) -> String {
+    pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }
 
-    fn signal(&self, name: &str) {
+    pub fn signal(&self, name: &str) {
         let pid = self.child.id().expect("running").to_string();
         let ok = std::process::Command::new("kill")
             .args([&format!("-{name}"), &pid])
@@ -72,7 +77,7 @@ impl Herald {
         assert!(ok, "kill -{name} {pid}");
     }
 
-    async fn wait(&mut self) -> std::process::ExitStatus {
+    pub async fn wait(&mut self) -> std::process::ExitStatus {
         tokio::time::timeout(DEADLINE, self.child.wait())
             .await
             .expect("herald did not exit")

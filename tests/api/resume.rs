@@ -13,7 +13,27 @@ crate::on_both_backends!(
     the_header_wins_over_the_query_parameter,
     resume_is_exact_while_publishers_write,
     resuming_a_multi_topic_stream_skips_other_topics,
+    a_cursor_beyond_the_log_gets_a_gap_and_then_new_messages,
 );
+
+async fn a_cursor_beyond_the_log_gets_a_gap_and_then_new_messages(backend: Backend) {
+    // A client that remembers an id from a database that was since
+    // recreated must not wait silently for the new log to catch up.
+    let app = spawn_app(backend).await;
+    let mut head = app.publish_json("g", json!(1)).await.id;
+    for cursor in ["5000", "9223372036854775807"] {
+        let mut sse = app.subscribe("/topics/g/events", Some(cursor)).await;
+        let gap = sse.next_event().await.unwrap();
+        assert_eq!(gap.event, "gap");
+        assert_eq!(gap.id, head.to_string());
+        let data: serde_json::Value = serde_json::from_str(&gap.data).unwrap();
+        assert_eq!(data["resumed_from"], head);
+        let next = app.publish_json("g", json!("after")).await;
+        assert_eq!(sse.messages(1).await[0].id, next.id);
+        head = next.id;
+    }
+    app.stop().await;
+}
 
 async fn last_event_id_resumes_after_that_id_then_goes_live(backend: Backend) {
     let app = spawn_app(backend).await;

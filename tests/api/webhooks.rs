@@ -18,6 +18,7 @@ crate::on_both_backends!(
     a_flapping_endpoint_gets_every_message_after_retries,
     a_slow_endpoint_holds_up_nothing_else,
     retry_after_is_honoured,
+    pending_retries_survive_a_crash,
 );
 
 async fn webhook_app(backend: Backend) -> TestApp {
@@ -454,4 +455,96 @@ mod guard {
         }
         app.stop().await;
     }
+}
+
+async fn pending_retries_survive_a_crash(backend: Backend) {
+    use crate::lifecycle::Herald;
+    let db = TestDb::new(&backend).await;
+    let flags = ["--webhook-allow-private", "--webhook-poll-ms", "20"];
+    let mut herald = Herald::start_with(&db, &flags).await;
+    let rx = Receiver::start(Behaviour::Fail(500)).await;
+    let mut body = fast(&rx.url, "c");
+    // Long enough that the retries are still pending when herald dies.
+    body["min_backoff_ms"] = json!(300);
+    body["max_backoff_ms"] = json!(300);
+    body["max_attempts"] = json!(20);
+    let r = herald
+        .client
+        .post(herald.url("/subscriptions"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let sub: Value = r.json().await.unwrap();
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        let r = herald
+            .client
+            .post(herald.url("/topics/c"))
+            .body(format!("m{i}"))
+            .send()
+            .await
+            .unwrap();
+        ids.push(r.json::<crate::helpers::Ack>().await.unwrap().id);
+    }
+    rx.requests(3).await;
+    let stats: Value = herald
+        .client
+        .get(herald.url(&format!("/subscriptions/{}", sub["id"])))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(stats["stats"]["delivered"], 0);
+
+    herald.signal("KILL");
+    herald.wait().await;
+    rx.set(Behaviour::Ok);
+    let _herald = Herald::start_with(&db, &flags).await;
+    let ok = rx.successes(3).await;
+    let mut got: Vec<i64> = ok
+        .iter()
+        .map(|h| h.json()["id"].as_i64().unwrap())
+        .collect();
+    got.sort_unstable();
+    got.dedup();
+    assert_eq!(got, ids);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_deliver_each_message_once_per_subscription() {
+    let Some(b @ Backend::Postgres(_)) = Backend::postgres() else {
+        return;
+    };
+    let db = TestDb::new(&b).await;
+    let flags = ["--webhook-allow-private", "--webhook-poll-ms", "10"];
+    let a = spawn_app_with(db.clone(), &flags).await;
+    let b = spawn_app_with(db.clone(), &flags).await;
+    let rx = Receiver::start(Behaviour::Ok).await;
+    subscribe(&a, fast(&rx.url, "n")).await;
+    let mut ids = Vec::new();
+    for i in 0..60 {
+        let node = if i % 2 == 0 { &a } else { &b };
+        ids.push(node.publish_json("n", json!(i)).await.id);
+    }
+    rx.successes(60).await;
+    // Both nodes keep polling: give them many passes to deliver twice.
+    let s = crate::helpers::eventually("every delivery to be recorded", || async {
+        let s = get(&a, "/subscriptions/1").await;
+        (s["stats"]["delivered"] == 60 && s["stats"]["pending"] == 0).then_some(s)
+    })
+    .await;
+    assert_eq!(s["cursor"], ids[59]);
+    let mut got: Vec<i64> = rx
+        .hits()
+        .iter()
+        .map(|h| h.json()["id"].as_i64().unwrap())
+        .collect();
+    got.sort_unstable();
+    assert_eq!(got, ids, "a message was delivered twice or not at all");
+    a.stop().await;
+    b.stop().await;
 }
