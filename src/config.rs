@@ -23,6 +23,8 @@ pub struct Cli {
 pub enum Command {
     /// Run the server (the default).
     Serve(ServeConfig),
+    /// Print the OpenAPI 3.1 document (what `GET /openapi.json` serves).
+    Openapi,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -58,6 +60,12 @@ pub struct ServeConfig {
     /// The `retry:` reconnection delay sent to SSE clients, in milliseconds.
     #[arg(long, env = "HERALD_SSE_RETRY_MS", default_value_t = 2_000)]
     pub sse_retry_ms: u64,
+
+    /// Close each SSE stream after this long, in milliseconds (0: never).
+    /// Clients reconnect and resume exactly; this spreads long-lived
+    /// connections across nodes behind a load balancer.
+    #[arg(long, env = "HERALD_SSE_MAX_DURATION_MS", default_value_t = 0)]
+    pub sse_max_duration_ms: u64,
 
     /// Committed batches a subscriber may lag behind before it catches up
     /// from storage.

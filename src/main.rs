@@ -19,6 +19,10 @@ async fn main() -> ExitCode {
 
     let cli = Cli::parse();
     let result = match cli.command.unwrap_or(Command::Serve(cli.serve)) {
+        Command::Openapi => {
+            print!("{}", herald::http::openapi::ApiDoc::pretty_json());
+            Ok(())
+        }
         Command::Serve(config) => match Application::build(config).await {
             Ok(app) => app.run_until(shutdown_signal()).await,
             Err(e) => Err(e),

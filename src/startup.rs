@@ -80,6 +80,8 @@ impl Application {
                     heartbeat: Duration::from_millis(config.heartbeat_ms),
                     retry: Duration::from_millis(config.sse_retry_ms),
                     page: 1000,
+                    max_duration: (config.sse_max_duration_ms > 0)
+                        .then(|| Duration::from_millis(config.sse_max_duration_ms)),
                 },
             }),
             filters: filters.clone(),

@@ -35,6 +35,7 @@ CREATE TABLE retries (
     PRIMARY KEY (subscription_id, position)
 );
 CREATE INDEX retries_due ON retries (subscription_id, next_attempt_us);
+CREATE INDEX retries_next ON retries (next_attempt_us);
 
 -- Deliveries that exhausted their attempts, until deleted or redriven.
 CREATE TABLE dead_letters (

@@ -10,6 +10,10 @@ use std::sync::Arc;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use url::{Host, Url};
 
+/// How long a subscription request waits for DNS (a resolver that drops
+/// queries would otherwise hold it for many seconds).
+const LOOKUP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Addresses that belong to this machine or its private networks.
 pub fn is_forbidden(ip: IpAddr) -> bool {
     match ip {
@@ -48,8 +52,6 @@ pub enum UrlError {
         "{0} is a loopback, private, link-local or unspecified address; start herald with --webhook-allow-private to allow it"
     )]
     Private(String),
-    #[error("cannot resolve {0}")]
-    Unresolvable(String),
 }
 
 /// Checks a webhook URL, resolving its host name.
@@ -62,17 +64,16 @@ pub async fn check_url(raw: &str, allow_private: bool) -> Result<Url, UrlError> 
     let ips: Vec<IpAddr> = match url.host().ok_or(UrlError::NoHost)? {
         Host::Ipv4(ip) => vec![ip.into()],
         Host::Ipv6(ip) => vec![ip.into()],
-        Host::Domain(name) => tokio::net::lookup_host((name, port))
-            .await
-            .map_err(|_| UrlError::Unresolvable(name.to_owned()))?
-            .map(|a| a.ip())
-            .collect(),
+        // A name that does not resolve (yet), or not quickly, is accepted:
+        // every attempt resolves it again through the guarded resolver.
+        Host::Domain(name) => {
+            match tokio::time::timeout(LOOKUP_TIMEOUT, tokio::net::lookup_host((name, port))).await
+            {
+                Ok(Ok(addrs)) => addrs.map(|a| a.ip()).collect(),
+                _ => Vec::new(),
+            }
+        }
     };
-    if ips.is_empty() {
-        return Err(UrlError::Unresolvable(
-            url.host_str().unwrap_or_default().to_owned(),
-        ));
-    }
     if !allow_private && let Some(ip) = ips.into_iter().find(|ip| is_forbidden(*ip)) {
         return Err(UrlError::Private(ip.to_string()));
     }
@@ -160,5 +161,10 @@ mod tests {
         ));
         assert!(check_url("http://127.0.0.1:9/hook", true).await.is_ok());
         assert!(check_url("https://93.184.215.14/hook", false).await.is_ok());
+        assert!(
+            check_url("https://no-such-host.invalid/hook", false)
+                .await
+                .is_ok()
+        );
     }
 }

@@ -104,6 +104,14 @@ impl Deliverer {
 
     async fn pass(self: &Arc<Self>, hub: &Hub) -> Result<(), StoreError> {
         let head = hub.head().0;
+        // One indexed read finds the subscriptions with work; only those
+        // take write locks to claim it.
+        let due: std::collections::HashSet<i64> = self
+            .store
+            .due_subscriptions(Timestamp::now())
+            .await?
+            .into_iter()
+            .collect();
         for sub in self.store.active_subscriptions().await? {
             let matcher = match self.matcher(&sub) {
                 Ok(m) => m,
@@ -129,6 +137,8 @@ impl Deliverer {
                     .await?
                     == DISPATCH_PAGE as usize
                 {}
+            } else if !due.contains(&sub.id) {
+                continue;
             }
             self.attempt_due(Arc::new(sub)).await?;
         }

@@ -29,6 +29,8 @@ pub struct StreamSettings {
     pub retry: Duration,
     /// Rows per storage read while catching up.
     pub page: u32,
+    /// End the stream after this long (clients reconnect and resume).
+    pub max_duration: Option<Duration>,
 }
 
 /// Stop coalescing queued batches into one write past this many bytes.
@@ -77,6 +79,7 @@ pub async fn open(
         );
         heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut frames = Frames::default();
+        let ends = settings.max_duration.map(|d| tokio::time::Instant::now() + d);
         'stream: loop {
             if catch_up {
                 if report_gaps {
@@ -137,6 +140,7 @@ pub async fn open(
             tokio::select! {
                 biased;
                 _ = shutdown.cancelled() => break 'stream,
+                _ = async { tokio::time::sleep_until(ends.unwrap_or_else(tokio::time::Instant::now)).await }, if ends.is_some() => break 'stream,
                 received = rx.recv() => {
                     let mut next = received;
                     // Take every batch already queued: one write for many

@@ -14,8 +14,11 @@ use crate::storage::{Store, StoreError};
 use std::sync::Arc;
 
 /// What a publisher is told once its message is committed.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"id": 42, "topic": "orders", "seq": 7, "time": "2026-11-24T04:20:21.723484Z"}))]
 pub struct Ack {
+    /// Position in the global log: the SSE `id:` of this message.
+    #[schema(value_type = i64)]
     pub id: Position,
     pub topic: String,
     pub seq: i64,

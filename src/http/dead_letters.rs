@@ -7,12 +7,12 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
 use super::AppState;
-use super::error::ApiError;
+use super::error::{ApiError, Problem};
 use super::extract::{ApiId, ApiJson, QueryPairs};
 use crate::domain::{Timestamp, TopicName};
 use crate::storage::webhooks::{DeadLetter, DeadLetterQuery};
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct DeadLetterView {
     pub id: i64,
     pub subscription: i64,
@@ -27,6 +27,7 @@ pub struct DeadLetterView {
     pub last_attempt: String,
     /// The message envelope, on `GET /dead-letters/{id}`.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<super::openapi::Envelope>)]
     pub message: Option<Box<serde_json::value::RawValue>>,
 }
 
@@ -45,7 +46,7 @@ fn view(d: DeadLetter) -> DeadLetterView {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct DeadLetterPage {
     pub dead_letters: Vec<DeadLetterView>,
     /// Pass as `after` for the next page; null on the last page.
@@ -57,6 +58,15 @@ fn bad_query(detail: &str) -> ApiError {
 }
 
 /// Oldest first, paged by id: `?subscription=ID&topic=T&limit=N&after=ID`.
+#[utoipa::path(
+    get, path = "/dead-letters", tag = "webhooks", summary = "List dead letters, oldest first",
+    params(
+        ("subscription" = Option<i64>, Query, description = "Only this subscription's"),
+        ("topic" = Option<String>, Query, description = "Only this topic's", pattern = r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$", max_length = 128),
+        ("after" = Option<i64>, Query, description = "Only ids above this (the `next` of the previous page)"),
+        ("limit" = Option<u32>, Query, description = "Page size, 1 to 1000 (default 100)", minimum = 1, maximum = 1000)),
+    responses((status = 200, description = "A page", body = DeadLetterPage), (status = 400, description = "Invalid input (the detail says what)", content_type = "application/problem+json", body = Problem), (status = 503, description = "The database is unavailable; retry after `Retry-After` seconds", content_type = "application/problem+json", body = Problem, headers(("Retry-After" = u32, description = "Seconds to wait"))))
+)]
 pub async fn list(
     State(state): State<AppState>,
     query: QueryPairs,
@@ -91,6 +101,11 @@ fn missing(id: i64) -> ApiError {
     ApiError::not_found(format!("no dead letter {id}"))
 }
 
+#[utoipa::path(
+    get, path = "/dead-letters/{id}", tag = "webhooks", summary = "One dead letter with its message",
+    params(("id" = i64, Path, description = "Dead letter id", minimum = 1)),
+    responses((status = 200, description = "The dead letter", body = DeadLetterView), (status = 400, description = "Invalid input (the detail says what)", content_type = "application/problem+json", body = Problem), (status = 404, description = "No such dead letter", content_type = "application/problem+json", body = Problem), (status = 503, description = "The database is unavailable; retry after `Retry-After` seconds", content_type = "application/problem+json", body = Problem, headers(("Retry-After" = u32, description = "Seconds to wait"))))
+)]
 pub async fn show(
     State(state): State<AppState>,
     ApiId(id): ApiId,
@@ -111,6 +126,11 @@ pub async fn show(
     Ok(Json(v))
 }
 
+#[utoipa::path(
+    delete, path = "/dead-letters/{id}", tag = "webhooks", summary = "Delete a dead letter",
+    params(("id" = i64, Path, description = "Dead letter id", minimum = 1)),
+    responses((status = 204, description = "Deleted"), (status = 400, description = "Invalid input (the detail says what)", content_type = "application/problem+json", body = Problem), (status = 404, description = "No such dead letter", content_type = "application/problem+json", body = Problem), (status = 503, description = "The database is unavailable; retry after `Retry-After` seconds", content_type = "application/problem+json", body = Problem, headers(("Retry-After" = u32, description = "Seconds to wait"))))
+)]
 pub async fn delete(
     State(state): State<AppState>,
     ApiId(id): ApiId,
@@ -122,12 +142,17 @@ pub async fn delete(
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Redriven {
     pub redriven: u64,
 }
 
 /// The delivery gets a fresh set of attempts.
+#[utoipa::path(
+    post, path = "/dead-letters/{id}/redrive", tag = "webhooks", summary = "Redrive one dead letter",
+    params(("id" = i64, Path, description = "Dead letter id", minimum = 1)),
+    responses((status = 202, description = "Queued for a fresh set of attempts", body = Redriven), (status = 400, description = "Invalid input (the detail says what)", content_type = "application/problem+json", body = Problem), (status = 404, description = "No such dead letter", content_type = "application/problem+json", body = Problem), (status = 503, description = "The database is unavailable; retry after `Retry-After` seconds", content_type = "application/problem+json", body = Problem, headers(("Retry-After" = u32, description = "Seconds to wait"))))
+)]
 pub async fn redrive(
     State(state): State<AppState>,
     ApiId(id): ApiId,
@@ -139,14 +164,24 @@ pub async fn redrive(
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RedriveAll {
     pub subscription: i64,
+    #[schema(
+        pattern = r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$",
+        min_length = 1,
+        max_length = 128
+    )]
     pub topic: Option<String>,
 }
 
 /// Redrives every dead letter of a subscription (of one topic, if given).
+#[utoipa::path(
+    post, path = "/dead-letters/redrive", tag = "webhooks", summary = "Redrive a subscription's dead letters",
+    request_body = RedriveAll,
+    responses((status = 202, description = "How many were queued", body = Redriven), (status = 400, description = "Invalid input (the detail says what)", content_type = "application/problem+json", body = Problem), (status = 413, description = "The body is too large", content_type = "application/problem+json", body = Problem), (status = 415, description = "The body is not JSON", content_type = "application/problem+json", body = Problem), (status = 404, description = "No such subscription", content_type = "application/problem+json", body = Problem), (status = 503, description = "The database is unavailable; retry after `Retry-After` seconds", content_type = "application/problem+json", body = Problem, headers(("Retry-After" = u32, description = "Seconds to wait"))))
+)]
 pub async fn redrive_all(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<RedriveAll>,

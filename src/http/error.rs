@@ -25,7 +25,8 @@ pub struct ApiError {
 }
 
 /// The body of a problem answer.
-#[derive(Debug, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"type": "urn:herald:problem:invalid-topic", "title": "Invalid topic", "status": 400, "detail": "character ' ' at position 3 is not allowed"}))]
 pub struct Problem {
     /// `urn:herald:problem:<kind>`.
     #[serde(rename = "type")]

@@ -8,11 +8,22 @@ use axum::response::Response;
 
 use super::AppState;
 use super::error::ApiError;
+use super::error::Problem;
 use super::extract::{ApiPath, QueryPairs};
 use crate::domain::{Cursor, TopicName, TopicPattern, TopicSelector};
 use crate::fanout::subscriber;
 
 /// One topic's stream.
+#[utoipa::path(
+    get, path = "/topics/{topic}/events", tag = "streams",
+    summary = "Stream one topic (Server-Sent Events)",
+    params(("topic" = String, Path, description = "Topic name: 1-128 characters of A-Z a-z 0-9 _ - with . between levels", pattern = r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$", min_length = 1, max_length = 128, example = "orders.eu"), ("last_event_id" = Option<String>, Query, description = "Resume after this message id, or `earliest`; the Last-Event-ID header wins"), ("filter" = Option<String>, Query, description = "Filter expression over data, topic, event, seq, e.g. `data.total > 100`; at most 1024 bytes", max_length = 1024), ("Last-Event-ID" = Option<String>, Header, description = "Resume after this message id (what EventSource sends when it reconnects), or `earliest`")),
+    responses(
+        (status = 200, description = "An SSE stream. Each event: `id: <message id>`, `event: <type>`, `data: <Envelope JSON>`. The stream starts with `retry:`, sends `: keep-alive` comments, and may send `event: gap` (data `{\"after\",\"oldest_available\",\"resumed_from\"}`) when history after the cursor is gone.", content_type = "text/event-stream", body = String),
+        (status = 400, description = "Invalid input (the detail says what)", content_type = "application/problem+json", body = Problem),
+        (status = 503, description = "The database is unavailable; retry after `Retry-After` seconds", content_type = "application/problem+json", body = Problem, headers(("Retry-After" = u32, description = "Seconds to wait"))),
+    )
+)]
 pub async fn topic_events(
     State(state): State<AppState>,
     ApiPath(topic): ApiPath<String>,
@@ -25,6 +36,18 @@ pub async fn topic_events(
 
 /// Several topics or patterns in one stream, in position order:
 /// `?topic=a&topic=b.*` (or `?topic=a,b.*`).
+#[utoipa::path(
+    get, path = "/events", tag = "streams",
+    summary = "Stream several topics or patterns (Server-Sent Events)",
+    params(
+        ("topic" = Vec<String>, Query, description = "Topic names or patterns (`*` one level, `**` one or more trailing levels); repeat the parameter or separate with commas; 1 to 64", style = Form, explode = true, min_items = 1, max_items = 64, pattern = r"^((\*|[A-Za-z0-9_-]+)\.)*(\*\*|\*|[A-Za-z0-9_-]+)$"),
+        ("last_event_id" = Option<String>, Query, description = "Resume after this message id, or `earliest`; the Last-Event-ID header wins"), ("filter" = Option<String>, Query, description = "Filter expression over data, topic, event, seq, e.g. `data.total > 100`; at most 1024 bytes", max_length = 1024), ("Last-Event-ID" = Option<String>, Header, description = "Resume after this message id (what EventSource sends when it reconnects), or `earliest`")),
+    responses(
+        (status = 200, description = "An SSE stream. Each event: `id: <message id>`, `event: <type>`, `data: <Envelope JSON>`. The stream starts with `retry:`, sends `: keep-alive` comments, and may send `event: gap` (data `{\"after\",\"oldest_available\",\"resumed_from\"}`) when history after the cursor is gone.", content_type = "text/event-stream", body = String),
+        (status = 400, description = "Invalid input (the detail says what)", content_type = "application/problem+json", body = Problem),
+        (status = 503, description = "The database is unavailable; retry after `Retry-After` seconds", content_type = "application/problem+json", body = Problem, headers(("Retry-After" = u32, description = "Seconds to wait"))),
+    )
+)]
 pub async fn events(
     State(state): State<AppState>,
     query: QueryPairs,

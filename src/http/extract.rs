@@ -33,7 +33,8 @@ impl QueryPairs {
             .map(|(_, v)| v.as_str())
     }
 
-    /// The value of a key that may appear once.
+    /// The value of a key that may appear once; an empty value (`?key=`)
+    /// counts as absent, as HTML forms send it.
     pub fn one(&self, key: &str) -> Result<Option<&str>, ApiError> {
         let mut values = self
             .0
@@ -48,7 +49,7 @@ impl QueryPairs {
                 format!("`{key}` may be given only once"),
             ));
         }
-        Ok(first)
+        Ok(first.filter(|v| !v.is_empty()))
     }
 
     /// A non-negative integer parameter within `min..=max`.

@@ -9,6 +9,7 @@ use bytes::{BufMut, BytesMut};
 
 use super::AppState;
 use super::error::ApiError;
+use super::error::Problem;
 use super::extract::{ApiPath, QueryPairs};
 use crate::domain::{Cursor, TopicName, TopicSelector};
 
@@ -23,6 +24,19 @@ const SCAN_LIMIT: usize = 20_000;
 /// `filter` when one is given. The answer is
 /// `{"messages": [envelope, …], "next": ID}`; pass `next` as `after` for
 /// the following page (it stays put when there is nothing new).
+#[utoipa::path(
+    get, path = "/topics/{topic}/messages", tag = "messages",
+    summary = "Read a topic's history (polling)",
+    params(("topic" = String, Path, description = "Topic name: 1-128 characters of A-Z a-z 0-9 _ - with . between levels", pattern = r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$", min_length = 1, max_length = 128, example = "orders.eu"),
+        ("after" = Option<String>, Query, description = "A message id, or `earliest` (the default)"),
+        ("limit" = Option<u32>, Query, description = "At most this many messages (1 to --history-max-limit, default 100)", minimum = 1, maximum = 1000),
+        ("filter" = Option<String>, Query, description = "Filter expression over data, topic, event, seq, e.g. `data.total > 100`; at most 1024 bytes", max_length = 1024)),
+    responses(
+        (status = 200, description = "Messages oldest first", body = super::openapi::MessagesPage),
+        (status = 400, description = "Invalid input (the detail says what)", content_type = "application/problem+json", body = Problem),
+        (status = 503, description = "The database is unavailable; retry after `Retry-After` seconds", content_type = "application/problem+json", body = Problem, headers(("Retry-After" = u32, description = "Seconds to wait"))),
+    )
+)]
 pub async fn history(
     State(state): State<AppState>,
     ApiPath(topic): ApiPath<String>,

@@ -8,6 +8,7 @@ pub mod events;
 pub mod extract;
 pub mod health;
 pub mod messages;
+pub mod openapi;
 pub mod publish;
 pub mod subscriptions;
 pub mod topics;
@@ -88,6 +89,8 @@ pub fn router(state: AppState) -> Router {
             get(dead_letters::show).delete(dead_letters::delete),
         )
         .route("/dead-letters/{id}/redrive", post(dead_letters::redrive))
+        .route("/openapi.json", get(openapi::openapi_json))
+        .merge(openapi::docs())
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .fallback(error::not_found)

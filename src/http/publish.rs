@@ -8,6 +8,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 
 use super::AppState;
 use super::error::ApiError;
+use super::error::Problem;
 use super::extract::{ApiPath, QueryPairs};
 use crate::domain::{EventType, NewMessage, Payload, TopicName};
 use crate::fanout::Ack;
@@ -16,6 +17,23 @@ use crate::fanout::Ack;
 /// once it is committed. `Content-Type: application/json` (or `…+json`)
 /// bodies must be valid JSON; anything else is stored as UTF-8 text.
 /// `?event=TYPE` sets the SSE event type (default `message`).
+#[utoipa::path(
+    post, path = "/topics/{topic}", tag = "messages",
+    summary = "Publish a message",
+    params(("topic" = String, Path, description = "Topic name: 1-128 characters of A-Z a-z 0-9 _ - with . between levels", pattern = r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$", min_length = 1, max_length = 128, example = "orders.eu"),
+        ("event" = Option<String>, Query, description = "SSE event type, 1-64 characters of A-Z a-z 0-9 _ - . (default `message`)")),
+    request_body(description = "The payload: JSON with `Content-Type: application/json`, otherwise UTF-8 text (at most --max-message-bytes, default 1 MiB)",
+        content(
+            (serde_json::Value = "application/json", example = json!({"total": 150})),
+            (String = "text/plain", example = "hello"),
+        )),
+    responses(
+        (status = 201, description = "Stored (committed) with its id and seq", body = Ack),
+        (status = 400, description = "Invalid input (the detail says what)", content_type = "application/problem+json", body = Problem),
+        (status = 413, description = "The body is larger than --max-message-bytes", content_type = "application/problem+json", body = Problem),
+        (status = 503, description = "The database is unavailable; retry after `Retry-After` seconds", content_type = "application/problem+json", body = Problem, headers(("Retry-After" = u32, description = "Seconds to wait"))),
+    )
+)]
 pub async fn publish(
     State(state): State<AppState>,
     ApiPath(topic): ApiPath<String>,

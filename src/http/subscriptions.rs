@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::AppState;
-use super::error::ApiError;
+use super::error::{ApiError, Problem};
 use super::extract::{ApiId, ApiJson, QueryPairs};
 use crate::delivery::guard;
 use crate::domain::webhook::Secret;
@@ -23,34 +23,59 @@ const TIMEOUT_MS: (i64, i64) = (15_000, 300_000);
 /// The longest backoff accepted: one day.
 const BACKOFF_CEILING_MS: i64 = 86_400_000;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"topic": "orders.*", "url": "https://example.com/hook", "filter": "data.total > 100"}))]
 pub struct CreateSubscription {
+    /// A topic name or pattern.
+    #[schema(
+        pattern = r"^((\*|[A-Za-z0-9_-]+)\.)*(\*\*|\*|[A-Za-z0-9_-]+)$",
+        min_length = 1,
+        max_length = 128
+    )]
     pub topic: String,
+    /// An http or https URL.
+    #[schema(pattern = r"^https?://", example = "https://example.com/hook")]
     pub url: String,
+    /// A filter expression.
+    #[schema(max_length = 1024)]
     pub filter: Option<String>,
+    /// `whsec_` and base64 of 24-64 bytes; generated when absent.
+    #[schema(pattern = r"^whsec_([A-Za-z0-9+/]{4}){8,16}$")]
     pub secret: Option<String>,
+    #[schema(minimum = 1, maximum = 100)]
     pub max_attempts: Option<i32>,
+    #[schema(minimum = 1, maximum = 86_400_000)]
     pub min_backoff_ms: Option<i64>,
+    /// At least `min_backoff_ms`.
+    #[schema(minimum = 1, maximum = 86_400_000)]
     pub max_backoff_ms: Option<i64>,
+    #[schema(minimum = 1, maximum = 300_000)]
     pub timeout_ms: Option<i64>,
     #[serde(default)]
     pub paused: bool,
     /// `"head"` (default), `"earliest"`, or a message id to start after.
+    #[schema(value_type = Option<Object>, example = "earliest")]
     pub start: Option<Value>,
 }
 
 /// Every field optional; `"filter": null` removes the filter.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchSubscription {
+    #[schema(pattern = r"^https?://")]
     pub url: Option<String>,
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, max_length = 1024)]
     pub filter: Option<Option<String>>,
     pub paused: Option<bool>,
+    #[schema(minimum = 1, maximum = 100)]
     pub max_attempts: Option<i32>,
+    #[schema(minimum = 1, maximum = 86_400_000)]
     pub min_backoff_ms: Option<i64>,
+    #[schema(minimum = 1, maximum = 86_400_000)]
     pub max_backoff_ms: Option<i64>,
+    #[schema(minimum = 1, maximum = 300_000)]
     pub timeout_ms: Option<i64>,
 }
 
@@ -59,7 +84,7 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<Strin
     Option::<String>::deserialize(d).map(Some)
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct SubscriptionView {
     pub id: i64,
     pub topic: String,
@@ -81,7 +106,7 @@ pub struct SubscriptionView {
     pub stats: Option<Stats>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Stats {
     pub delivered: i64,
     /// Waiting for a first attempt.
@@ -146,6 +171,15 @@ async fn check(state: &AppState, s: &Subscription) -> Result<(), ApiError> {
     Ok(())
 }
 
+#[utoipa::path(
+    post, path = "/subscriptions", tag = "webhooks", summary = "Create a webhook subscription",
+    request_body = CreateSubscription,
+    responses(
+        (status = 201, description = "Created; the answer holds the signing secret, shown only here", body = SubscriptionView),
+        (status = 400, description = "Invalid input (the detail says what)", content_type = "application/problem+json", body = Problem), (status = 413, description = "The body is too large", content_type = "application/problem+json", body = Problem), (status = 415, description = "The body is not JSON", content_type = "application/problem+json", body = Problem),
+        (status = 503, description = "The database is unavailable; retry after `Retry-After` seconds", content_type = "application/problem+json", body = Problem, headers(("Retry-After" = u32, description = "Seconds to wait"))),
+    )
+)]
 pub async fn create(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<CreateSubscription>,
@@ -206,13 +240,20 @@ pub async fn create(
     ))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct SubscriptionPage {
     pub subscriptions: Vec<SubscriptionView>,
     /// Pass as `after` for the next page; null on the last page.
     pub next: Option<i64>,
 }
 
+#[utoipa::path(
+    get, path = "/subscriptions", tag = "webhooks", summary = "List webhook subscriptions",
+    params(
+        ("after" = Option<i64>, Query, description = "Only ids above this (the `next` of the previous page)"),
+        ("limit" = Option<u32>, Query, description = "Page size, 1 to 1000 (default 100)", minimum = 1, maximum = 1000)),
+    responses((status = 200, description = "A page, by id", body = SubscriptionPage), (status = 400, description = "Invalid input (the detail says what)", content_type = "application/problem+json", body = Problem), (status = 503, description = "The database is unavailable; retry after `Retry-After` seconds", content_type = "application/problem+json", body = Problem, headers(("Retry-After" = u32, description = "Seconds to wait"))))
+)]
 pub async fn list(
     State(state): State<AppState>,
     query: QueryPairs,
@@ -246,6 +287,11 @@ async fn load(state: &AppState, id: i64) -> Result<Subscription, ApiError> {
         .ok_or_else(|| ApiError::not_found(format!("no subscription {id}")))
 }
 
+#[utoipa::path(
+    get, path = "/subscriptions/{id}", tag = "webhooks", summary = "One subscription with its delivery stats",
+    params(("id" = i64, Path, description = "Subscription id", minimum = 1)),
+    responses((status = 200, description = "The subscription", body = SubscriptionView), (status = 400, description = "Invalid input (the detail says what)", content_type = "application/problem+json", body = Problem), (status = 404, description = "No such subscription", content_type = "application/problem+json", body = Problem), (status = 503, description = "The database is unavailable; retry after `Retry-After` seconds", content_type = "application/problem+json", body = Problem, headers(("Retry-After" = u32, description = "Seconds to wait"))))
+)]
 pub async fn show(
     State(state): State<AppState>,
     ApiId(id): ApiId,
@@ -255,6 +301,12 @@ pub async fn show(
     Ok(Json(view(sub, false, Some(counts))))
 }
 
+#[utoipa::path(
+    patch, path = "/subscriptions/{id}", tag = "webhooks", summary = "Change a subscription",
+    params(("id" = i64, Path, description = "Subscription id", minimum = 1)),
+    request_body = PatchSubscription,
+    responses((status = 200, description = "The changed subscription", body = SubscriptionView), (status = 400, description = "Invalid input (the detail says what)", content_type = "application/problem+json", body = Problem), (status = 413, description = "The body is too large", content_type = "application/problem+json", body = Problem), (status = 415, description = "The body is not JSON", content_type = "application/problem+json", body = Problem), (status = 404, description = "No such subscription", content_type = "application/problem+json", body = Problem), (status = 503, description = "The database is unavailable; retry after `Retry-After` seconds", content_type = "application/problem+json", body = Problem, headers(("Retry-After" = u32, description = "Seconds to wait"))))
+)]
 pub async fn update(
     State(state): State<AppState>,
     ApiId(id): ApiId,
@@ -293,6 +345,11 @@ pub async fn update(
     show(State(state), ApiId(id)).await
 }
 
+#[utoipa::path(
+    delete, path = "/subscriptions/{id}", tag = "webhooks", summary = "Delete a subscription, its pending deliveries and dead letters",
+    params(("id" = i64, Path, description = "Subscription id", minimum = 1)),
+    responses((status = 204, description = "Deleted"), (status = 400, description = "Invalid input (the detail says what)", content_type = "application/problem+json", body = Problem), (status = 404, description = "No such subscription", content_type = "application/problem+json", body = Problem), (status = 503, description = "The database is unavailable; retry after `Retry-After` seconds", content_type = "application/problem+json", body = Problem, headers(("Retry-After" = u32, description = "Seconds to wait"))))
+)]
 pub async fn delete(
     State(state): State<AppState>,
     ApiId(id): ApiId,

@@ -5,12 +5,13 @@ use axum::extract::State;
 
 use super::AppState;
 use super::error::ApiError;
+use super::error::Problem;
 use super::extract::ApiPath;
 use crate::domain::TopicName;
 use crate::storage::TopicInfo;
 
 /// A topic as the API shows it.
-#[derive(Debug, serde::Serialize)]
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct TopicView {
     pub name: String,
     /// Seq of the last message (0 before the first).
@@ -22,7 +23,7 @@ pub struct TopicView {
     pub last_published: Option<String>,
 }
 
-#[derive(Debug, serde::Serialize)]
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct TopicList {
     pub topics: Vec<TopicView>,
 }
@@ -38,6 +39,10 @@ fn view(state: &AppState, t: TopicInfo) -> TopicView {
     }
 }
 
+#[utoipa::path(
+    get, path = "/topics", tag = "topics", summary = "List topics",
+    responses((status = 200, description = "Every topic with messages", body = TopicList), (status = 503, description = "The database is unavailable; retry after `Retry-After` seconds", content_type = "application/problem+json", body = Problem, headers(("Retry-After" = u32, description = "Seconds to wait"))))
+)]
 pub async fn list(State(state): State<AppState>) -> Result<Json<TopicList>, ApiError> {
     let topics = state.store.topics().await?;
     Ok(Json(TopicList {
@@ -45,6 +50,16 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<TopicList>, ApiE
     }))
 }
 
+#[utoipa::path(
+    get, path = "/topics/{topic}", tag = "topics", summary = "One topic",
+    params(("topic" = String, Path, description = "Topic name: 1-128 characters of A-Z a-z 0-9 _ - with . between levels", pattern = r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$", min_length = 1, max_length = 128, example = "orders.eu")),
+    responses(
+        (status = 200, description = "The topic", body = TopicView),
+        (status = 400, description = "Invalid input (the detail says what)", content_type = "application/problem+json", body = Problem),
+        (status = 404, description = "The topic has no messages yet", content_type = "application/problem+json", body = Problem),
+        (status = 503, description = "The database is unavailable; retry after `Retry-After` seconds", content_type = "application/problem+json", body = Problem, headers(("Retry-After" = u32, description = "Seconds to wait"))),
+    )
+)]
 pub async fn show(
     State(state): State<AppState>,
     ApiPath(topic): ApiPath<String>,

@@ -57,7 +57,7 @@ async fn read_in(
     rows_to_messages(rows)
 }
 
-super::webhooks::webhook_store!(PgStore, Postgres, pool, "FOR UPDATE SKIP LOCKED");
+super::webhooks::webhook_store!(PgStore, Postgres, pool, pool, "FOR UPDATE SKIP LOCKED");
 
 pub struct PgStore {
     /// Publishing has its own connections, so readers (catch-ups, history,

@@ -46,7 +46,7 @@ async fn read_in(
     rows_to_messages(rows)
 }
 
-super::webhooks::webhook_store!(SqliteStore, Sqlite, writer, "");
+super::webhooks::webhook_store!(SqliteStore, Sqlite, writer, readers, "");
 
 pub struct SqliteStore {
     writer: SqlitePool,

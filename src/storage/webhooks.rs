@@ -142,6 +142,9 @@ pub trait WebhookStore: Send + Sync {
         now: Timestamp,
     ) -> Result<usize, StoreError>;
 
+    /// Subscriptions that have deliveries due now.
+    async fn due_subscriptions(&self, now: Timestamp) -> Result<Vec<i64>, StoreError>;
+
     /// Claims up to `limit` due deliveries of a subscription, leasing each
     /// until `lease_until`.
     async fn claim_due(
@@ -177,11 +180,12 @@ pub trait WebhookStore: Send + Sync {
 }
 
 /// Implements [`WebhookStore`] for a backend: `$store` with a `$pool`
-/// field of database `$db`, and `$lock` appended to row-claiming selects.
+/// field for writes and a `$readers` field for plain reads, of database
+/// `$db`, and `$lock` appended to row-claiming selects.
 /// The calling module provides `err(sqlx::Error) -> StoreError` and
 /// `read_in(executor, after, topics, limit)` for reading the log.
 macro_rules! webhook_store {
-    ($store:ty, $db:ty, $pool:ident, $lock:literal) => {
+    ($store:ty, $db:ty, $pool:ident, $readers:ident, $lock:literal) => {
         #[async_trait::async_trait]
         impl $crate::storage::webhooks::WebhookStore for $store {
             async fn create_subscription(
@@ -227,7 +231,7 @@ macro_rules! webhook_store {
                 sqlx::query_as("SELECT * FROM subscriptions WHERE id > $1 ORDER BY id LIMIT $2")
                     .bind(after)
                     .bind(i64::from(limit))
-                    .fetch_all(&self.$pool)
+                    .fetch_all(&self.$readers)
                     .await
                     .map_err(err)
             }
@@ -235,7 +239,7 @@ macro_rules! webhook_store {
             async fn subscription(&self, id: i64) -> Result<Option<$crate::storage::webhooks::Subscription>, $crate::storage::StoreError> {
                 sqlx::query_as("SELECT * FROM subscriptions WHERE id = $1")
                     .bind(id)
-                    .fetch_optional(&self.$pool)
+                    .fetch_optional(&self.$readers)
                     .await
                     .map_err(err)
             }
@@ -247,7 +251,7 @@ macro_rules! webhook_store {
                     "(SELECT COUNT(*) FROM dead_letters WHERE subscription_id = $1) AS dead_lettered"
                 ))
                 .bind(id)
-                .fetch_one(&self.$pool)
+                .fetch_one(&self.$readers)
                 .await
                 .map_err(err)
             }
@@ -291,7 +295,7 @@ macro_rules! webhook_store {
 
             async fn active_subscriptions(&self) -> Result<Vec<$crate::storage::webhooks::Subscription>, $crate::storage::StoreError> {
                 sqlx::query_as("SELECT * FROM subscriptions WHERE paused = FALSE ORDER BY id")
-                    .fetch_all(&self.$pool)
+                    .fetch_all(&self.$readers)
                     .await
                     .map_err(err)
             }
@@ -336,6 +340,14 @@ macro_rules! webhook_store {
                     .map_err(err)?;
                 tx.commit().await.map_err(err)?;
                 Ok(page.len())
+            }
+
+            async fn due_subscriptions(&self, now: $crate::domain::Timestamp) -> Result<Vec<i64>, $crate::storage::StoreError> {
+                sqlx::query_scalar("SELECT DISTINCT subscription_id FROM retries WHERE next_attempt_us <= $1")
+                    .bind(now.0)
+                    .fetch_all(&self.$readers)
+                    .await
+                    .map_err(err)
             }
 
             async fn claim_due(
@@ -449,7 +461,7 @@ macro_rules! webhook_store {
                 .bind(q.subscription)
                 .bind(&q.topic)
                 .bind(i64::from(q.limit))
-                .fetch_all(&self.$pool)
+                .fetch_all(&self.$readers)
                 .await
                 .map_err(err)
             }
@@ -457,7 +469,7 @@ macro_rules! webhook_store {
             async fn dead_letter(&self, id: i64) -> Result<Option<$crate::storage::webhooks::DeadLetter>, $crate::storage::StoreError> {
                 sqlx::query_as("SELECT * FROM dead_letters WHERE id = $1")
                     .bind(id)
-                    .fetch_optional(&self.$pool)
+                    .fetch_optional(&self.$readers)
                     .await
                     .map_err(err)
             }

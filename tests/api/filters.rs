@@ -179,7 +179,7 @@ async fn bad_filters_get_400_naming_the_position(backend: Backend) {
         ("data.x.frob()", "unknown function"),
         ("(data.a == 1", "expected ')'"),
         ("\"unterminated", "position 0"),
-        ("", "empty expression"),
+        ("   ", "empty expression"),
     ];
     let long = format!("data.a == \"{}\"", "x".repeat(1100));
     let deep = format!("{}true{}", "(".repeat(40), ")".repeat(40));

@@ -228,3 +228,42 @@ async fn health_and_readiness_answer(backend: Backend) {
     assert_eq!(body["status"], "ready");
     app.stop().await;
 }
+
+mod docs {
+    use crate::helpers::{Backend, spawn_app};
+
+    #[tokio::test]
+    async fn docs_are_served_without_the_internet() {
+        let app = spawn_app(Backend::Sqlite).await;
+        let doc: serde_json::Value = app.get("/openapi.json").await.json().await.unwrap();
+        let generated: serde_json::Value =
+            serde_json::from_str(&herald::http::openapi::ApiDoc::pretty_json()).unwrap();
+        assert_eq!(doc, generated);
+
+        let page = app.get("/docs/").await;
+        assert_eq!(page.status(), 200);
+        let html = page.text().await.unwrap();
+        assert!(html.contains("swagger-ui"), "{html}");
+        // Every script and stylesheet is herald's own: no absolute URLs.
+        let assets: Vec<&str> = html
+            .split(['"', '\''])
+            .filter(|s| s.ends_with(".js") || s.ends_with(".css"))
+            .collect();
+        assert!(assets.len() >= 3, "{assets:?}");
+        for asset in assets {
+            assert!(!asset.contains("://"), "{asset} is loaded from elsewhere");
+            let path = format!("/docs/{}", asset.trim_start_matches("./"));
+            let r = app.get(&path).await;
+            assert_eq!(r.status(), 200, "{path}");
+            assert!(!r.bytes().await.unwrap().is_empty(), "{path}");
+        }
+        let init = app
+            .get("/docs/swagger-initializer.js")
+            .await
+            .text()
+            .await
+            .unwrap();
+        assert!(init.contains("\"/openapi.json\""), "{init}");
+        app.stop().await;
+    }
+}

@@ -173,3 +173,27 @@ mod wire {
         app.stop().await;
     }
 }
+
+mod rotation {
+    use serde_json::json;
+
+    use crate::helpers::{Backend, TestDb, spawn_app_with};
+
+    #[tokio::test]
+    async fn streams_end_after_the_max_duration_and_resume_exactly() {
+        let db = TestDb::new(&Backend::Sqlite).await;
+        let app = spawn_app_with(db, &["--sse-max-duration-ms", "300"]).await;
+        let mut sse = app.subscribe("/topics/t/events", None).await;
+        let first = app.publish_json("t", json!(1)).await;
+        assert_eq!(sse.messages(1).await[0].id, first.id);
+        // The server ends the stream on its own …
+        assert!(sse.next_event().await.is_none());
+        // … and a reconnect with the last id misses nothing.
+        let missed = app.publish_json("t", json!(2)).await;
+        let mut again = app
+            .subscribe("/topics/t/events", Some(&first.id.to_string()))
+            .await;
+        assert_eq!(again.messages(1).await[0].id, missed.id);
+        app.stop().await;
+    }
+}

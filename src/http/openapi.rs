@@ -1,0 +1,105 @@
+//! The OpenAPI 3.1 document, generated from the handlers' annotations,
+//! served at `/openapi.json` and browsable at `/docs` (Swagger UI, every
+//! asset served by herald itself: it works with no internet).
+
+use axum::Json;
+use utoipa::OpenApi;
+use utoipa_swagger_ui::SwaggerUi;
+
+use super::{dead_letters, events, health, messages, publish, subscriptions, topics};
+
+/// The message envelope: the `data:` of every SSE event, the items of the
+/// history, and the body of every webhook delivery.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documentation only: envelopes are encoded by hand
+#[schema(example = json!({"id": 42, "topic": "orders", "seq": 7,
+    "time": "2026-11-24T04:20:21.723484Z", "event": "message", "data": {"total": 150}}))]
+pub struct Envelope {
+    /// Position in herald's global log; the SSE `id:`.
+    id: i64,
+    topic: String,
+    /// Number within the topic (1, 2, 3, … without gaps).
+    seq: i64,
+    /// Commit time, RFC 3339 UTC with microseconds.
+    time: String,
+    /// The event type (`message` unless published with `?event=`).
+    event: String,
+    /// The payload: JSON as published, or a string for text bodies.
+    data: serde_json::Value,
+}
+
+/// A page of history.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documentation only: the page is spliced together
+pub struct MessagesPage {
+    messages: Vec<Envelope>,
+    /// Pass as `after` to get the following page.
+    next: i64,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "herald",
+        description = "A durable notification service. Publish with `POST /topics/{topic}`; \
+            subscribe with Server-Sent Events (`GET /topics/{topic}/events`, `GET /events`) and \
+            resume exactly with `Last-Event-ID`; or register webhooks (`/subscriptions`) with \
+            retries and dead letters. Errors are RFC 9457 problem documents.",
+        license(name = "Apache-2.0", identifier = "Apache-2.0"),
+    ),
+    paths(
+        publish::publish,
+        events::topic_events,
+        events::events,
+        messages::history,
+        topics::list,
+        topics::show,
+        subscriptions::create,
+        subscriptions::list,
+        subscriptions::show,
+        subscriptions::update,
+        subscriptions::delete,
+        dead_letters::list,
+        dead_letters::show,
+        dead_letters::delete,
+        dead_letters::redrive,
+        dead_letters::redrive_all,
+        health::healthz,
+        health::readyz,
+        openapi_json,
+    ),
+    tags(
+        (name = "messages", description = "Publish and read messages"),
+        (name = "streams", description = "Server-Sent Events"),
+        (name = "topics", description = "What is stored and who listens"),
+        (name = "webhooks", description = "Webhook subscriptions and dead letters"),
+        (name = "operations", description = "Health, readiness and this document"),
+    )
+)]
+pub struct ApiDoc;
+
+impl ApiDoc {
+    /// The document as `herald openapi` prints it and the repository keeps
+    /// it (`openapi/openapi.json`).
+    pub fn pretty_json() -> String {
+        let mut text = ApiDoc::openapi()
+            .to_pretty_json()
+            .expect("the OpenAPI document serializes");
+        text.push('\n');
+        text
+    }
+}
+
+/// This document.
+#[utoipa::path(
+    get, path = "/openapi.json", tag = "operations",
+    responses((status = 200, description = "The OpenAPI 3.1 document", content_type = "application/json", body = Object))
+)]
+pub async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}
+
+/// Swagger UI at `/docs`, reading `/openapi.json`.
+pub fn docs() -> SwaggerUi {
+    SwaggerUi::new("/docs").config(utoipa_swagger_ui::Config::from("/openapi.json"))
+}

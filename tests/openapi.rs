@@ -1,0 +1,65 @@
+//! The committed OpenAPI document is the one the code generates, and the
+//! running server serves it, with its docs page, without the internet.
+
+use herald::http::openapi::ApiDoc;
+
+const COMMITTED: &str = include_str!("../openapi/openapi.json");
+
+#[test]
+fn the_committed_openapi_document_matches_the_code() {
+    let generated = ApiDoc::pretty_json();
+    assert!(
+        generated == COMMITTED,
+        "openapi/openapi.json is out of date: regenerate it with\n\n    cargo run -- openapi > openapi/openapi.json\n"
+    );
+}
+
+#[test]
+fn the_document_is_openapi_3_1_and_documents_every_route() {
+    let doc: serde_json::Value = serde_json::from_str(COMMITTED).unwrap();
+    assert_eq!(doc["openapi"], "3.1.0");
+    let paths = doc["paths"].as_object().unwrap();
+    for (path, methods) in [
+        ("/topics/{topic}", &["post", "get"][..]),
+        ("/topics/{topic}/events", &["get"]),
+        ("/events", &["get"]),
+        ("/topics/{topic}/messages", &["get"]),
+        ("/topics", &["get"]),
+        ("/subscriptions", &["post", "get"]),
+        ("/subscriptions/{id}", &["get", "patch", "delete"]),
+        ("/dead-letters", &["get"]),
+        ("/dead-letters/{id}", &["get", "delete"]),
+        ("/dead-letters/{id}/redrive", &["post"]),
+        ("/dead-letters/redrive", &["post"]),
+        ("/healthz", &["get"]),
+        ("/readyz", &["get"]),
+        ("/openapi.json", &["get"]),
+    ] {
+        for m in methods {
+            let op = &paths[path][*m];
+            assert!(op.is_object(), "{m} {path} is not documented");
+            assert!(op["summary"].is_string(), "{m} {path} has no summary");
+            let responses = op["responses"].as_object().unwrap();
+            // Every operation that can fail says how, with the Problem schema.
+            if path != "/healthz" && path != "/openapi.json" {
+                let problem = responses
+                    .iter()
+                    .filter(|(s, _)| s.starts_with('4') || s.starts_with('5'))
+                    .all(|(_, r)| {
+                        r["content"]["application/problem+json"]["schema"]["$ref"]
+                            == "#/components/schemas/Problem"
+                    });
+                assert!(
+                    problem
+                        && responses
+                            .keys()
+                            .any(|s| s.starts_with('4') || s.starts_with('5')),
+                    "{m} {path}"
+                );
+            }
+        }
+    }
+    for sse in ["/topics/{topic}/events", "/events"] {
+        assert!(paths[sse]["get"]["responses"]["200"]["content"]["text/event-stream"].is_object());
+    }
+}
