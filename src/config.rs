@@ -107,6 +107,12 @@ pub struct ServeConfig {
     #[arg(long, env = "HERALD_WEBHOOK_CONCURRENCY", default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..=1000))]
     pub webhook_concurrency: u64,
 
+    /// Origins allowed to call herald from a browser on another site
+    /// (comma separated, e.g. `https://app.example.com`), or `*` for any.
+    /// Default: none (same origin only).
+    #[arg(long, env = "HERALD_CORS_ORIGINS", value_delimiter = ',')]
+    pub cors_origins: Vec<String>,
+
     /// At shutdown, how long to wait for open requests before exiting, in
     /// milliseconds.
     #[arg(long, env = "HERALD_SHUTDOWN_GRACE_MS", default_value_t = 10_000)]

@@ -76,6 +76,7 @@ impl Application {
                 max_message_bytes: config.max_message_bytes,
                 history_max_limit: config.history_max_limit.max(1),
                 webhook_allow_private: config.webhook_allow_private,
+                cors_origins: config.cors_origins.clone(),
                 stream: StreamSettings {
                     heartbeat: Duration::from_millis(config.heartbeat_ms),
                     retry: Duration::from_millis(config.sse_retry_ms),

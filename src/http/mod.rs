@@ -12,6 +12,7 @@ pub mod openapi;
 pub mod publish;
 pub mod subscriptions;
 pub mod topics;
+pub mod ui;
 
 use std::sync::Arc;
 
@@ -33,6 +34,8 @@ pub struct HttpSettings {
     pub history_max_limit: u32,
     /// Allow webhook URLs on loopback and private networks.
     pub webhook_allow_private: bool,
+    /// Origins allowed by CORS (`*` for any); empty: same origin only.
+    pub cors_origins: Vec<String>,
     pub stream: StreamSettings,
 }
 
@@ -66,7 +69,9 @@ impl AppState {
 
 pub fn router(state: AppState) -> Router {
     let body_limit = state.settings.max_message_bytes;
+    let cors = cors(&state.settings.cors_origins);
     Router::new()
+        .route("/", get(ui::page))
         .route("/topics", get(topics::list))
         .route("/topics/{topic}", post(publish::publish).get(topics::show))
         .route("/topics/{topic}/events", get(events::topic_events))
@@ -96,7 +101,35 @@ pub fn router(state: AppState) -> Router {
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(cors)
         .layer(CatchPanicLayer::custom(error::panicked))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// CORS for browsers on other origins, when configured. Preflights are
+/// answered for every method and the headers herald reads; `Retry-After`
+/// is exposed so scripts can back off.
+fn cors(origins: &[String]) -> tower_http::cors::CorsLayer {
+    use axum::http::{HeaderName, HeaderValue, Method, header};
+    use tower_http::cors::{AllowOrigin, CorsLayer};
+    let origins: Vec<&str> = origins
+        .iter()
+        .map(|o| o.trim())
+        .filter(|o| !o.is_empty())
+        .collect();
+    let allow = if origins.contains(&"*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()))
+    };
+    CorsLayer::new()
+        .allow_origin(allow)
+        .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE])
+        .allow_headers([
+            header::CONTENT_TYPE,
+            HeaderName::from_static("last-event-id"),
+        ])
+        .expose_headers([header::RETRY_AFTER])
+        .max_age(std::time::Duration::from_secs(3600))
 }

@@ -12,4 +12,5 @@ mod publish;
 mod receiver;
 mod resume;
 mod streams;
+mod ui;
 mod webhooks;
