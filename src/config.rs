@@ -53,6 +53,14 @@ pub struct ServeConfig {
     #[arg(long, env = "HERALD_MAX_MESSAGE_BYTES", default_value_t = 1024 * 1024)]
     pub max_message_bytes: usize,
 
+    /// Most messages in one batch publish (`POST /topics/{topic}/batch`).
+    #[arg(long, env = "HERALD_BATCH_MAX_MESSAGES", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub batch_max_messages: u64,
+
+    /// Largest batch publish body, in bytes.
+    #[arg(long, env = "HERALD_BATCH_MAX_BYTES", default_value_t = 16 * 1024 * 1024)]
+    pub batch_max_bytes: usize,
+
     /// Interval of the SSE heartbeat comment, in milliseconds.
     #[arg(long, env = "HERALD_HEARTBEAT_MS", default_value_t = 15_000, value_parser = clap::value_parser!(u64).range(10..))]
     pub heartbeat_ms: u64,

@@ -10,6 +10,8 @@
 //! - [`fanout`]: the group-commit writer, the hub and sequencer, and the
 //!   per-connection subscriber streams.
 //! - [`http`]: the router, one module per resource, problem+json errors.
+//! - [`delivery`]: webhook delivery with retries and dead letters.
+//! - [`telemetry`]: Prometheus metrics.
 //! - [`config`]: flags and environment; [`startup`]: wiring and shutdown.
 
 pub mod config;
@@ -19,3 +21,4 @@ pub mod fanout;
 pub mod http;
 pub mod startup;
 pub mod storage;
+pub mod telemetry;

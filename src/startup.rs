@@ -38,6 +38,7 @@ impl Application {
         // TLS for https webhooks uses ring (no C toolchain beyond cc, no
         // aws-lc). Installing twice (tests build several apps) is harmless.
         let _ = rustls::crypto::ring::default_provider().install_default();
+        crate::telemetry::install();
         let options = StoreOptions {
             timeout: config.db_timeout(),
             max_connections: config.db_max_connections,
@@ -75,6 +76,8 @@ impl Application {
             settings: Arc::new(HttpSettings {
                 max_message_bytes: config.max_message_bytes,
                 history_max_limit: config.history_max_limit.max(1),
+                batch_max_messages: config.batch_max_messages as usize,
+                batch_max_bytes: config.batch_max_bytes,
                 webhook_allow_private: config.webhook_allow_private,
                 cors_origins: config.cors_origins.clone(),
                 stream: StreamSettings {

@@ -87,7 +87,7 @@ impl Deliverer {
                     // One pass covers everything queued meanwhile.
                     while rx.try_recv().is_ok() {}
                 }
-                _ = tick.tick() => {}
+                _ = tick.tick() => self.record_backlog().await,
             }
             if let Err(e) = self.pass(&hub).await {
                 tracing::warn!(error = %e, "webhook pass failed; retrying on the next one");
@@ -99,6 +99,17 @@ impl Deliverer {
             .is_err()
         {
             tracing::warn!("webhook attempts still running at shutdown; they will be retried");
+        }
+    }
+
+    /// Pending deliveries and dead letters, for the metrics.
+    async fn record_backlog(&self) {
+        match self.store.webhook_backlog().await {
+            Ok((pending, dead)) => {
+                metrics::gauge!(crate::telemetry::WEBHOOK_PENDING).set(pending as f64);
+                metrics::gauge!(crate::telemetry::DEAD_LETTERS).set(dead as f64);
+            }
+            Err(e) => tracing::debug!(error = %e, "cannot count the webhook backlog"),
         }
     }
 
@@ -217,13 +228,20 @@ impl Deliverer {
         };
         let now = Timestamp::now();
         let recorded = match outcome {
-            Ok(()) => self.store.delivered(sub.id, due.position).await,
+            Ok(()) => {
+                metrics::counter!(crate::telemetry::WEBHOOK_ATTEMPTS, "outcome" => "success")
+                    .increment(1);
+                self.store.delivered(sub.id, due.position).await
+            }
             Err(e) => {
                 let failures = (due.attempts + 1) as u32;
                 tracing::debug!(subscription = sub.id, position = due.position, failures, error = %e.failure.error, "webhook attempt failed");
                 if message.is_none() || failures >= sub.max_attempts.max(1) as u32 {
+                    metrics::counter!(crate::telemetry::WEBHOOK_ATTEMPTS, "outcome" => "dead_letter").increment(1);
                     self.store.bury(&due, &e.failure, now).await
                 } else {
+                    metrics::counter!(crate::telemetry::WEBHOOK_ATTEMPTS, "outcome" => "retry")
+                        .increment(1);
                     let backoff = Backoff {
                         min: Duration::from_millis(sub.min_backoff_ms.max(0) as u64),
                         max: Duration::from_millis(sub.max_backoff_ms.max(0) as u64),

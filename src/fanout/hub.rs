@@ -81,6 +81,7 @@ impl Hub {
     /// Counts a live stream until the guard is dropped.
     pub fn register(self: &Arc<Self>, selector: &TopicSelector) -> SubscriberGuard {
         let key = selector.key();
+        metrics::gauge!(crate::telemetry::SSE_CONNECTIONS).increment(1.0);
         let mut subs = self
             .subscribers
             .lock()
@@ -133,6 +134,7 @@ pub struct SubscriberGuard {
 
 impl Drop for SubscriberGuard {
     fn drop(&mut self) {
+        metrics::gauge!(crate::telemetry::SSE_CONNECTIONS).decrement(1.0);
         let mut subs = self
             .hub
             .subscribers

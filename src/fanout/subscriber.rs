@@ -82,6 +82,8 @@ pub async fn open(
         let ends = settings.max_duration.map(|d| tokio::time::Instant::now() + d);
         'stream: loop {
             if catch_up {
+                metrics::counter!(crate::telemetry::SSE_CATCHUPS).increment(1);
+                let _catching_up = CatchingUp::start();
                 if report_gaps {
                     let bounds = match store.oldest_retained().await {
                         Ok(oldest) => store.head().await.map(|head| (oldest, head)),
@@ -202,10 +204,13 @@ fn gap_frame(after: Position, oldest: Position) -> Bytes {
 struct Frames {
     single: Option<Bytes>,
     buf: BytesMut,
+    /// Frames since the last `take`, for the delivered-events counter.
+    count: u64,
 }
 
 impl Frames {
     fn push(&mut self, frame: Bytes) {
+        self.count += 1;
         if self.single.is_none() && self.buf.is_empty() {
             self.single = Some(frame);
             return;
@@ -221,9 +226,29 @@ impl Frames {
     }
 
     fn take(&mut self) -> Option<Bytes> {
+        if self.count > 0 {
+            metrics::counter!(crate::telemetry::SSE_EVENTS).increment(self.count);
+            self.count = 0;
+        }
         if let Some(single) = self.single.take() {
             return Some(single);
         }
         (!self.buf.is_empty()).then(|| self.buf.split().freeze())
+    }
+}
+
+/// Counts a stream in the catching-up gauge while it reads storage.
+struct CatchingUp;
+
+impl CatchingUp {
+    fn start() -> Self {
+        metrics::gauge!(crate::telemetry::SSE_CATCHING_UP).increment(1.0);
+        CatchingUp
+    }
+}
+
+impl Drop for CatchingUp {
+    fn drop(&mut self) {
+        metrics::gauge!(crate::telemetry::SSE_CATCHING_UP).decrement(1.0);
     }
 }

@@ -175,6 +175,9 @@ async fn commit(
         .collect();
     match store.append(batch).await {
         Ok(messages) => {
+            metrics::counter!(crate::telemetry::MESSAGES_PUBLISHED)
+                .increment(messages.len() as u64);
+            metrics::histogram!(crate::telemetry::COMMIT_BATCH).record(messages.len() as f64);
             let mut acks = messages.iter().map(Ack::of);
             for (r, n) in requests.into_iter().zip(sizes) {
                 // A publisher that went away is fine: its message is stored.

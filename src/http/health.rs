@@ -10,6 +10,27 @@ use serde_json::{Value, json};
 use super::AppState;
 use super::error::{ApiError, Problem};
 
+#[utoipa::path(get, path = "/metrics", tag = "operations", summary = "Prometheus metrics",
+    responses((status = 200, description = "Prometheus text format: messages published, publish latency, commit batch sizes, SSE connections and events, catch-ups, webhook attempts by outcome, pending deliveries, dead letters, database pool usage", content_type = "text/plain", body = String)))]
+pub async fn metrics(State(state): State<AppState>) -> impl axum::response::IntoResponse {
+    for (pool, open, idle) in state.store.pool_stats() {
+        let in_use = open.saturating_sub(idle as u32);
+        metrics::gauge!(crate::telemetry::DB_CONNECTIONS, "pool" => pool, "state" => "idle")
+            .set(idle as f64);
+        metrics::gauge!(crate::telemetry::DB_CONNECTIONS, "pool" => pool, "state" => "in_use")
+            .set(f64::from(in_use));
+    }
+    let handle = crate::telemetry::install();
+    handle.run_upkeep();
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        handle.render(),
+    )
+}
+
 #[utoipa::path(get, path = "/healthz", tag = "operations", summary = "Liveness",
     responses((status = 200, description = "The process is up", body = Object, example = json!({"status": "ok"}))))]
 pub async fn healthz() -> Json<Value> {

@@ -2,6 +2,7 @@
 //! Handlers parse input into domain types and call into `fanout` and
 //! `storage`; they hold no SQL and no delivery logic.
 
+pub mod batch;
 pub mod dead_letters;
 pub mod error;
 pub mod events;
@@ -32,6 +33,10 @@ use crate::storage::Store;
 pub struct HttpSettings {
     pub max_message_bytes: usize,
     pub history_max_limit: u32,
+    /// Most messages in one batch publish.
+    pub batch_max_messages: usize,
+    /// Largest batch publish body, in bytes.
+    pub batch_max_bytes: usize,
     /// Allow webhook URLs on loopback and private networks.
     pub webhook_allow_private: bool,
     /// Origins allowed by CORS (`*` for any); empty: same origin only.
@@ -74,6 +79,10 @@ pub fn router(state: AppState) -> Router {
         .route("/", get(ui::page))
         .route("/topics", get(topics::list))
         .route("/topics/{topic}", post(publish::publish).get(topics::show))
+        .route(
+            "/topics/{topic}/batch",
+            post(batch::publish_batch).layer(DefaultBodyLimit::max(state.settings.batch_max_bytes)),
+        )
         .route("/topics/{topic}/events", get(events::topic_events))
         .route("/topics/{topic}/messages", get(messages::history))
         .route("/events", get(events::events))
@@ -98,6 +107,7 @@ pub fn router(state: AppState) -> Router {
         .merge(openapi::docs())
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))

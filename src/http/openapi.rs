@@ -6,7 +6,7 @@ use axum::Json;
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
-use super::{dead_letters, events, health, messages, publish, subscriptions, topics};
+use super::{batch, dead_letters, events, health, messages, publish, subscriptions, topics};
 
 /// The message envelope: the `data:` of every SSE event, the items of the
 /// history, and the body of every webhook delivery.
@@ -49,6 +49,7 @@ pub struct MessagesPage {
     ),
     paths(
         publish::publish,
+        batch::publish_batch,
         events::topic_events,
         events::events,
         messages::history,
@@ -66,6 +67,7 @@ pub struct MessagesPage {
         dead_letters::redrive_all,
         health::healthz,
         health::readyz,
+        health::metrics,
         openapi_json,
     ),
     tags(

@@ -41,9 +41,11 @@ pub async fn publish(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<Ack>), ApiError> {
+    let started = std::time::Instant::now();
     let topic = TopicName::parse(&topic)?;
     let message = parse_message(&state, topic, &query, &headers, body)?;
     let ack = state.publisher.publish(message).await?;
+    metrics::histogram!(crate::telemetry::PUBLISH_SECONDS).record(started.elapsed().as_secs_f64());
     Ok((StatusCode::CREATED, Json(ack)))
 }
 

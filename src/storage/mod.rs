@@ -47,6 +47,9 @@ pub trait Store: webhooks::WebhookStore + Send + Sync + 'static {
 
     async fn topic(&self, name: &TopicName) -> Result<Option<TopicInfo>, StoreError>;
 
+    /// Connections of each pool: (pool name, open, idle).
+    fn pool_stats(&self) -> Vec<(&'static str, u32, usize)>;
+
     /// A cheap round trip, for readiness.
     async fn ping(&self) -> Result<(), StoreError>;
 

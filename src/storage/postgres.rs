@@ -283,6 +283,13 @@ impl Store for PgStore {
         row.map(TopicInfo::try_from).transpose()
     }
 
+    fn pool_stats(&self) -> Vec<(&'static str, u32, usize)> {
+        vec![
+            ("writer", self.writer.size(), self.writer.num_idle()),
+            ("readers", self.pool.size(), self.pool.num_idle()),
+        ]
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1")
             .execute(&self.pool)

@@ -246,6 +246,13 @@ impl Store for SqliteStore {
         row.map(TopicInfo::try_from).transpose()
     }
 
+    fn pool_stats(&self) -> Vec<(&'static str, u32, usize)> {
+        vec![
+            ("writer", self.writer.size(), self.writer.num_idle()),
+            ("readers", self.readers.size(), self.readers.num_idle()),
+        ]
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1")
             .execute(&self.readers)

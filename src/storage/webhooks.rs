@@ -142,6 +142,9 @@ pub trait WebhookStore: Send + Sync {
         now: Timestamp,
     ) -> Result<usize, StoreError>;
 
+    /// Deliveries waiting for an attempt, and dead letters, in all.
+    async fn webhook_backlog(&self) -> Result<(i64, i64), StoreError>;
+
     /// Subscriptions that have deliveries due now.
     async fn due_subscriptions(&self, now: Timestamp) -> Result<Vec<i64>, StoreError>;
 
@@ -340,6 +343,13 @@ macro_rules! webhook_store {
                     .map_err(err)?;
                 tx.commit().await.map_err(err)?;
                 Ok(page.len())
+            }
+
+            async fn webhook_backlog(&self) -> Result<(i64, i64), $crate::storage::StoreError> {
+                sqlx::query_as("SELECT (SELECT COUNT(*) FROM retries), (SELECT COUNT(*) FROM dead_letters)")
+                    .fetch_one(&self.$readers)
+                    .await
+                    .map_err(err)
             }
 
             async fn due_subscriptions(&self, now: $crate::domain::Timestamp) -> Result<Vec<i64>, $crate::storage::StoreError> {

@@ -4,6 +4,7 @@
 
 mod helpers;
 
+mod batch;
 mod cluster;
 mod errors;
 mod filters;

@@ -1,0 +1,139 @@
+//! `POST /topics/{topic}/batch`: publish many messages in one request, all
+//! or nothing, in one transaction.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::http::{HeaderMap, StatusCode, header};
+use serde_json::value::RawValue;
+
+use super::AppState;
+use super::error::{ApiError, Problem};
+use super::extract::{ApiPath, QueryPairs};
+use crate::domain::{EventType, NewMessage, Payload, TopicName};
+use crate::fanout::Ack;
+
+/// The answer to a batch: every message's id and seq, in order.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct BatchAck {
+    pub count: usize,
+    pub messages: Vec<Ack>,
+}
+
+fn invalid(detail: impl Into<String>) -> ApiError {
+    ApiError::bad_request("invalid-batch", "Invalid batch", detail)
+}
+
+#[utoipa::path(
+    post, path = "/topics/{topic}/batch", tag = "messages",
+    summary = "Publish several messages at once (all or nothing)",
+    params(
+        ("topic" = String, Path, description = "Topic name", pattern = r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$", min_length = 1, max_length = 128),
+        ("event" = Option<String>, Query, description = "SSE event type of every message (default `message`)")),
+    request_body(description = "A JSON array whose elements are the payloads, or NDJSON (`application/x-ndjson`: one JSON payload per line). At most --batch-max-messages (1000) messages, each at most --max-message-bytes, the body at most --batch-max-bytes (16 MiB).",
+        content(
+            (Vec<serde_json::Value> = "application/json", example = json!([{"total": 150}, {"total": 20}])),
+            (String = "application/x-ndjson", example = "{\"total\":150}\n{\"total\":20}\n"),
+        )),
+    responses(
+        (status = 201, description = "All stored, in order", body = BatchAck),
+        (status = 400, description = "Invalid input (the detail says what); nothing was stored", content_type = "application/problem+json", body = Problem),
+        (status = 413, description = "A message or the body is too large; nothing was stored", content_type = "application/problem+json", body = Problem),
+        (status = 415, description = "Neither JSON nor NDJSON", content_type = "application/problem+json", body = Problem),
+        (status = 503, description = "The database is unavailable; nothing was stored", content_type = "application/problem+json", body = Problem, headers(("Retry-After" = u32, description = "Seconds to wait"))),
+    )
+)]
+pub async fn publish_batch(
+    State(state): State<AppState>,
+    ApiPath(topic): ApiPath<String>,
+    query: QueryPairs,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<BatchAck>), ApiError> {
+    let topic = TopicName::parse(&topic)?;
+    let event = match query.one("event")? {
+        Some(e) => EventType::parse(e).map_err(|e| {
+            ApiError::bad_request("invalid-event", "Invalid event type", e.to_string())
+        })?,
+        None => EventType::message(),
+    };
+    let body = body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::too_large(format!(
+                "a batch body may be at most {} bytes",
+                state.settings.batch_max_bytes
+            ))
+        } else {
+            invalid(e.body_text())
+        }
+    })?;
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    let elements: Vec<&RawValue> = match content_type.as_str() {
+        "application/json" => serde_json::from_slice(&body)
+            .map_err(|e| invalid(format!("the body is not a JSON array of payloads: {e}")))?,
+        "application/x-ndjson" | "application/jsonl" | "application/jsonlines" => body
+            .split(|b| *b == b'\n')
+            .enumerate()
+            .filter(|(_, line)| !line.iter().all(u8::is_ascii_whitespace))
+            .map(|(i, line)| {
+                serde_json::from_slice(line)
+                    .map_err(|e| invalid(format!("line {} is not JSON: {e}", i + 1)))
+            })
+            .collect::<Result<_, _>>()?,
+        _ => {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+                "Unsupported media type",
+                "send a JSON array (application/json) or NDJSON (application/x-ndjson)",
+            ));
+        }
+    };
+    if elements.is_empty() {
+        return Err(invalid("a batch needs at least one message"));
+    }
+    if elements.len() > state.settings.batch_max_messages {
+        return Err(invalid(format!(
+            "a batch holds at most {} messages; this one has {}",
+            state.settings.batch_max_messages,
+            elements.len()
+        )));
+    }
+    let limit = state.settings.max_message_bytes;
+    let mut messages = Vec::with_capacity(elements.len());
+    for (i, raw) in elements.into_iter().enumerate() {
+        let text = raw.get();
+        if text.len() > limit {
+            return Err(ApiError::too_large(format!(
+                "message {} has {} bytes; a message may be at most {limit}",
+                i + 1,
+                text.len()
+            )));
+        }
+        let payload = Payload::json_checked(text.to_owned())
+            .map_err(|e| invalid(format!("message {} is not valid JSON: {e}", i + 1)))?;
+        messages.push(NewMessage {
+            topic: topic.clone(),
+            event: event.clone(),
+            payload,
+            content_type: "application/json".to_owned(),
+        });
+    }
+    let acks = state.publisher.publish_all(messages).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(BatchAck {
+            count: acks.len(),
+            messages: acks,
+        }),
+    ))
+}

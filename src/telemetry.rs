@@ -1,0 +1,72 @@
+//! Prometheus metrics: their names, the process-wide recorder, and the text
+//! `GET /metrics` answers. Labels stay few and fixed (no per-topic labels:
+//! per-topic figures are in `GET /topics/{topic}`).
+
+use std::sync::OnceLock;
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+pub const MESSAGES_PUBLISHED: &str = "herald_messages_published_total";
+pub const PUBLISH_SECONDS: &str = "herald_publish_duration_seconds";
+pub const COMMIT_BATCH: &str = "herald_commit_batch_messages";
+pub const SSE_CONNECTIONS: &str = "herald_sse_connections";
+pub const SSE_EVENTS: &str = "herald_sse_events_delivered_total";
+pub const SSE_CATCHUPS: &str = "herald_sse_catchups_total";
+pub const SSE_CATCHING_UP: &str = "herald_sse_catching_up";
+pub const WEBHOOK_ATTEMPTS: &str = "herald_webhook_attempts_total";
+pub const WEBHOOK_PENDING: &str = "herald_webhook_deliveries_pending";
+pub const DEAD_LETTERS: &str = "herald_dead_letters";
+pub const DB_CONNECTIONS: &str = "herald_db_connections";
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// Installs the recorder once per process (tests build several apps) and
+/// returns the handle that renders it.
+pub fn install() -> PrometheusHandle {
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new()
+                .set_buckets_for_metric(
+                    Matcher::Full(PUBLISH_SECONDS.into()),
+                    &[
+                        0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+                        5.0,
+                    ],
+                )
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        Matcher::Full(COMMIT_BATCH.into()),
+                        &[1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0],
+                    )
+                })
+                .expect("bucket lists are not empty")
+                .build_recorder();
+            let handle = recorder.handle();
+            // Fails only if something else installed a recorder first.
+            let _ = metrics::set_global_recorder(recorder);
+            describe();
+            handle
+        })
+        .clone()
+}
+
+fn describe() {
+    use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+    describe_counter!(MESSAGES_PUBLISHED, "Messages committed by this node");
+    describe_histogram!(PUBLISH_SECONDS, Unit::Seconds, "Publish request to commit");
+    describe_histogram!(COMMIT_BATCH, "Messages per group commit");
+    describe_gauge!(SSE_CONNECTIONS, "Open SSE streams");
+    describe_counter!(SSE_EVENTS, "Events written to SSE streams");
+    describe_counter!(
+        SSE_CATCHUPS,
+        "Times a stream read from storage (resume or lag)"
+    );
+    describe_gauge!(SSE_CATCHING_UP, "Streams reading from storage right now");
+    describe_counter!(WEBHOOK_ATTEMPTS, "Webhook attempts by outcome");
+    describe_gauge!(WEBHOOK_PENDING, "Webhook deliveries waiting for an attempt");
+    describe_gauge!(DEAD_LETTERS, "Dead letters stored");
+    describe_gauge!(
+        DB_CONNECTIONS,
+        "Database pool connections by pool and state"
+    );
+}
