@@ -1,0 +1,482 @@
+//! herald-bench: drives a real herald over HTTP and SSE on loopback,
+//! checks that nothing is lost or duplicated, and prints figures beside a
+//! baseline measured in the same run.
+//!
+//! `cargo run --release --bin herald-bench -- <publish|batch|fanout|catchup|idle|all>`
+//! Each scenario starts the `herald` binary beside this one on a fresh
+//! database (SQLite; Postgres with `--database-url`), or targets `--url`.
+
+mod chart;
+mod load;
+mod server;
+mod sse;
+mod stats;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use load::Kind;
+use server::{BenchDb, Server, cpu_seconds};
+use stats::Row;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "herald-bench",
+    about = "Benchmarks of herald, each beside its baseline"
+)]
+struct Args {
+    /// publish, batch, fanout, catchup, idle or all.
+    #[arg(default_value = "all")]
+    scenario: String,
+    /// Benchmark a running herald instead of starting one (baselines that
+    /// need the database are then skipped).
+    #[arg(long)]
+    url: Option<String>,
+    /// A Postgres URL: run on Postgres (a fresh database per scenario).
+    #[arg(long)]
+    database_url: Option<String>,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// Seconds, tiny sizes: a check that the harness works (CI).
+    #[arg(long)]
+    smoke: bool,
+    /// Seconds per measured run.
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    /// Concurrent keep-alive clients for publish and batch.
+    #[arg(long, default_value_t = 64)]
+    clients: usize,
+    /// Subscriber counts for fanout.
+    #[arg(long, value_delimiter = ',', default_value = "1000,10000")]
+    subscribers: Vec<usize>,
+    /// Deliveries per second fanout aims at (publish rate = this / subscribers).
+    #[arg(long, default_value_t = 500_000.0)]
+    deliveries: f64,
+    /// Messages to prefill for catchup.
+    #[arg(long, default_value_t = 1_000_000)]
+    catchup_messages: u64,
+    /// Idle SSE connections (at most ~19,000: one process's file limit here).
+    #[arg(long, default_value_t = 15_000)]
+    idle_connections: usize,
+    /// Write the fan-out latency chart (SVG) here.
+    #[arg(long)]
+    chart: Option<PathBuf>,
+    /// A peer (e.g. nchan on 127.0.0.1:18081) to run fanout against too.
+    #[arg(long)]
+    peer_url: Option<String>,
+}
+
+struct Ctx {
+    args: Args,
+    backend: &'static str,
+    rows: Vec<Row>,
+    chart: Vec<(String, Vec<(&'static str, f64)>)>,
+}
+
+impl Ctx {
+    async fn server(&self, flags: &[&str]) -> anyhow::Result<(Server, Option<BenchDb>)> {
+        if let Some(url) = &self.args.url {
+            return Ok((Server::external(url), None));
+        }
+        let db = BenchDb::fresh(self.args.database_url.as_deref()).await?;
+        let server = Server::start(&db, flags).await?;
+        Ok((server, Some(db)))
+    }
+
+    fn secs(&self) -> Duration {
+        Duration::from_secs(if self.args.smoke {
+            1
+        } else {
+            self.args.seconds
+        })
+    }
+}
+
+async fn publish(cx: &mut Ctx) -> anyhow::Result<()> {
+    let (server, db) = cx.server(&[]).await?;
+    let (d, c, b) = (cx.secs(), cx.args.clients, cx.backend);
+    let mut floor_http = load::closed_loop(&server.url, Kind::Healthz, c, d).await?;
+    let (cpu_s, cpu_c, t) = (cpu_seconds(server.pid()), cpu_seconds(None), Instant::now());
+    let mut one = load::closed_loop(&server.url, Kind::Publish { topics: 1 }, c, d).await?;
+    let load_note = format!(
+        "{c} clients; server CPU {:.2} cores, client {:.2} cores",
+        (cpu_seconds(server.pid()) - cpu_s) / t.elapsed().as_secs_f64(),
+        (cpu_seconds(None) - cpu_c) / t.elapsed().as_secs_f64()
+    );
+    let mut spread = load::closed_loop(&server.url, Kind::Publish { topics: 1000 }, c, d).await?;
+    let mut ids = std::mem::take(&mut one.ids);
+    ids.append(&mut spread.ids);
+    load::verify_publishes(&server.url, &mut ids).await?;
+    let healthz = floor_http.per_second();
+    let target = if b == "postgres" {
+        "≥ 10,000 msgs/s"
+    } else {
+        "≥ 30,000 msgs/s and ≥ 0.5 × healthz"
+    };
+    cx.rows.push(
+        Row::new(
+            "publish, 1 topic",
+            b,
+            "throughput",
+            one.per_second(),
+            "msgs/s",
+        )
+        .baseline("GET /healthz", healthz)
+        .target(target)
+        .note(load_note),
+    );
+    cx.rows.push(Row::new(
+        "publish, 1 topic",
+        b,
+        "latency p50",
+        one.latencies.ms(0.5),
+        "ms",
+    ));
+    cx.rows.push(
+        Row::new(
+            "publish, 1 topic",
+            b,
+            "latency p99",
+            one.latencies.ms(0.99),
+            "ms",
+        )
+        .baseline("healthz p99", floor_http.latencies.ms(0.99)),
+    );
+    cx.rows.push(
+        Row::new(
+            "publish, 1,000 topics",
+            b,
+            "throughput",
+            spread.per_second(),
+            "msgs/s",
+        )
+        .baseline("GET /healthz", healthz)
+        .note(format!(
+            "p50 {:.2} ms, p99 {:.2} ms",
+            spread.latencies.ms(0.5),
+            spread.latencies.ms(0.99)
+        )),
+    );
+    if db.is_some() {
+        let floor_db = BenchDb::fresh(cx.args.database_url.as_deref()).await?;
+        let floor = load::storage_floor(&floor_db.url, 1000, d).await?;
+        floor_db.cleanup().await;
+        cx.rows.push(
+            Row::new(
+                "storage floor",
+                b,
+                "batched appends (1,000/txn)",
+                floor,
+                "msgs/s",
+            )
+            .note("Store::append straight, no HTTP, same durability"),
+        );
+    }
+    server.stop().await;
+    if let Some(db) = db {
+        db.cleanup().await;
+    }
+    Ok(())
+}
+
+async fn batch(cx: &mut Ctx) -> anyhow::Result<()> {
+    let (server, db) = cx.server(&[]).await?;
+    let (d, b) = (cx.secs(), cx.backend);
+    let clients = cx.args.clients.min(16);
+    let mut run = load::closed_loop(&server.url, Kind::Batch { size: 100 }, clients, d).await?;
+    load::verify_publishes(&server.url, &mut run.ids).await?;
+    let mut row = Row::new(
+        "batch publish (100/request)",
+        b,
+        "throughput",
+        run.per_second(),
+        "msgs/s",
+    )
+    .target("≥ 300,000 msgs/s")
+    .note(format!(
+        "{clients} clients, p99 {:.2} ms per request",
+        run.latencies.ms(0.99)
+    ));
+    if let Some(db) = &db {
+        let floor_db = BenchDb::fresh(cx.args.database_url.as_deref()).await?;
+        let floor = load::storage_floor(&floor_db.url, 1000, d).await?;
+        floor_db.cleanup().await;
+        row = row.baseline("storage floor", floor);
+        let _ = db;
+    }
+    cx.rows.push(row);
+    server.stop().await;
+    if let Some(db) = db {
+        db.cleanup().await;
+    }
+    Ok(())
+}
+
+async fn fanout(cx: &mut Ctx) -> anyhow::Result<()> {
+    let subs = if cx.args.smoke {
+        vec![20]
+    } else {
+        cx.args.subscribers.clone()
+    };
+    let aim = if cx.args.smoke {
+        2_000.0
+    } else {
+        cx.args.deliveries
+    };
+    for s in subs {
+        let (server, db) = cx.server(&[]).await?;
+        let rate = aim / s as f64;
+        let (cpu_s, cpu_c, t) = (cpu_seconds(server.pid()), cpu_seconds(None), Instant::now());
+        let full = sse::fanout(&server.url, s, rate, cx.secs()).await?;
+        let cores = format!(
+            "server CPU {:.2} cores, client {:.2} cores",
+            (cpu_seconds(server.pid()) - cpu_s) / t.elapsed().as_secs_f64(),
+            (cpu_seconds(None) - cpu_c) / t.elapsed().as_secs_f64()
+        );
+        anyhow::ensure!(
+            full.out_of_order == 0,
+            "{} events out of order or repeated",
+            full.out_of_order
+        );
+        let complete = full.deliveries == full.published * s as u64;
+        server.stop().await;
+        if let Some(db) = db {
+            db.cleanup().await;
+        }
+
+        // Latency at half the rate, on a fresh server.
+        let (server, db) = cx.server(&[]).await?;
+        let mut half = sse::fanout(&server.url, s, rate / 2.0, cx.secs()).await?;
+        server.stop().await;
+        if let Some(db) = db {
+            db.cleanup().await;
+        }
+        let b = cx.backend;
+        let label = format!("fanout, {s} subscribers");
+        let mut row = Row::new(
+            &label,
+            b,
+            "deliveries",
+            full.deliveries as f64 / full.elapsed.as_secs_f64(),
+            "/s",
+        )
+        .target(if s >= 10_000 { "≥ 500,000/s" } else { "" })
+        .note(format!(
+            "{} msgs at {rate:.0}/s, {}; {cores}",
+            full.published,
+            if complete {
+                "all delivered once, in order"
+            } else {
+                "INCOMPLETE"
+            }
+        ));
+        if let Some(peer) = &cx.args.peer_url {
+            let p = sse::fanout(peer, s, rate, cx.secs()).await?;
+            row = row.baseline(
+                "nchan (memory only)",
+                p.deliveries as f64 / p.elapsed.as_secs_f64(),
+            );
+        }
+        cx.rows.push(row);
+        let (p50, p99, p999) = (
+            half.latencies.ms(0.5),
+            half.latencies.ms(0.99),
+            half.latencies.ms(0.999),
+        );
+        cx.rows.push(
+            Row::new(
+                &label,
+                b,
+                "latency p50 / p99 / p999 at half rate",
+                p99,
+                "ms (p99)",
+            )
+            .target("p99 ≤ 50 ms")
+            .note(format!("p50 {p50:.2} ms, p999 {p999:.2} ms")),
+        );
+        cx.chart.push((
+            format!("{s} subscribers"),
+            vec![("p50", p50), ("p99", p99), ("p999", p999)],
+        ));
+    }
+    Ok(())
+}
+
+async fn catchup(cx: &mut Ctx) -> anyhow::Result<()> {
+    let n = if cx.args.smoke {
+        2_000
+    } else {
+        cx.args.catchup_messages
+    };
+    let (server, db) = cx.server(&[]).await?;
+    // Prefill through batch publish: 1,000 per request, 4 in flight.
+    let http = reqwest::Client::new();
+    let body: String = format!(
+        "[{}]",
+        (0..1000).map(load::payload).collect::<Vec<_>>().join(",")
+    );
+    let mut sent = 0u64;
+    while sent < n {
+        let k = ((n - sent) / 1000).clamp(1, 4);
+        let reqs = (0..k).map(|_| {
+            http.post(format!("{}/topics/replay/batch", server.url))
+                .header("content-type", "application/json")
+                .body(body.clone())
+                .send()
+        });
+        for r in futures_util::future::join_all(reqs).await {
+            anyhow::ensure!(r?.status() == 201, "prefill failed");
+        }
+        sent += k * 1000;
+    }
+    let rate = sse::catchup(&server.url, "replay", sent).await?;
+    let mut row = Row::new(
+        "catchup from earliest",
+        cx.backend,
+        "replay",
+        rate,
+        "msgs/s",
+    )
+    .target("≥ 200,000 msgs/s")
+    .note(format!(
+        "{sent} messages, one subscriber, in order, none twice"
+    ));
+    if let Some(db) = &db {
+        let store = herald::storage::connect(
+            &db.url,
+            &herald::storage::StoreOptions {
+                timeout: Duration::from_secs(5),
+                max_connections: 2,
+                sqlite_full_sync: true,
+            },
+        )
+        .await?;
+        let t = Instant::now();
+        let mut after = herald::domain::Position::ZERO;
+        let mut read = 0u64;
+        loop {
+            let page = store.read(after, Some(&["replay"]), 1000).await?;
+            let Some(last) = page.last() else { break };
+            after = last.position;
+            read += page.len() as u64;
+            for m in &page {
+                std::hint::black_box(m.sse_frame());
+            }
+        }
+        row = row.baseline(
+            "storage read + encode",
+            read as f64 / t.elapsed().as_secs_f64(),
+        );
+    }
+    cx.rows.push(row);
+    server.stop().await;
+    if let Some(db) = db {
+        db.cleanup().await;
+    }
+    Ok(())
+}
+
+async fn idle(cx: &mut Ctx) -> anyhow::Result<()> {
+    let n = if cx.args.smoke {
+        100
+    } else {
+        cx.args.idle_connections
+    };
+    let (server, db) = cx.server(&[]).await?;
+    let Some(pid) = server.pid() else {
+        anyhow::bail!("idle needs a server this harness started (no --url)");
+    };
+    let (per, before, after) = sse::idle(&server.url, pid, n).await?;
+    cx.rows.push(
+        Row::new(
+            &format!("idle, {n} SSE connections"),
+            cx.backend,
+            "server memory per connection",
+            per / 1024.0,
+            "KiB",
+        )
+        .target("≤ 10 KiB")
+        .note(format!(
+            "RSS {:.1} → {:.1} MiB",
+            before as f64 / 1048576.0,
+            after as f64 / 1048576.0
+        )),
+    );
+    server.stop().await;
+    if let Some(db) = db {
+        db.cleanup().await;
+    }
+    Ok(())
+}
+
+/// Raises this process's open-file limit to the hard limit (herald,
+/// started from here, inherits it).
+fn raise_nofile() {
+    // SAFETY: getrlimit/setrlimit only read and write the struct given.
+    unsafe {
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 {
+            lim.rlim_cur = lim.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    raise_nofile();
+    let args = Args::parse();
+    let backend = if args.database_url.is_some() {
+        "postgres"
+    } else {
+        "sqlite"
+    };
+    let scenario = args.scenario.clone();
+    let mut cx = Ctx {
+        args,
+        backend,
+        rows: Vec::new(),
+        chart: Vec::new(),
+    };
+    let all = scenario == "all";
+    let known = ["publish", "batch", "fanout", "catchup", "idle", "all"];
+    anyhow::ensure!(
+        known.contains(&scenario.as_str()),
+        "unknown scenario {scenario:?}: one of {known:?}"
+    );
+    if all || scenario == "publish" {
+        publish(&mut cx).await?;
+    }
+    if all || scenario == "batch" {
+        batch(&mut cx).await?;
+    }
+    if all || scenario == "fanout" {
+        fanout(&mut cx).await?;
+    }
+    if all || scenario == "catchup" {
+        catchup(&mut cx).await?;
+    }
+    if all || scenario == "idle" {
+        idle(&mut cx).await?;
+    }
+    if let Some(path) = &cx.args.chart
+        && !cx.chart.is_empty()
+    {
+        std::fs::write(
+            path,
+            chart::latency_svg("fan-out latency at half the target rate", &cx.chart),
+        )?;
+    }
+    if cx.args.json {
+        println!("{}", serde_json::to_string_pretty(&cx.rows)?);
+    } else {
+        print!("{}", stats::table(&cx.rows));
+    }
+    Ok(())
+}

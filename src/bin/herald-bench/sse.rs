@@ -1,0 +1,260 @@
+//! SSE load: a lean raw-TCP SSE client (one read may carry many events;
+//! no per-event allocation), and the fan-out, catch-up and idle scenarios.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpSocket, TcpStream};
+
+use crate::stats::Latencies;
+
+/// One SSE connection.
+pub struct Sse {
+    stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Sse {
+    pub async fn connect(
+        addr: SocketAddr,
+        local: Option<IpAddr>,
+        path: &str,
+    ) -> anyhow::Result<Sse> {
+        let socket = TcpSocket::new_v4()?;
+        if let Some(ip) = local {
+            socket.bind(SocketAddr::new(ip, 0))?;
+        }
+        let mut stream = socket.connect(addr).await?;
+        stream
+            .write_all(
+                format!("GET {path} HTTP/1.1\r\nHost: bench\r\nAccept: text/event-stream\r\n\r\n")
+                    .as_bytes(),
+            )
+            .await?;
+        let mut buf = Vec::with_capacity(4096);
+        loop {
+            let mut chunk = [0u8; 2048];
+            let n = stream.read(&mut chunk).await?;
+            anyhow::ensure!(n > 0, "closed before the response headers");
+            buf.extend_from_slice(&chunk[..n]);
+            if let Some(end) = find(&buf, b"\r\n\r\n") {
+                anyhow::ensure!(
+                    buf.starts_with(b"HTTP/1.1 200"),
+                    "{}",
+                    String::from_utf8_lossy(&buf[..end])
+                );
+                buf.drain(..end + 4);
+                return Ok(Sse { stream, buf });
+            }
+        }
+    }
+
+    /// Waits for data and calls `f(id, data_line)` for every complete event
+    /// in it. `false` once the server closed the stream.
+    pub async fn read(&mut self, mut f: impl FnMut(i64, &[u8])) -> anyhow::Result<bool> {
+        let mut chunk = vec![0u8; 64 * 1024];
+        let n = self.stream.read(&mut chunk).await?;
+        if n == 0 {
+            return Ok(false);
+        }
+        self.buf.extend_from_slice(&chunk[..n]);
+        let Some(end) = rfind(&self.buf, b"\n\n") else {
+            return Ok(true);
+        };
+        let mut id = -1;
+        // Chunked-encoding size lines never start with "id: " or "data: ".
+        for line in self.buf[..end].split(|b| *b == b'\n') {
+            if let Some(digits) = line.strip_prefix(b"id: ") {
+                id = parse(digits);
+            } else if let Some(data) = line.strip_prefix(b"data: ") {
+                f(id, data);
+            }
+        }
+        self.buf.drain(..end + 2);
+        Ok(true)
+    }
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+fn rfind(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).rposition(|w| w == needle)
+}
+
+fn parse(digits: &[u8]) -> i64 {
+    digits
+        .iter()
+        .take_while(|b| b.is_ascii_digit())
+        .fold(0, |n, d| n * 10 + i64::from(d - b'0'))
+}
+
+/// The publish time a bench message carries (`"t":<µs since epoch>`).
+fn sent_micros(data: &[u8]) -> Option<i64> {
+    let at = find(data, b"\"t\":")?;
+    Some(parse(&data[at + 4..]))
+}
+
+pub fn now_micros() -> i64 {
+    chrono::Utc::now().timestamp_micros()
+}
+
+fn addr(base: &str) -> anyhow::Result<SocketAddr> {
+    Ok(base.trim_start_matches("http://").parse()?)
+}
+
+/// Source addresses 127.0.0.1, .2, … so that more connections than one
+/// address has ports for can be opened.
+fn local_ip(i: usize) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1 + (i / 20_000) as u8))
+}
+
+/// Opens `n` connections, 256 at a time.
+pub async fn open_many(base: &str, path: &str, n: usize) -> anyhow::Result<Vec<Sse>> {
+    let addr = addr(base)?;
+    let mut conns = Vec::with_capacity(n);
+    let mut i = 0;
+    while i < n {
+        let batch: Vec<_> = (i..(i + 256).min(n))
+            .map(|k| Sse::connect(addr, Some(local_ip(k)), path))
+            .collect();
+        for c in futures_util::future::join_all(batch).await {
+            conns.push(c?);
+        }
+        i += 256;
+    }
+    Ok(conns)
+}
+
+pub struct Fanout {
+    pub deliveries: u64,
+    pub published: u64,
+    pub elapsed: Duration,
+    pub latencies: Latencies,
+    pub out_of_order: u64,
+}
+
+/// `subscribers` live streams on one topic; one publisher at `rate`
+/// messages/s for `duration`. Every subscriber must get every message
+/// once, in order; latency is sampled on 50 subscribers.
+pub async fn fanout(
+    base: &str,
+    subscribers: usize,
+    rate: f64,
+    duration: Duration,
+) -> anyhow::Result<Fanout> {
+    let conns = open_many(base, "/topics/fan/events", subscribers).await?;
+    let delivered = Arc::new(AtomicU64::new(0));
+    let bad = Arc::new(AtomicU64::new(0));
+    // Readers are aborted at the end, so samples go straight to a shared list.
+    let samples = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut readers = Vec::with_capacity(subscribers);
+    for (k, mut c) in conns.into_iter().enumerate() {
+        let (delivered, bad, samples) = (delivered.clone(), bad.clone(), samples.clone());
+        readers.push(tokio::spawn(async move {
+            let mut last = -1i64;
+            while c
+                .read(|id, data| {
+                    if last >= 0 && id != last + 1 {
+                        bad.fetch_add(1, Ordering::Relaxed);
+                    }
+                    last = id;
+                    delivered.fetch_add(1, Ordering::Relaxed);
+                    if k < 50
+                        && let Some(t) = sent_micros(data)
+                    {
+                        let latency = Duration::from_micros((now_micros() - t).max(0) as u64);
+                        samples.lock().expect("poisoned").push(latency);
+                    }
+                })
+                .await
+                .unwrap_or(false)
+            {}
+        }));
+    }
+    let http = reqwest::Client::new();
+    let pad = "x".repeat(200);
+    let started = Instant::now();
+    let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let mut published = 0u64;
+    while started.elapsed() < duration {
+        tick.tick().await;
+        let body = format!(r#"{{"t":{},"pad":"{pad}"}}"#, now_micros());
+        let r = http
+            .post(format!("{base}/topics/fan"))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await?;
+        anyhow::ensure!(r.status() == 201, "publish: {}", r.status());
+        published += 1;
+    }
+    let expected = published * subscribers as u64;
+    let wait = Instant::now();
+    while delivered.load(Ordering::Relaxed) < expected && wait.elapsed() < Duration::from_secs(60) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let elapsed = started.elapsed();
+    for r in &readers {
+        r.abort();
+    }
+    let mut latencies = Latencies::default();
+    latencies.extend(samples.lock().expect("poisoned").drain(..));
+    Ok(Fanout {
+        deliveries: delivered.load(Ordering::Relaxed),
+        published,
+        elapsed,
+        latencies,
+        out_of_order: bad.load(Ordering::Relaxed),
+    })
+}
+
+/// One subscriber replays `expected` messages from `earliest`; returns
+/// messages/s, after checking ids 1..=expected arrive once, in order.
+pub async fn catchup(base: &str, topic: &str, expected: u64) -> anyhow::Result<f64> {
+    let mut c = Sse::connect(
+        addr(base)?,
+        None,
+        &format!("/topics/{topic}/events?last_event_id=earliest"),
+    )
+    .await?;
+    let started = Instant::now();
+    let (mut n, mut last, mut bad) = (0u64, 0i64, 0u64);
+    while n < expected {
+        let open = c
+            .read(|id, _| {
+                if id != last + 1 {
+                    bad += 1;
+                }
+                last = id;
+                n += 1;
+            })
+            .await?;
+        anyhow::ensure!(open, "the stream ended after {n} of {expected}");
+    }
+    let elapsed = started.elapsed();
+    anyhow::ensure!(bad == 0, "{bad} events out of order or repeated");
+    Ok(n as f64 / elapsed.as_secs_f64())
+}
+
+/// Server memory per idle SSE connection: RSS growth over `n` connections.
+pub async fn idle(base: &str, pid: u32, n: usize) -> anyhow::Result<(f64, u64, u64)> {
+    // Warm up allocator and pools with a few connections first.
+    drop(open_many(base, "/topics/idle/events", 64).await?);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before = crate::server::rss_bytes(pid).unwrap_or_default();
+    let conns = open_many(base, "/topics/idle/events", n).await?;
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let after = crate::server::rss_bytes(pid).unwrap_or_default();
+    drop(conns);
+    Ok((
+        after.saturating_sub(before) as f64 / n as f64,
+        before,
+        after,
+    ))
+}
