@@ -16,11 +16,11 @@
 pub mod client;
 pub mod guard;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -78,18 +78,35 @@ impl Deliverer {
         let mut tick = tokio::time::interval(self.settings.poll);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            tokio::select! {
+            // New messages wake only the subscriptions whose topics they
+            // are on; the tick looks at every subscription.
+            let new_topics = tokio::select! {
                 _ = shutdown.cancelled() => break,
                 r = rx.recv() => {
-                    if matches!(r, Err(RecvError::Closed)) {
-                        break;
-                    }
+                    let mut topics = HashSet::new();
+                    let mut next = r;
                     // One pass covers everything queued meanwhile.
-                    while rx.try_recv().is_ok() {}
+                    loop {
+                        match next {
+                            Ok(batch) => topics.extend(batch.iter().map(|m| m.topic.to_string())),
+                            Err(RecvError::Closed) => return,
+                            // Lagged: some topics unknown, look at all.
+                            Err(RecvError::Lagged(_)) => break None,
+                        }
+                        next = match rx.try_recv() {
+                            Ok(b) => Ok(b),
+                            Err(TryRecvError::Lagged(n)) => Err(RecvError::Lagged(n)),
+                            Err(TryRecvError::Closed) => Err(RecvError::Closed),
+                            Err(TryRecvError::Empty) => break Some(topics),
+                        };
+                    }
                 }
-                _ = tick.tick() => self.record_backlog().await,
-            }
-            if let Err(e) = self.pass(&hub).await {
+                _ = tick.tick() => {
+                    self.record_backlog().await;
+                    None
+                }
+            };
+            if let Err(e) = self.pass(&hub, new_topics.as_ref()).await {
                 tracing::warn!(error = %e, "webhook pass failed; retrying on the next one");
             }
         }
@@ -113,7 +130,11 @@ impl Deliverer {
         }
     }
 
-    async fn pass(self: &Arc<Self>, hub: &Hub) -> Result<(), StoreError> {
+    async fn pass(
+        self: &Arc<Self>,
+        hub: &Hub,
+        new_topics: Option<&HashSet<String>>,
+    ) -> Result<(), StoreError> {
         let head = hub.head().0;
         // One indexed read finds the subscriptions with work; only those
         // take write locks to claim it.
@@ -131,23 +152,35 @@ impl Deliverer {
                     continue;
                 }
             };
-            if sub.cursor < head {
+            let woken =
+                new_topics.is_none_or(|t| t.iter().any(|topic| matcher.selector.matches(topic)));
+            if woken && sub.cursor < head {
                 let topics = matcher.selector.exact_names();
                 // The predicate is a `'static` trait object: it owns its matcher.
                 let owned = matcher.clone();
                 let wants = move |m: &Message| owned.matches(m);
-                while self
-                    .store
-                    .dispatch(
-                        sub.id,
-                        topics.as_deref(),
-                        DISPATCH_PAGE,
-                        &wants,
-                        Timestamp::now(),
-                    )
-                    .await?
-                    == DISPATCH_PAGE as usize
-                {}
+                let mut cursor = sub.cursor;
+                loop {
+                    let read = self
+                        .store
+                        .dispatch(
+                            sub.id,
+                            cursor,
+                            topics.as_deref(),
+                            DISPATCH_PAGE,
+                            &wants,
+                            Timestamp::now(),
+                        )
+                        .await?;
+                    if read < DISPATCH_PAGE as usize {
+                        break;
+                    }
+                    // A full page moved the cursor: go on from where it is.
+                    match self.store.subscription(sub.id).await? {
+                        Some(s) => cursor = s.cursor,
+                        None => break,
+                    }
+                }
             } else if !due.contains(&sub.id) {
                 continue;
             }

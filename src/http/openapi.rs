@@ -28,6 +28,21 @@ pub struct Envelope {
     data: serde_json::Value,
 }
 
+/// One Server-Sent Event as an SSE client parses it (the response of the
+/// stream endpoints is a sequence of these).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documentation only: frames are encoded by hand
+pub struct SseEvent {
+    /// The message id (its position in the log): what `EventSource` sends
+    /// back as `Last-Event-ID`.
+    id: Option<String>,
+    /// `message` (or the type given at publish), or `gap`.
+    event: Option<String>,
+    /// The `Envelope` as JSON text; for `gap`,
+    /// `{"after","oldest_available","resumed_from"}`.
+    data: String,
+}
+
 /// A page of history.
 #[derive(utoipa::ToSchema)]
 #[allow(dead_code)] // documentation only: the page is spliced together

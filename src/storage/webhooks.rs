@@ -9,6 +9,10 @@ use crate::domain::{Message, Timestamp};
 
 use super::StoreError;
 
+/// A subscription's cursor is written when messages matched, or at least
+/// this many were scanned without a match.
+pub const CURSOR_WRITE_EVERY: usize = 100;
+
 /// Decides which messages a subscription wants.
 pub type MessagePredicate = dyn for<'m> Fn(&'m Message) -> bool + Send + Sync;
 
@@ -129,13 +133,16 @@ pub trait WebhookStore: Send + Sync {
     async fn delete_subscription(&self, id: i64) -> Result<bool, StoreError>;
     async fn active_subscriptions(&self) -> Result<Vec<Subscription>, StoreError>;
 
-    /// Queues the subscription's matching messages after its cursor (at
-    /// most `limit` read) and advances the cursor, in one transaction.
-    /// Returns how many messages were read; 0 when another node holds the
-    /// subscription or there is nothing new.
+    /// Queues the subscription's matching messages after `cursor` (at most
+    /// `limit` read) and advances its cursor, in one transaction, if the
+    /// cursor is still `cursor`. Returns how many messages were read; 0
+    /// when another node moved first, when there is nothing new, or when
+    /// nothing matched and the cursor write was deferred.
+    #[allow(clippy::too_many_arguments)]
     async fn dispatch(
         &self,
         id: i64,
+        cursor: i64,
         topics: Option<&[&str]>,
         limit: u32,
         matches: &MessagePredicate,
@@ -306,23 +313,41 @@ macro_rules! webhook_store {
             async fn dispatch(
                 &self,
                 id: i64,
+                cursor: i64,
                 topics: Option<&[&str]>,
                 limit: u32,
                 matches: &$crate::storage::webhooks::MessagePredicate,
                 now: $crate::domain::Timestamp,
             ) -> Result<usize, $crate::storage::StoreError> {
+                // Read and match without holding any lock: most passes find
+                // nothing for most subscriptions and should cost no write.
+                let page = {
+                    let mut conn = self.$readers.acquire().await.map_err(err)?;
+                    read_in(&mut conn, cursor, topics, limit).await?
+                };
+                let Some(last) = page.last().map(|m| m.position.0) else { return Ok(0) };
+                let matched: Vec<&$crate::domain::Message> = page.iter().filter(|m| matches(*m)).collect();
+                if matched.is_empty() && page.len() < $crate::storage::webhooks::CURSOR_WRITE_EVERY {
+                    // The cursor moves on later, with the next match or
+                    // once enough has been scanned: no fsync per publish.
+                    return Ok(0);
+                }
                 let mut tx = self.$pool.begin().await.map_err(err)?;
-                let cursor: Option<i64> = sqlx::query_scalar(concat!(
-                    "SELECT cursor FROM subscriptions WHERE id = $1 AND paused = FALSE ", $lock
-                ))
+                // Compare-and-set: if another node moved the cursor since
+                // our read, it queued these messages; ours rolls back.
+                let moved = sqlx::query(
+                    "UPDATE subscriptions SET cursor = $3 WHERE id = $1 AND cursor = $2 AND paused = FALSE",
+                )
                 .bind(id)
-                .fetch_optional(&mut *tx)
+                .bind(cursor)
+                .bind(last)
+                .execute(&mut *tx)
                 .await
                 .map_err(err)?;
-                let Some(cursor) = cursor else { return Ok(0) };
-                let page = read_in(&mut *tx, cursor, topics, limit).await?;
-                let Some(last) = page.last().map(|m| m.position.0) else { return Ok(0) };
-                for m in page.iter().filter(|m| matches(*m)) {
+                if moved.rows_affected() != 1 {
+                    return Ok(0);
+                }
+                for m in matched {
                     sqlx::query(concat!(
                         "INSERT INTO retries (subscription_id, position, topic, next_attempt_us) ",
                         "VALUES ($1, $2, $3, $4) ON CONFLICT (subscription_id, position) DO NOTHING"
@@ -335,12 +360,6 @@ macro_rules! webhook_store {
                     .await
                     .map_err(err)?;
                 }
-                sqlx::query("UPDATE subscriptions SET cursor = $2 WHERE id = $1")
-                    .bind(id)
-                    .bind(last)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(err)?;
                 tx.commit().await.map_err(err)?;
                 Ok(page.len())
             }
