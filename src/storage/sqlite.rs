@@ -110,27 +110,23 @@ impl Store for SqliteStore {
             .await
             .map_err(err)?;
 
+        // One lookup for every topic of the group (not one per topic).
         let topics: Vec<String> = distinct_topics(&batch)
             .into_iter()
             .map(str::to_owned)
             .collect();
-        let mut last_seqs = HashMap::with_capacity(topics.len());
-        for topic in &topics {
-            let last: Option<i64> =
-                sqlx::query_scalar("SELECT last_seq FROM topics WHERE name = ?")
-                    .bind(topic)
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(err)?;
-            if last.is_none() {
-                sqlx::query("INSERT INTO topics (name, created_us) VALUES (?, ?)")
-                    .bind(topic)
-                    .bind(time.0)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(err)?;
+        let mut last_seqs: HashMap<String, i64> = HashMap::with_capacity(topics.len());
+        for chunk in topics.chunks(INSERT_CHUNK) {
+            let mut q =
+                QueryBuilder::<Sqlite>::new("SELECT name, last_seq FROM topics WHERE name IN (");
+            let mut list = q.separated(", ");
+            for t in chunk {
+                list.push_bind(t.as_str());
             }
-            last_seqs.insert(topic.clone(), last.unwrap_or(0));
+            q.push(")");
+            let rows: Vec<(String, i64)> =
+                q.build_query_as().fetch_all(&mut *tx).await.map_err(err)?;
+            last_seqs.extend(rows);
         }
         let before = last_seqs.clone();
         let messages = assign(batch, Position(head), time, &mut last_seqs);
@@ -150,19 +146,25 @@ impl Store for SqliteStore {
             });
             insert.build().execute(&mut *tx).await.map_err(err)?;
         }
-        for topic in &topics {
-            let last = last_seqs[topic];
-            sqlx::query(
-                "UPDATE topics SET last_seq = ?, message_count = message_count + ?, \
-                 last_published_us = ? WHERE name = ?",
-            )
-            .bind(last)
-            .bind(last - before[topic])
-            .bind(time.0)
-            .bind(topic)
-            .execute(&mut *tx)
-            .await
-            .map_err(err)?;
+        // One upsert creates new topics and advances existing ones.
+        for chunk in topics.chunks(INSERT_CHUNK) {
+            let mut upsert = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO topics (name, last_seq, message_count, created_us, last_published_us) ",
+            );
+            upsert.push_values(chunk, |mut row, t| {
+                let last = last_seqs[t];
+                row.push_bind(t.as_str())
+                    .push_bind(last)
+                    .push_bind(last - before.get(t).copied().unwrap_or(0))
+                    .push_bind(time.0)
+                    .push_bind(time.0);
+            });
+            upsert.push(
+                " ON CONFLICT (name) DO UPDATE SET last_seq = excluded.last_seq, \
+                 message_count = topics.message_count + excluded.message_count, \
+                 last_published_us = excluded.last_published_us",
+            );
+            upsert.build().execute(&mut *tx).await.map_err(err)?;
         }
         let new_head = head + messages.len() as i64;
         sqlx::query("UPDATE log_head SET head = ? WHERE id = 1")
