@@ -33,8 +33,10 @@ use client::WebhookClient;
 
 /// Messages read per dispatch transaction.
 const DISPATCH_PAGE: u32 = 500;
-/// How long past its timeout a claimed delivery stays leased.
-const LEASE_MARGIN: Duration = Duration::from_secs(30);
+/// How long past its timeout a claimed delivery stays leased: enough to
+/// record the outcome. A node that dies mid-attempt leaves its deliveries
+/// to be claimed again this long after their timeout.
+const LEASE_MARGIN: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone)]
 pub struct DeliverySettings {
