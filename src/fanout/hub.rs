@@ -107,15 +107,6 @@ impl Hub {
             .sum()
     }
 
-    /// Live streams in all.
-    pub fn subscriber_count(&self) -> usize {
-        let subs = self
-            .subscribers
-            .lock()
-            .expect("subscriber registry poisoned");
-        subs.values().map(|(_, n)| n).sum()
-    }
-
     /// How many times a subscriber fell behind and caught up from storage.
     pub fn lag_recoveries(&self) -> u64 {
         self.lag_recoveries.load(Ordering::Relaxed)

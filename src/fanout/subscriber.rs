@@ -85,11 +85,7 @@ pub async fn open(
                 metrics::counter!(crate::telemetry::SSE_CATCHUPS).increment(1);
                 let _catching_up = CatchingUp::start();
                 if report_gaps {
-                    let bounds = match store.oldest_retained().await {
-                        Ok(oldest) => store.head().await.map(|head| (oldest, head)),
-                        Err(e) => Err(e),
-                    };
-                    match bounds {
+                    match store.retained_bounds().await {
                         Ok((oldest, _)) if oldest > pos.next() => {
                             yield Ok(gap_frame(pos, oldest));
                             pos = Position(oldest.0 - 1);

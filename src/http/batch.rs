@@ -11,7 +11,7 @@ use serde_json::value::RawValue;
 use super::AppState;
 use super::error::{ApiError, Problem};
 use super::extract::{ApiPath, QueryPairs};
-use crate::domain::{EventType, NewMessage, Payload, TopicName};
+use crate::domain::{NewMessage, Payload, TopicName};
 use crate::fanout::Ack;
 
 /// The answer to a batch: every message's id and seq, in order.
@@ -53,12 +53,7 @@ pub async fn publish_batch(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<BatchAck>), ApiError> {
     let topic = TopicName::parse(&topic)?;
-    let event = match query.one("event")? {
-        Some(e) => EventType::parse(e).map_err(|e| {
-            ApiError::bad_request("invalid-event", "Invalid event type", e.to_string())
-        })?,
-        None => EventType::message(),
-    };
+    let event = super::publish::event_type(&query)?;
     let body = body.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::too_large(format!(

@@ -58,12 +58,7 @@ pub(crate) fn parse_message(
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<NewMessage, ApiError> {
-    let event = match query.one("event")? {
-        Some(e) => EventType::parse(e).map_err(|e| {
-            ApiError::bad_request("invalid-event", "Invalid event type", e.to_string())
-        })?,
-        None => EventType::message(),
-    };
+    let event = event_type(query)?;
     let body = body.map_err(|e| body_error(e, state.settings.max_message_bytes))?;
     let content_type = headers
         .get(header::CONTENT_TYPE)
@@ -107,6 +102,16 @@ pub(crate) fn parse_message(
         payload,
         content_type,
     })
+}
+
+/// The `?event=` of a publish, `message` when absent.
+pub(crate) fn event_type(query: &QueryPairs) -> Result<EventType, ApiError> {
+    match query.one("event")? {
+        Some(e) => EventType::parse(e).map_err(|e| {
+            ApiError::bad_request("invalid-event", "Invalid event type", e.to_string())
+        }),
+        None => Ok(EventType::message()),
+    }
 }
 
 fn is_json(content_type: &str) -> bool {

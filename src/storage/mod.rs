@@ -40,8 +40,9 @@ pub trait Store: webhooks::WebhookStore + Send + Sync + 'static {
     /// The last committed position (0 for an empty log).
     async fn head(&self) -> Result<Position, StoreError>;
 
-    /// The oldest position still retained, or `head + 1` when nothing is.
-    async fn oldest_retained(&self) -> Result<Position, StoreError>;
+    /// The oldest position still retained (`head + 1` when nothing is) and
+    /// the head, in one round trip: what a catch-up checks for gaps.
+    async fn retained_bounds(&self) -> Result<(Position, Position), StoreError>;
 
     async fn topics(&self) -> Result<Vec<TopicInfo>, StoreError>;
 

@@ -249,15 +249,15 @@ impl Store for PgStore {
             .map_err(err)
     }
 
-    async fn oldest_retained(&self) -> Result<Position, StoreError> {
-        sqlx::query_scalar(
-            "SELECT COALESCE((SELECT MIN(position) FROM messages), \
-             (SELECT head + 1 FROM log_head WHERE id = 1))",
+    async fn retained_bounds(&self) -> Result<(Position, Position), StoreError> {
+        let (oldest, head): (i64, i64) = sqlx::query_as(
+            "SELECT COALESCE((SELECT MIN(position) FROM messages), head + 1), head \
+             FROM log_head WHERE id = 1",
         )
         .fetch_one(&self.pool)
         .await
-        .map(Position)
-        .map_err(err)
+        .map_err(err)?;
+        Ok((Position(oldest), Position(head)))
     }
 
     async fn topics(&self) -> Result<Vec<TopicInfo>, StoreError> {

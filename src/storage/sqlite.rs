@@ -214,15 +214,15 @@ impl Store for SqliteStore {
             .map_err(err)
     }
 
-    async fn oldest_retained(&self) -> Result<Position, StoreError> {
-        let oldest: Option<i64> = sqlx::query_scalar(
-            "SELECT COALESCE((SELECT MIN(position) FROM messages), \
-             (SELECT head + 1 FROM log_head WHERE id = 1))",
+    async fn retained_bounds(&self) -> Result<(Position, Position), StoreError> {
+        let (oldest, head): (i64, i64) = sqlx::query_as(
+            "SELECT COALESCE((SELECT MIN(position) FROM messages), head + 1), head \
+             FROM log_head WHERE id = 1",
         )
         .fetch_one(&self.readers)
         .await
         .map_err(err)?;
-        Ok(Position(oldest.unwrap_or(1)))
+        Ok((Position(oldest), Position(head)))
     }
 
     async fn topics(&self) -> Result<Vec<TopicInfo>, StoreError> {
