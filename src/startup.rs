@@ -143,21 +143,14 @@ impl Application {
             signal.await;
             trigger.cancel();
         });
-        let stopping = shutdown.clone();
-        // `into_make_service` resolves the router's state once; serving the
-        // `Router` itself re-resolves it for every connection, about 20 KiB
-        // that an idle SSE connection would keep for its lifetime.
-        let serve = axum::serve(self.listener, app.into_make_service())
-            .with_graceful_shutdown(async move { stopping.cancelled().await })
-            .into_future();
+        let serve = crate::http::server::serve(self.listener, app, shutdown.clone());
         let grace = self.grace;
-        let result = tokio::select! {
-            r = serve => r.map_err(anyhow::Error::from),
+        tokio::select! {
+            () = serve => {}
             _ = async { shutdown.cancelled().await; tokio::time::sleep(grace).await } => {
                 tracing::warn!("requests still open after the shutdown grace period; closing them");
-                Ok(())
             }
-        };
+        }
         shutdown.cancel();
         tracing::info!("no longer accepting requests; committing what is queued");
         // Every publish that reached the writer is committed and answered
@@ -169,7 +162,7 @@ impl Application {
         let _ = self.sequencer.await;
         let _ = self.delivery.await;
         tracing::info!("herald stopped");
-        result
+        Ok(())
     }
 }
 

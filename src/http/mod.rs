@@ -11,6 +11,7 @@ pub mod health;
 pub mod messages;
 pub mod openapi;
 pub mod publish;
+pub mod server;
 pub mod subscriptions;
 pub mod topics;
 pub mod ui;

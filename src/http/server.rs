@@ -1,0 +1,73 @@
+//! The HTTP/1.1 accept loop: `axum::serve` with the connection settings
+//! herald needs, which `axum::serve` does not expose.
+//!
+//! - `TCP_NODELAY`: an SSE event is one small write; with Nagle's algorithm
+//!   it can wait for the peer's delayed ACK (up to 40 ms on Linux).
+//! - Connection buffers capped at 8 KiB (hyper's default cap is ~400 KiB):
+//!   an idle SSE connection then holds one 8 KiB read buffer instead of a
+//!   grown 16 KiB one. Requests whose head is larger than 8 KiB get `431`.
+//! - A 30 s limit on reading a request head, against slow-header clients.
+
+use std::time::Duration;
+
+use axum::Router;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+/// Largest request head (request line and headers) herald reads.
+pub const MAX_HEAD_BYTES: usize = 8192;
+
+/// Serves `app` until `shutdown`, then stops accepting and waits for open
+/// connections to finish (streams end on the same token).
+pub async fn serve(listener: TcpListener, app: Router, shutdown: CancellationToken) {
+    // Resolve the router's state once, not per connection.
+    let app: Router = app.with_state(());
+    let mut builder = http1::Builder::new();
+    builder
+        .max_buf_size(MAX_HEAD_BYTES)
+        .timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(30));
+    let graceful = GracefulShutdown::new();
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    accept_error(e).await;
+                    continue;
+                }
+            },
+            _ = shutdown.cancelled() => break,
+        };
+        if let Err(e) = stream.set_nodelay(true) {
+            tracing::debug!(error = %e, "could not set TCP_NODELAY");
+        }
+        let service = TowerToHyperService::new(app.clone());
+        let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::trace!(error = %e, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+}
+
+/// Errors on one connection (reset before accept) are the client's; others
+/// (too many open files) would spin the loop: back off for a moment.
+async fn accept_error(e: std::io::Error) {
+    use std::io::ErrorKind::*;
+    if matches!(
+        e.kind(),
+        ConnectionRefused | ConnectionAborted | ConnectionReset
+    ) {
+        return;
+    }
+    tracing::error!(error = %e, "accept failed; retrying in 1 s");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+}
