@@ -51,6 +51,122 @@ super::webhooks::webhook_store!(SqliteStore, Sqlite, writer, readers, "");
 pub struct SqliteStore {
     writer: SqlitePool,
     readers: SqlitePool,
+    committed: tokio::sync::Mutex<Committed>,
+}
+
+/// What the last append committed: the log head and topics' last seqs.
+///
+/// herald is the only writer of its SQLite file, so once read these need no
+/// query, and a group commit is one round trip to SQLite's thread instead of
+/// seven. Any failed append forgets them. A stale value cannot number a
+/// message wrongly: the primary key on `position` and `UNIQUE (topic, seq)`
+/// fail the append (it rolls back), and the next one reads afresh.
+#[derive(Default)]
+struct Committed {
+    head: Option<i64>,
+    last_seqs: HashMap<String, i64>,
+}
+
+/// Topics remembered in [`Committed`]; past this it starts over.
+const COMMITTED_TOPICS: usize = 100_000;
+
+/// One group commit on the writer connection: read what [`Committed`]
+/// lacks, then insert the messages, upsert their topics and advance the
+/// head in one multi-statement transaction.
+async fn append_on(
+    conn: &mut SqliteConnection,
+    committed: &mut Committed,
+    batch: Vec<NewMessage>,
+) -> Result<Vec<Message>, StoreError> {
+    let time = Timestamp::now();
+    let head = match committed.head {
+        Some(head) => head,
+        None => sqlx::query_scalar("SELECT head FROM log_head WHERE id = 1")
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(err)?,
+    };
+    let topics: Vec<String> = distinct_topics(&batch)
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    let unknown: Vec<&str> = topics
+        .iter()
+        .map(String::as_str)
+        .filter(|t| !committed.last_seqs.contains_key(*t))
+        .collect();
+    if committed.last_seqs.len() + unknown.len() > COMMITTED_TOPICS {
+        committed.last_seqs.clear();
+    }
+    for chunk in unknown.chunks(INSERT_CHUNK) {
+        let mut q =
+            QueryBuilder::<Sqlite>::new("SELECT name, last_seq FROM topics WHERE name IN (");
+        let mut list = q.separated(", ");
+        for t in chunk {
+            list.push_bind(*t);
+        }
+        q.push(")");
+        let rows: Vec<(String, i64)> = q
+            .build_query_as()
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(err)?;
+        committed.last_seqs.extend(rows);
+    }
+    let before: HashMap<&str, i64> = topics
+        .iter()
+        .map(|t| (t.as_str(), committed.last_seqs.get(t).copied().unwrap_or(0)))
+        .collect();
+    let mut last_seqs: HashMap<String, i64> = before
+        .iter()
+        .map(|(t, seq)| ((*t).to_owned(), *seq))
+        .collect();
+    let messages = assign(batch, Position(head), time, &mut last_seqs);
+    let new_head = head + messages.len() as i64;
+
+    // IMMEDIATE takes the write lock up front, so a busy database fails
+    // here, after the busy timeout, instead of half-way through.
+    let mut q = QueryBuilder::<Sqlite>::new("BEGIN IMMEDIATE; ");
+    for chunk in messages.chunks(INSERT_CHUNK) {
+        q.push(format_args!("INSERT INTO messages ({MESSAGE_COLUMNS}) "));
+        q.push_values(chunk, |mut row, m| {
+            row.push_bind(m.position.0)
+                .push_bind(m.topic.as_str())
+                .push_bind(m.seq)
+                .push_bind(m.event.as_str())
+                .push_bind(m.payload.is_json())
+                .push_bind(m.payload.as_str())
+                .push_bind(m.content_type.as_str())
+                .push_bind(m.time.0);
+        });
+        q.push("; ");
+    }
+    // One upsert creates new topics and advances existing ones.
+    for chunk in topics.chunks(INSERT_CHUNK) {
+        q.push(
+            "INSERT INTO topics (name, last_seq, message_count, created_us, last_published_us) ",
+        );
+        q.push_values(chunk, |mut row, t| {
+            let last = last_seqs[t];
+            row.push_bind(t.as_str())
+                .push_bind(last)
+                .push_bind(last - before[t.as_str()])
+                .push_bind(time.0)
+                .push_bind(time.0);
+        });
+        q.push(
+            " ON CONFLICT (name) DO UPDATE SET last_seq = excluded.last_seq, \
+             message_count = topics.message_count + excluded.message_count, \
+             last_published_us = excluded.last_published_us; ",
+        );
+    }
+    q.push("UPDATE log_head SET head = ");
+    q.push_bind(new_head);
+    q.push(" WHERE id = 1; COMMIT");
+    q.build().execute(&mut *conn).await.map_err(err)?;
+    committed.head = Some(new_head);
+    committed.last_seqs.extend(last_seqs);
+    Ok(messages)
 }
 
 /// SQLITE_BUSY, SQLITE_LOCKED, and the disk's troubles: READONLY, IOERR,
@@ -86,7 +202,11 @@ impl SqliteStore {
             .acquire_timeout(options.timeout)
             .connect_with(connect)
             .await?;
-        Ok(Self { writer, readers })
+        Ok(Self {
+            writer,
+            readers,
+            committed: Default::default(),
+        })
     }
 }
 
@@ -97,83 +217,16 @@ impl Store for SqliteStore {
     }
 
     async fn append(&self, batch: Vec<NewMessage>) -> Result<Vec<Message>, StoreError> {
-        let time = Timestamp::now();
-        // IMMEDIATE takes the write lock up front, so a busy database fails
-        // here, after the busy timeout, instead of half-way through.
-        let mut tx = self
-            .writer
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(err)?;
-        let head: i64 = sqlx::query_scalar("SELECT head FROM log_head WHERE id = 1")
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(err)?;
-
-        // One lookup for every topic of the group (not one per topic).
-        let topics: Vec<String> = distinct_topics(&batch)
-            .into_iter()
-            .map(str::to_owned)
-            .collect();
-        let mut last_seqs: HashMap<String, i64> = HashMap::with_capacity(topics.len());
-        for chunk in topics.chunks(INSERT_CHUNK) {
-            let mut q =
-                QueryBuilder::<Sqlite>::new("SELECT name, last_seq FROM topics WHERE name IN (");
-            let mut list = q.separated(", ");
-            for t in chunk {
-                list.push_bind(t.as_str());
-            }
-            q.push(")");
-            let rows: Vec<(String, i64)> =
-                q.build_query_as().fetch_all(&mut *tx).await.map_err(err)?;
-            last_seqs.extend(rows);
+        let mut committed = self.committed.lock().await;
+        let mut conn = self.writer.acquire().await.map_err(err)?;
+        let result = append_on(&mut conn, &mut committed, batch).await;
+        if result.is_err() {
+            // Forget what we knew, and end a transaction the failed
+            // statement may have left open (an error here means none was).
+            *committed = Committed::default();
+            let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
         }
-        let before = last_seqs.clone();
-        let messages = assign(batch, Position(head), time, &mut last_seqs);
-
-        for chunk in messages.chunks(INSERT_CHUNK) {
-            let mut insert =
-                QueryBuilder::<Sqlite>::new(format!("INSERT INTO messages ({MESSAGE_COLUMNS}) "));
-            insert.push_values(chunk, |mut row, m| {
-                row.push_bind(m.position.0)
-                    .push_bind(m.topic.as_str())
-                    .push_bind(m.seq)
-                    .push_bind(m.event.as_str())
-                    .push_bind(m.payload.is_json())
-                    .push_bind(m.payload.as_str())
-                    .push_bind(m.content_type.as_str())
-                    .push_bind(m.time.0);
-            });
-            insert.build().execute(&mut *tx).await.map_err(err)?;
-        }
-        // One upsert creates new topics and advances existing ones.
-        for chunk in topics.chunks(INSERT_CHUNK) {
-            let mut upsert = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO topics (name, last_seq, message_count, created_us, last_published_us) ",
-            );
-            upsert.push_values(chunk, |mut row, t| {
-                let last = last_seqs[t];
-                row.push_bind(t.as_str())
-                    .push_bind(last)
-                    .push_bind(last - before.get(t).copied().unwrap_or(0))
-                    .push_bind(time.0)
-                    .push_bind(time.0);
-            });
-            upsert.push(
-                " ON CONFLICT (name) DO UPDATE SET last_seq = excluded.last_seq, \
-                 message_count = topics.message_count + excluded.message_count, \
-                 last_published_us = excluded.last_published_us",
-            );
-            upsert.build().execute(&mut *tx).await.map_err(err)?;
-        }
-        let new_head = head + messages.len() as i64;
-        sqlx::query("UPDATE log_head SET head = ? WHERE id = 1")
-            .bind(new_head)
-            .execute(&mut *tx)
-            .await
-            .map_err(err)?;
-        tx.commit().await.map_err(err)?;
-        Ok(messages)
+        result
     }
 
     async fn read(
