@@ -80,6 +80,13 @@ pub async fn open(
         heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut frames = Frames::default();
         let ends = settings.max_duration.map(|d| tokio::time::Instant::now() + d);
+        // Made once, not per event: each `cancelled()` would register with
+        // the token every subscriber shares, and each `sleep_until` with the
+        // timer wheel.
+        let cancelled = shutdown.clone().cancelled_owned();
+        tokio::pin!(cancelled);
+        let deadline = tokio::time::sleep_until(ends.unwrap_or_else(far_future));
+        tokio::pin!(deadline);
         'stream: loop {
             if catch_up {
                 metrics::counter!(crate::telemetry::SSE_CATCHUPS).increment(1);
@@ -137,8 +144,8 @@ pub async fn open(
 
             tokio::select! {
                 biased;
-                _ = shutdown.cancelled() => break 'stream,
-                _ = async { tokio::time::sleep_until(ends.unwrap_or_else(tokio::time::Instant::now)).await }, if ends.is_some() => break 'stream,
+                _ = &mut cancelled => break 'stream,
+                _ = &mut deadline, if ends.is_some() => break 'stream,
                 received = rx.recv() => {
                     let mut next = received;
                     // Take every batch already queued: one write for many
@@ -185,6 +192,11 @@ pub async fn open(
             }
         }
     })
+}
+
+/// A deadline that never comes (about 30 years away, as tokio's own).
+fn far_future() -> tokio::time::Instant {
+    tokio::time::Instant::now() + Duration::from_secs(86400 * 365 * 30)
 }
 
 fn gap_frame(after: Position, oldest: Position) -> Bytes {
