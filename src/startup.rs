@@ -13,7 +13,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{ServeConfig, SqliteSync};
-use crate::delivery::{Deliverer, DeliverySettings};
+use crate::delivery::{Deliverer, DeliverySettings, SubscriptionChanges};
 use crate::fanout::{FilterRegistry, Hub, StreamSettings, hub, writer};
 use crate::http::{AppState, HttpSettings, router};
 use crate::storage::{self, Store, StoreOptions};
@@ -67,6 +67,7 @@ impl Application {
         );
 
         let filters = Arc::new(FilterRegistry::default());
+        let subscription_changes = Arc::new(SubscriptionChanges::default());
         let listener = TcpListener::bind(&config.listen).await?;
         let addr = listener.local_addr()?;
         let state = AppState {
@@ -89,10 +90,12 @@ impl Application {
                 },
             }),
             filters: filters.clone(),
+            subscription_changes: subscription_changes.clone(),
             shutdown: shutdown.clone(),
         };
         let deliverer = Deliverer::new(
             state.store.clone(),
+            subscription_changes,
             filters,
             DeliverySettings {
                 poll: Duration::from_millis(config.webhook_poll_ms),

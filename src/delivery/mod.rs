@@ -48,8 +48,45 @@ pub struct DeliverySettings {
     pub grace: Duration,
 }
 
+/// Bumped by the API whenever a subscription is created, changed or
+/// deleted on this node, so the deliverer's list of subscribed topics is
+/// never stale here (another node's changes are seen within one poll).
+#[derive(Debug, Default)]
+pub struct SubscriptionChanges(std::sync::atomic::AtomicU64);
+
+impl SubscriptionChanges {
+    pub fn bump(&self) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+    }
+
+    fn current(&self) -> u64 {
+        self.0.load(std::sync::atomic::Ordering::Acquire)
+    }
+}
+
+/// What the last pass saw: each active subscription's topic selector, and
+/// the [`SubscriptionChanges`] count then.
+struct Known {
+    changes: u64,
+    selectors: Vec<TopicSelector>,
+}
+
+impl Known {
+    /// Whether a pass for messages on `topics` could find work: no when no
+    /// subscription (as of the last pass, with nothing changed since)
+    /// matches them. Due retries are the timer's, not these passes'.
+    fn may_match(&self, changes: &SubscriptionChanges, topics: &HashSet<String>) -> bool {
+        self.changes != changes.current()
+            || self
+                .selectors
+                .iter()
+                .any(|s| topics.iter().any(|t| s.matches(t)))
+    }
+}
+
 pub struct Deliverer {
     store: Arc<dyn Store>,
+    changes: Arc<SubscriptionChanges>,
     client: WebhookClient,
     filters: Arc<FilterRegistry>,
     settings: DeliverySettings,
@@ -60,11 +97,13 @@ pub struct Deliverer {
 impl Deliverer {
     pub fn new(
         store: Arc<dyn Store>,
+        changes: Arc<SubscriptionChanges>,
         filters: Arc<FilterRegistry>,
         settings: DeliverySettings,
     ) -> anyhow::Result<Arc<Self>> {
         Ok(Arc::new(Self {
             store,
+            changes,
             client: WebhookClient::new(settings.allow_private)?,
             filters,
             settings,
@@ -79,6 +118,7 @@ impl Deliverer {
         let (mut rx, _) = hub.subscribe();
         let mut tick = tokio::time::interval(self.settings.poll);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut known: Option<Known> = None;
         loop {
             // New messages wake only the subscriptions whose topics they
             // are on; the tick looks at every subscription.
@@ -108,8 +148,20 @@ impl Deliverer {
                     None
                 }
             };
-            if let Err(e) = self.pass(&hub, new_topics.as_ref()).await {
-                tracing::warn!(error = %e, "webhook pass failed; retrying on the next one");
+            // Without a subscription on these topics, a pass would only
+            // cost two queries per group commit.
+            if let (Some(known), Some(topics)) = (&known, &new_topics)
+                && !known.may_match(&self.changes, topics)
+            {
+                continue;
+            }
+            let changes = self.changes.current();
+            match self.pass(&hub, new_topics.as_ref()).await {
+                Ok(selectors) => known = Some(Known { changes, selectors }),
+                Err(e) => {
+                    known = None;
+                    tracing::warn!(error = %e, "webhook pass failed; retrying on the next one");
+                }
             }
         }
         self.tasks.close();
@@ -136,8 +188,9 @@ impl Deliverer {
         self: &Arc<Self>,
         hub: &Hub,
         new_topics: Option<&HashSet<String>>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Vec<TopicSelector>, StoreError> {
         let head = hub.head().0;
+        let mut selectors = Vec::new();
         // One indexed read finds the subscriptions with work; only those
         // take write locks to claim it.
         let due: std::collections::HashSet<i64> = self
@@ -154,6 +207,7 @@ impl Deliverer {
                     continue;
                 }
             };
+            selectors.push(matcher.selector.clone());
             let woken =
                 new_topics.is_none_or(|t| t.iter().any(|topic| matcher.selector.matches(topic)));
             if woken && sub.cursor < head {
@@ -188,7 +242,7 @@ impl Deliverer {
             }
             self.attempt_due(Arc::new(sub)).await?;
         }
-        Ok(())
+        Ok(selectors)
     }
 
     fn matcher(&self, sub: &Subscription) -> anyhow::Result<Matcher> {

@@ -54,6 +54,8 @@ pub struct AppState {
     pub settings: Arc<HttpSettings>,
     /// Compiled filters, shared between subscriptions.
     pub filters: Arc<FilterRegistry>,
+    /// Told of every subscription change, so webhook delivery sees it.
+    pub subscription_changes: Arc<crate::delivery::SubscriptionChanges>,
     /// Cancelled at shutdown: open streams end cleanly.
     pub shutdown: CancellationToken,
 }

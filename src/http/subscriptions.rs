@@ -234,6 +234,7 @@ pub async fn create(
     };
     check(&state, &draft).await?;
     let created = state.store.create_subscription(new, start, now).await?;
+    state.subscription_changes.bump();
     Ok((
         StatusCode::CREATED,
         Json(view(created, true, Some(DeliveryCounts::default()))),
@@ -342,6 +343,7 @@ pub async fn update(
     {
         return Err(ApiError::not_found(format!("no subscription {id}")));
     }
+    state.subscription_changes.bump();
     show(State(state), ApiId(id)).await
 }
 
@@ -355,6 +357,7 @@ pub async fn delete(
     ApiId(id): ApiId,
 ) -> Result<StatusCode, ApiError> {
     if state.store.delete_subscription(id).await? {
+        state.subscription_changes.bump();
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::not_found(format!("no subscription {id}")))

@@ -19,6 +19,7 @@ crate::on_both_backends!(
     a_slow_endpoint_holds_up_nothing_else,
     retry_after_is_honoured,
     pending_retries_survive_a_crash,
+    subscription_changes_take_effect_without_waiting_for_the_poll,
 );
 
 async fn webhook_app(backend: Backend) -> TestApp {
@@ -211,6 +212,47 @@ async fn deliveries_are_signed_and_start_at_the_head(backend: Backend) {
         1,
         "the message from before the subscription was sent"
     );
+    app.stop().await;
+}
+
+/// Delivery skips its per-commit pass when no subscription's topics match;
+/// a subscription created or re-pointed on this node must still get the
+/// very next message, and so must one resumed there, not wait for the
+/// (here 10-minute) poll.
+async fn subscription_changes_take_effect_without_waiting_for_the_poll(backend: Backend) {
+    let db = TestDb::new(&backend).await;
+    let app = spawn_app_with(
+        db,
+        &["--webhook-allow-private", "--webhook-poll-ms", "600000"],
+    )
+    .await;
+    // Commits with no subscriber: the passes they wake find nothing.
+    app.publish_json("orders", json!({"n": 0})).await;
+    let rx = Receiver::start(Behaviour::Ok).await;
+    let sub = subscribe(&app, fast(&rx.url, "orders")).await;
+    let first = app.publish_json("orders", json!({"n": 1})).await;
+    assert_eq!(rx.successes(1).await[0].json()["id"], first.id);
+
+    let id = sub["id"].as_i64().unwrap();
+    for paused in [true, false] {
+        let r = app
+            .client
+            .patch(app.url(&format!("/subscriptions/{id}")))
+            .json(&json!({"paused": paused}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        app.publish_json("orders", json!({"paused": paused})).await;
+    }
+    // Resumed: what was published while paused, then the next message.
+    let hits = rx.successes(3).await;
+    let mut ids: Vec<i64> = hits
+        .iter()
+        .map(|h| h.json()["id"].as_i64().unwrap())
+        .collect();
+    ids.sort_unstable(); // attempts run concurrently
+    assert_eq!(ids, [first.id, first.id + 1, first.id + 2]);
     app.stop().await;
 }
 

@@ -479,7 +479,10 @@ async fn main() -> anyhow::Result<()> {
     {
         std::fs::write(
             path,
-            chart::latency_svg("fan-out latency at 250,000 deliveries/s (half the target)", &cx.chart),
+            chart::latency_svg(
+                "fan-out latency at 250,000 deliveries/s (half the target)",
+                &cx.chart,
+            ),
         )?;
     }
     if cx.args.json {
