@@ -2,8 +2,12 @@
 //! `/healthz` floor, and the storage floor (batched appends straight
 //! through herald's storage layer, same durability settings).
 
-use std::sync::Arc;
+use std::io::Write;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpSocket, TcpStream};
 
 use herald::domain::{EventType, NewMessage, Payload, TopicName};
 use herald::storage::{self, StoreOptions};
@@ -42,6 +46,90 @@ pub enum Kind {
     Batch { size: usize },
 }
 
+/// One keep-alive HTTP/1.1 connection speaking just enough of the protocol
+/// for herald's answers (always `Content-Length`): a load generator as lean
+/// as wrk, so that it leaves the shared cores to the server.
+struct Conn {
+    stream: TcpStream,
+    buf: Vec<u8>,
+    request: Vec<u8>,
+}
+
+impl Conn {
+    async fn connect(addr: SocketAddr, local: IpAddr) -> anyhow::Result<Conn> {
+        let socket = TcpSocket::new_v4()?;
+        socket.bind(SocketAddr::new(local, 0))?;
+        let stream = socket.connect(addr).await?;
+        stream.set_nodelay(true)?;
+        Ok(Conn {
+            stream,
+            buf: Vec::with_capacity(16 * 1024),
+            request: Vec::with_capacity(64 * 1024),
+        })
+    }
+
+    /// Sends one request; returns the status and the body.
+    async fn send(&mut self, method: &str, path: &str, body: &[u8]) -> anyhow::Result<(u16, &[u8])> {
+        self.request.clear();
+        write!(self.request, "{method} {path} HTTP/1.1\r\nHost: bench\r\n")?;
+        if method == "POST" {
+            write!(
+                self.request,
+                "Content-Type: application/json\r\nContent-Length: {}\r\n",
+                body.len()
+            )?;
+        }
+        self.request.extend_from_slice(b"\r\n");
+        self.request.extend_from_slice(body);
+        self.stream.write_all(&self.request).await?;
+
+        self.buf.clear();
+        let (head_end, length) = loop {
+            if self.stream.read_buf(&mut self.buf).await? == 0 {
+                anyhow::bail!("the server closed the connection");
+            }
+            if let Some(end) = find(&self.buf, b"\r\n\r\n") {
+                let head = std::str::from_utf8(&self.buf[..end])?.to_ascii_lowercase();
+                let length = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .and_then(|v| v.trim().parse::<usize>().ok())
+                    .ok_or_else(|| anyhow::anyhow!("no Content-Length in {head}"))?;
+                break (end + 4, length);
+            }
+        };
+        while self.buf.len() < head_end + length {
+            self.buf.reserve(head_end + length - self.buf.len());
+            if self.stream.read_buf(&mut self.buf).await? == 0 {
+                anyhow::bail!("the server closed the connection mid-body");
+            }
+        }
+        let status = std::str::from_utf8(&self.buf[9..12])?.parse()?;
+        Ok((status, &self.buf[head_end..head_end + length]))
+    }
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// Every `"id":N` in an answer (one for a publish, one per message for a
+/// batch).
+fn ids_in(body: &[u8], out: &mut Vec<i64>) -> usize {
+    let mut n = 0;
+    let mut rest = body;
+    while let Some(at) = find(rest, b"\"id\":") {
+        rest = &rest[at + 5..];
+        out.push(
+            rest.iter()
+                .take_while(|b| b.is_ascii_digit())
+                .fold(0, |v, d| v * 10 + i64::from(d - b'0')),
+        );
+        n += 1;
+    }
+    n
+}
+
 /// `clients` keep-alive clients, each sending its next request as soon as
 /// the last one is answered, for `duration`.
 pub async fn closed_loop(
@@ -50,60 +138,43 @@ pub async fn closed_loop(
     clients: usize,
     duration: Duration,
 ) -> anyhow::Result<Run> {
-    let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(clients)
-        .build()?;
-    let base: Arc<str> = Arc::from(base);
+    let addr: SocketAddr = base.trim_start_matches("http://").parse()?;
     let started = Instant::now();
     let deadline = started + duration;
     let mut tasks = Vec::with_capacity(clients);
     for c in 0..clients {
-        let (http, base) = (http.clone(), base.clone());
         tasks.push(tokio::spawn(async move {
+            let mut conn = Conn::connect(addr, crate::sse::local_ip(c)).await?;
             let mut lat = Vec::new();
             let mut ids = Vec::new();
             let mut messages = 0u64;
             let mut i = c as u64;
             while Instant::now() < deadline {
                 let t0 = Instant::now();
-                let req = match kind {
-                    Kind::Healthz => http.get(format!("{base}/healthz")),
-                    Kind::Publish { topics } => http
-                        .post(format!("{base}/topics/bench.{}", i % topics))
-                        .header("content-type", "application/json")
-                        .body(payload(i)),
+                let (status, body) = match kind {
+                    Kind::Healthz => conn.send("GET", "/healthz", b"").await?,
+                    Kind::Publish { topics } => {
+                        let path = format!("/topics/bench.{}", i % topics);
+                        conn.send("POST", &path, payload(i).as_bytes()).await?
+                    }
                     Kind::Batch { size } => {
                         let items: Vec<String> =
                             (0..size as u64).map(|k| payload(i * 1000 + k)).collect();
-                        http.post(format!("{base}/topics/bench.batch/batch"))
-                            .header("content-type", "application/json")
-                            .body(format!("[{}]", items.join(",")))
+                        let body = format!("[{}]", items.join(","));
+                        conn.send("POST", "/topics/bench.batch/batch", body.as_bytes())
+                            .await?
                     }
                 };
-                let r = req.send().await?;
-                let status = r.status();
-                let body = r.bytes().await?;
                 lat.push(t0.elapsed());
                 anyhow::ensure!(
-                    status.is_success(),
+                    (200..300).contains(&status),
                     "{status}: {}",
-                    String::from_utf8_lossy(&body)
+                    String::from_utf8_lossy(body)
                 );
-                match kind {
-                    Kind::Healthz => messages += 1,
-                    Kind::Publish { .. } => {
-                        let ack: serde_json::Value = serde_json::from_slice(&body)?;
-                        ids.push(ack["id"].as_i64().unwrap_or_default());
-                        messages += 1;
-                    }
-                    Kind::Batch { .. } => {
-                        let ack: serde_json::Value = serde_json::from_slice(&body)?;
-                        for a in ack["messages"].as_array().into_iter().flatten() {
-                            ids.push(a["id"].as_i64().unwrap_or_default());
-                            messages += 1;
-                        }
-                    }
-                }
+                messages += match kind {
+                    Kind::Healthz => 1,
+                    Kind::Publish { .. } | Kind::Batch { .. } => ids_in(body, &mut ids) as u64,
+                };
                 i += clients as u64;
             }
             anyhow::Ok((lat, ids, messages))

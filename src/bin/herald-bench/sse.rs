@@ -110,7 +110,7 @@ fn addr(base: &str) -> anyhow::Result<SocketAddr> {
 /// Source addresses 127.0.0.2 … 127.0.0.101 in turn: each has its own
 /// ephemeral ports, so tens of thousands of connections (and the
 /// TIME_WAIT of the previous run) never run out of them.
-fn local_ip(i: usize) -> IpAddr {
+pub fn local_ip(i: usize) -> IpAddr {
     IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2 + (i % 100) as u8))
 }
 
