@@ -263,8 +263,19 @@ pub async fn idle(base: &str, pid: u32, n: usize) -> anyhow::Result<(f64, u64, u
     tokio::time::sleep(Duration::from_millis(500)).await;
     let before = crate::server::rss_bytes(pid).unwrap_or_default();
     let conns = open_many(base, "/topics/idle/events", n).await?;
-    tokio::time::sleep(Duration::from_millis(1000)).await;
-    let after = crate::server::rss_bytes(pid).unwrap_or_default();
+    // Steady state: what setting up the connections freed goes back to the
+    // allocator and, within its decay time (jemalloc: 10 s), to the OS.
+    // Read RSS until it stops falling, for at most 20 s.
+    let mut after = crate::server::rss_bytes(pid).unwrap_or_default();
+    for _ in 0..10 {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let now = crate::server::rss_bytes(pid).unwrap_or_default();
+        let settled = now + after / 200 >= after; // fell by under 0.5 %
+        after = after.min(now);
+        if settled {
+            break;
+        }
+    }
     drop(conns);
     Ok((
         after.saturating_sub(before) as f64 / n as f64,
