@@ -3,9 +3,6 @@
 //!
 //! - `TCP_NODELAY`: an SSE event is one small write; with Nagle's algorithm
 //!   it can wait for the peer's delayed ACK (up to 40 ms on Linux).
-//! - Connection buffers capped at 8 KiB (hyper's default cap is ~400 KiB):
-//!   an idle SSE connection then holds one 8 KiB read buffer instead of a
-//!   grown 16 KiB one. Requests whose head is larger than 8 KiB get `431`.
 //! - A 30 s limit on reading a request head, against slow-header clients.
 
 use std::time::Duration;
@@ -18,17 +15,15 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-/// Largest request head (request line and headers) herald reads.
-pub const MAX_HEAD_BYTES: usize = 8192;
-
 /// Serves `app` until `shutdown`, then stops accepting and waits for open
 /// connections to finish (streams end on the same token).
 pub async fn serve(listener: TcpListener, app: Router, shutdown: CancellationToken) {
-    // Resolve the router's state once, not per connection.
+    // Resolve the router's state once, not per connection (serving a
+    // `Router` as a make-service re-resolves it for every connection: about
+    // 20 KiB that an idle SSE connection would keep for its lifetime).
     let app: Router = app.with_state(());
     let mut builder = http1::Builder::new();
     builder
-        .max_buf_size(MAX_HEAD_BYTES)
         .timer(TokioTimer::new())
         .header_read_timeout(Duration::from_secs(30));
     let graceful = GracefulShutdown::new();
