@@ -69,7 +69,12 @@ impl Conn {
     }
 
     /// Sends one request; returns the status and the body.
-    async fn send(&mut self, method: &str, path: &str, body: &[u8]) -> anyhow::Result<(u16, &[u8])> {
+    async fn send(
+        &mut self,
+        method: &str,
+        path: &str,
+        body: &[u8],
+    ) -> anyhow::Result<(u16, &[u8])> {
         self.request.clear();
         write!(self.request, "{method} {path} HTTP/1.1\r\nHost: bench\r\n")?;
         if method == "POST" {
