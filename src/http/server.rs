@@ -3,13 +3,12 @@
 //!
 //! - `TCP_NODELAY`: an SSE event is one small write; with Nagle's algorithm
 //!   it can wait for the peer's delayed ACK (up to 40 ms on Linux).
-//! - A 30 s limit on reading a request head, against slow-header clients.
 
 use std::time::Duration;
 
 use axum::Router;
 use hyper::server::conn::http1;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
@@ -22,18 +21,17 @@ pub async fn serve(listener: TcpListener, app: Router, shutdown: CancellationTok
     // `Router` as a make-service re-resolves it for every connection: about
     // 20 KiB that an idle SSE connection would keep for its lifetime).
     let app: Router = app.with_state(());
-    let mut builder = http1::Builder::new();
-    builder
-        .timer(TokioTimer::new())
-        .header_read_timeout(Duration::from_secs(30));
+    let builder = http1::Builder::new();
     let graceful = GracefulShutdown::new();
     loop {
         let stream = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => stream,
                 Err(e) => {
-                    accept_error(e).await;
-                    continue;
+                    tokio::select! {
+                        () = accept_error(e) => continue,
+                        _ = shutdown.cancelled() => break,
+                    }
                 }
             },
             _ = shutdown.cancelled() => break,

@@ -31,10 +31,27 @@ async fn read_in(
     limit: u32,
 ) -> Result<Vec<Message>, StoreError> {
     let rows: Vec<MessageRow> = match topics {
-        Some(topics) => {
+        // `topic = $2` walks the (topic, position) index in order and stops
+        // at the limit; `topic = ANY(...)` cannot, and sorts every match.
+        Some([topic]) => {
             sqlx::query_as(
                 "SELECT position, topic, seq, event, is_json, payload, content_type, time_us \
-                 FROM messages WHERE position > $1 AND topic = ANY($2) ORDER BY position LIMIT $3",
+                 FROM messages WHERE topic = $2 AND position > $1 ORDER BY position LIMIT $3",
+            )
+            .bind(after)
+            .bind(*topic)
+            .bind(i64::from(limit))
+            .fetch_all(conn)
+            .await
+        }
+        // Several topics: the first `limit` of each in index order, merged.
+        Some(topics) => {
+            sqlx::query_as(
+                "SELECT m.* FROM unnest($2::text[]) AS t(name) CROSS JOIN LATERAL \
+                 (SELECT position, topic, seq, event, is_json, payload, content_type, time_us \
+                  FROM messages WHERE topic = t.name AND position > $1 \
+                  ORDER BY position LIMIT $3) AS m \
+                 ORDER BY m.position LIMIT $3",
             )
             .bind(after)
             .bind(topics)
@@ -97,6 +114,14 @@ impl PgStore {
                 // ends instead of stalling the writer or shutdown.
                 ("statement_timeout", "60000"),
                 ("idle_in_transaction_session_timeout", "60000"),
+                // Log reads want rows in position order from an index, and
+                // stop at their LIMIT. Before statistics catch up with a
+                // fast-growing table (a fresh database, a burst), the planner
+                // estimates a few hundred rows and prefers a bitmap scan of
+                // every row after the cursor plus a sort: a 1,000-row page
+                // of a 200,000-row replay took 26 ms instead of 0.3 ms. No
+                // query of herald's needs bitmap scans.
+                ("enable_bitmapscan", "off"),
             ]);
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections.max(2))

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use futures_util::stream::BoxStream;
 use sqlx::sqlite::{
@@ -51,7 +52,7 @@ super::webhooks::webhook_store!(SqliteStore, Sqlite, writer, readers, "");
 pub struct SqliteStore {
     writer: SqlitePool,
     readers: SqlitePool,
-    committed: tokio::sync::Mutex<Committed>,
+    committed: Arc<tokio::sync::Mutex<Committed>>,
 }
 
 /// What the last append committed: the log head and topics' last seqs.
@@ -90,14 +91,14 @@ async fn append_on(
         .into_iter()
         .map(str::to_owned)
         .collect();
+    if committed.last_seqs.len() + topics.len() > COMMITTED_TOPICS {
+        committed.last_seqs.clear();
+    }
     let unknown: Vec<&str> = topics
         .iter()
         .map(String::as_str)
         .filter(|t| !committed.last_seqs.contains_key(*t))
         .collect();
-    if committed.last_seqs.len() + unknown.len() > COMMITTED_TOPICS {
-        committed.last_seqs.clear();
-    }
     for chunk in unknown.chunks(INSERT_CHUNK) {
         let mut q =
             QueryBuilder::<Sqlite>::new("SELECT name, last_seq FROM topics WHERE name IN (");
@@ -217,16 +218,28 @@ impl Store for SqliteStore {
     }
 
     async fn append(&self, batch: Vec<NewMessage>) -> Result<Vec<Message>, StoreError> {
-        let mut committed = self.committed.lock().await;
-        let mut conn = self.writer.acquire().await.map_err(err)?;
-        let result = append_on(&mut conn, &mut committed, batch).await;
-        if result.is_err() {
-            // Forget what we knew, and end a transaction the failed
-            // statement may have left open (an error here means none was).
-            *committed = Committed::default();
-            let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+        let (writer, committed) = (self.writer.clone(), self.committed.clone());
+        // In a task of its own: if the caller goes away mid-way, the append
+        // still ends with a COMMIT or a ROLLBACK, never with a transaction
+        // left open on the writer connection.
+        let append = tokio::spawn(async move {
+            let mut committed = committed.lock_owned().await;
+            let mut conn = writer.acquire().await.map_err(err)?;
+            let result = append_on(&mut conn, &mut committed, batch).await;
+            if result.is_err() {
+                // Forget what we knew, and end a transaction the failed
+                // statement may have left open (an error here means none was).
+                *committed = Committed::default();
+                let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+            }
+            result
+        });
+        match append.await {
+            Ok(result) => result,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            // Cancelled: the runtime is shutting down.
+            Err(_) => Err(StoreError::Unavailable(sqlx::Error::PoolClosed)),
         }
-        result
     }
 
     async fn read(
@@ -319,5 +332,54 @@ impl Store for SqliteStore {
     fn head_notifications(&self) -> Option<BoxStream<'static, HeadNotice>> {
         // Only this process writes the file: the writer feeds the hub.
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::domain::{EventType, Payload};
+
+    fn message(topic: &str) -> NewMessage {
+        NewMessage {
+            topic: TopicName::parse(topic).unwrap(),
+            event: EventType::message(),
+            payload: Payload::Text("x".into()),
+            content_type: "text/plain".into(),
+        }
+    }
+
+    /// When the writer's memory of topics is full it starts over, and a
+    /// topic it knew is then read back, not numbered from 1 again.
+    #[tokio::test]
+    async fn a_full_topic_memory_starts_over_without_renumbering() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/log.db", dir.path().display());
+        let options = StoreOptions {
+            timeout: Duration::from_secs(5),
+            max_connections: 2,
+            sqlite_full_sync: false,
+        };
+        let store = SqliteStore::connect(&url, &options).await.unwrap();
+        store
+            .append(vec![message("a"), message("a")])
+            .await
+            .unwrap();
+        {
+            let mut committed = store.committed.lock().await;
+            for i in committed.last_seqs.len()..COMMITTED_TOPICS - 1 {
+                committed.last_seqs.insert(format!("filler{i}"), 1);
+            }
+        }
+        let appended = store
+            .append(vec![message("a"), message("b"), message("c")])
+            .await
+            .unwrap();
+        let seqs: Vec<(&str, i64)> = appended.iter().map(|m| (m.topic.as_str(), m.seq)).collect();
+        assert_eq!(seqs, [("a", 3), ("b", 1), ("c", 1)]);
+        assert_eq!(appended[0].position, Position(3));
+        assert!(store.committed.lock().await.last_seqs.len() <= 3);
     }
 }
