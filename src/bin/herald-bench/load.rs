@@ -7,11 +7,12 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpSocket, TcpStream};
+use tokio::net::TcpStream;
 
 use herald::domain::{EventType, NewMessage, Payload, TopicName};
 use herald::storage::{self, StoreOptions};
 
+use crate::sse::{find, parse};
 use crate::stats::Latencies;
 
 /// A ~256-byte JSON order.
@@ -57,9 +58,7 @@ struct Conn {
 
 impl Conn {
     async fn connect(addr: SocketAddr, local: IpAddr) -> anyhow::Result<Conn> {
-        let socket = TcpSocket::new_v4()?;
-        socket.bind(SocketAddr::new(local, 0))?;
-        let stream = socket.connect(addr).await?;
+        let stream = crate::sse::connect_from(addr, Some(local)).await?;
         stream.set_nodelay(true)?;
         Ok(Conn {
             stream,
@@ -114,10 +113,6 @@ impl Conn {
     }
 }
 
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
-}
-
 /// Every `"id":N` in an answer (one for a publish, one per message for a
 /// batch).
 fn ids_in(body: &[u8], out: &mut Vec<i64>) -> usize {
@@ -125,11 +120,7 @@ fn ids_in(body: &[u8], out: &mut Vec<i64>) -> usize {
     let mut rest = body;
     while let Some(at) = find(rest, b"\"id\":") {
         rest = &rest[at + 5..];
-        out.push(
-            rest.iter()
-                .take_while(|b| b.is_ascii_digit())
-                .fold(0, |v, d| v * 10 + i64::from(d - b'0')),
-        );
+        out.push(parse(rest));
         n += 1;
     }
     n

@@ -23,11 +23,7 @@ impl Sse {
         local: Option<IpAddr>,
         path: &str,
     ) -> anyhow::Result<Sse> {
-        let socket = TcpSocket::new_v4()?;
-        if let Some(ip) = local {
-            socket.bind(SocketAddr::new(ip, 0))?;
-        }
-        let mut stream = socket.connect(addr).await?;
+        let mut stream = connect_from(addr, local).await?;
         stream
             .write_all(
                 format!("GET {path} HTTP/1.1\r\nHost: bench\r\nAccept: text/event-stream\r\n\r\n")
@@ -78,7 +74,16 @@ impl Sse {
     }
 }
 
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+/// A TCP connection to `addr`, from the source address `local` if given.
+pub async fn connect_from(addr: SocketAddr, local: Option<IpAddr>) -> anyhow::Result<TcpStream> {
+    let socket = TcpSocket::new_v4()?;
+    if let Some(ip) = local {
+        socket.bind(SocketAddr::new(ip, 0))?;
+    }
+    Ok(socket.connect(addr).await?)
+}
+
+pub fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
 
@@ -86,7 +91,7 @@ fn rfind(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).rposition(|w| w == needle)
 }
 
-fn parse(digits: &[u8]) -> i64 {
+pub fn parse(digits: &[u8]) -> i64 {
     digits
         .iter()
         .take_while(|b| b.is_ascii_digit())
