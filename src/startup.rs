@@ -169,6 +169,35 @@ impl Application {
     }
 }
 
+/// Waits for the `herald listening on <url>` line (logged by
+/// [`Application::run_until`]) on a herald child process's stderr and
+/// returns the URL. The rest of the log is drained in the background, so the
+/// child never blocks on a full pipe. For tests and the benchmark, which
+/// start the binary.
+pub async fn wait_until_listening(
+    stderr: tokio::process::ChildStderr,
+    within: Duration,
+) -> anyhow::Result<String> {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let mut lines = BufReader::new(stderr).lines();
+    let url = tokio::time::timeout(within, async {
+        while let Some(line) = lines.next_line().await? {
+            if let Some(rest) = line.split("herald listening on ").nth(1) {
+                return Ok(rest
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned());
+            }
+        }
+        anyhow::bail!("herald exited before listening")
+    })
+    .await
+    .map_err(|_| anyhow::anyhow!("herald did not start within {within:?}"))??;
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    Ok(url)
+}
+
 /// The database URL without a password, for logs.
 fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {

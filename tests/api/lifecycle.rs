@@ -5,7 +5,6 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 use crate::helpers::{Ack, Backend, DEADLINE, Sse, TestDb};
@@ -43,19 +42,10 @@ impl Herald {
             .kill_on_drop(true)
             .spawn()
             .expect("start herald");
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let base = tokio::time::timeout(DEADLINE, async {
-            while let Some(line) = lines.next_line().await.unwrap() {
-                if let Some(rest) = line.split("herald listening on ").nth(1) {
-                    return rest.split_whitespace().next().unwrap().to_owned();
-                }
-            }
-            panic!("herald exited before listening");
-        })
-        .await
-        .expect("herald did not start");
-        // Keep draining the log so the process never blocks on a full pipe.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let stderr = child.stderr.take().unwrap();
+        let base = herald::startup::wait_until_listening(stderr, DEADLINE)
+            .await
+            .expect("herald did not start");
         Herald {
             child,
             base,

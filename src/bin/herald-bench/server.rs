@@ -5,7 +5,6 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 /// A database for one scenario: a fresh SQLite file, or a fresh database
@@ -102,21 +101,8 @@ impl Server {
                     exe.display()
                 )
             })?;
-        let mut lines = BufReader::new(child.stderr.take().expect("piped")).lines();
-        let url = tokio::time::timeout(Duration::from_secs(30), async {
-            while let Some(line) = lines.next_line().await? {
-                if let Some(rest) = line.split("herald listening on ").nth(1) {
-                    return Ok(rest
-                        .split_whitespace()
-                        .next()
-                        .unwrap_or_default()
-                        .to_owned());
-                }
-            }
-            anyhow::bail!("herald exited before listening")
-        })
-        .await??;
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let stderr = child.stderr.take().expect("piped");
+        let url = herald::startup::wait_until_listening(stderr, Duration::from_secs(30)).await?;
         Ok(Self {
             url,
             child: Some(child),
