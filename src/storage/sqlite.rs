@@ -114,14 +114,10 @@ async fn append_on(
             .map_err(err)?;
         committed.last_seqs.extend(rows);
     }
-    let before: HashMap<&str, i64> = topics
-        .iter()
-        .map(|t| (t.as_str(), committed.last_seqs.get(t).copied().unwrap_or(0)))
-        .collect();
-    let mut last_seqs: HashMap<String, i64> = before
-        .iter()
-        .map(|(t, seq)| ((*t).to_owned(), *seq))
-        .collect();
+    // `committed` keeps each topic's seq before this batch until the end.
+    let before = |t: &str| committed.last_seqs.get(t).copied().unwrap_or(0);
+    let mut last_seqs: HashMap<String, i64> =
+        topics.iter().map(|t| (t.clone(), before(t))).collect();
     let messages = assign(batch, Position(head), time, &mut last_seqs);
     let new_head = head + messages.len() as i64;
 
@@ -151,7 +147,7 @@ async fn append_on(
             let last = last_seqs[t];
             row.push_bind(t.as_str())
                 .push_bind(last)
-                .push_bind(last - before[t.as_str()])
+                .push_bind(last - before(t))
                 .push_bind(time.0)
                 .push_bind(time.0);
         });
