@@ -24,7 +24,15 @@ pub enum Command {
     /// Run the server (the default).
     Serve(ServeConfig),
     /// Print the OpenAPI 3.1 document (what `GET /openapi.json` serves).
-    Openapi,
+    Openapi(OpenapiArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct OpenapiArgs {
+    /// Write the document to this file instead of printing it. The file is
+    /// replaced atomically: on any failure the old one stays as it was.
+    #[arg(long, value_name = "FILE")]
+    pub write: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -102,8 +110,9 @@ pub struct ServeConfig {
     pub history_max_limit: u32,
 
     /// Allow webhook URLs that resolve to loopback, private, link-local or
-    /// unspecified addresses (refused by default against SSRF).
-    #[arg(long, env = "HERALD_WEBHOOK_ALLOW_PRIVATE")]
+    /// unspecified addresses (refused by default against SSRF). The
+    /// variable takes `1/0`, `true/false`, `yes/no` or `on/off`.
+    #[arg(long, env = "HERALD_WEBHOOK_ALLOW_PRIVATE", action = clap::ArgAction::SetTrue, value_parser = clap::builder::BoolishValueParser::new())]
     pub webhook_allow_private: bool,
 
     /// How often webhook delivery looks for due retries, in milliseconds

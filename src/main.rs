@@ -19,10 +19,7 @@ async fn main() -> ExitCode {
 
     let cli = Cli::parse();
     let result = match cli.command.unwrap_or(Command::Serve(cli.serve)) {
-        Command::Openapi => {
-            print!("{}", herald::http::openapi::ApiDoc::pretty_json());
-            Ok(())
-        }
+        Command::Openapi(args) => herald::http::openapi::emit(args.write.as_deref()),
         Command::Serve(config) => match Application::build(config).await {
             Ok(app) => app.run_until(shutdown_signal()).await,
             Err(e) => Err(e),

@@ -39,6 +39,9 @@ impl Application {
         // aws-lc). Installing twice (tests build several apps) is harmless.
         let _ = rustls::crypto::ring::default_provider().install_default();
         crate::telemetry::install();
+        // Bind first: a taken port or a bad address fails before the
+        // database is touched.
+        let listener = bind(&config.listen).await?;
         let options = StoreOptions {
             timeout: config.db_timeout(),
             max_connections: config.db_max_connections,
@@ -68,7 +71,6 @@ impl Application {
 
         let filters = Arc::new(FilterRegistry::default());
         let subscription_changes = Arc::new(SubscriptionChanges::default());
-        let listener = TcpListener::bind(&config.listen).await?;
         let addr = listener.local_addr()?;
         let state = AppState {
             store,
@@ -196,6 +198,24 @@ pub async fn wait_until_listening(
     .map_err(|_| anyhow::anyhow!("herald did not start within {within:?}"))??;
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     Ok(url)
+}
+
+/// Binds `listen` (`HOST:PORT`), with errors that name the address.
+async fn bind(listen: &str) -> anyhow::Result<TcpListener> {
+    let well_formed = listen
+        .rsplit_once(':')
+        .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+    if !well_formed {
+        anyhow::bail!(
+            "invalid --listen value {listen:?}: expected HOST:PORT, for example 127.0.0.1:8080, 0.0.0.0:8080 or [::1]:8080"
+        );
+    }
+    TcpListener::bind(listen).await.map_err(|e| match e.kind() {
+        std::io::ErrorKind::AddrInUse => anyhow::anyhow!(
+            "cannot listen on {listen}: the address is already in use (another herald?); choose another with --listen or HERALD_LISTEN"
+        ),
+        _ => anyhow::anyhow!("cannot listen on {listen}: {e}"),
+    })
 }
 
 /// The database URL without a password, for logs.

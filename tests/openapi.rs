@@ -10,7 +10,7 @@ fn the_committed_openapi_document_matches_the_code() {
     let generated = ApiDoc::pretty_json();
     assert!(
         generated == COMMITTED,
-        "openapi/openapi.json is out of date: regenerate it with\n\n    cargo run -- openapi > openapi/openapi.json\n"
+        "openapi/openapi.json is out of date: regenerate it with\n\n    cargo run -- openapi --write openapi/openapi.json\n"
     );
 }
 

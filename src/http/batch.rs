@@ -1,7 +1,7 @@
 //! `POST /topics/{topic}/batch`: publish many messages in one request, all
 //! or nothing, in one transaction.
 
-use axum::Json;
+use super::json::Json;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;

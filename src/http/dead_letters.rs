@@ -1,7 +1,7 @@
 //! `GET /dead-letters`, `GET/DELETE /dead-letters/{id}`,
 //! `POST /dead-letters/{id}/redrive`, `POST /dead-letters/redrive`.
 
-use axum::Json;
+use super::json::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};

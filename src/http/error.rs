@@ -99,7 +99,7 @@ impl IntoResponse for ApiError {
             status: self.status.as_u16(),
             detail: self.detail,
         };
-        let mut response = (self.status, axum::Json(body)).into_response();
+        let mut response = (self.status, super::json::Json(body)).into_response();
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
         if let Some(secs) = self.retry_after {

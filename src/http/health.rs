@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use axum::Json;
+use super::json::Json;
 use axum::extract::State;
 use serde_json::{Value, json};
 

@@ -93,7 +93,7 @@ pub async fn history(
         }
         body.put_slice(&m.envelope());
     }
-    body.put_slice(format!("],\"next\":{next}}}").as_bytes());
+    body.put_slice(format!("],\"next\":{next}}}\n").as_bytes());
     let mut response = Response::new(Body::from(body.freeze()));
     response.headers_mut().insert(
         header::CONTENT_TYPE,

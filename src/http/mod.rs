@@ -8,6 +8,7 @@ pub mod error;
 pub mod events;
 pub mod extract;
 pub mod health;
+pub mod json;
 pub mod messages;
 pub mod openapi;
 pub mod publish;

@@ -2,7 +2,7 @@
 //! served at `/openapi.json` and browsable at `/docs` (Swagger UI, every
 //! asset served by herald itself: it works with no internet).
 
-use axum::Json;
+use super::json::Json;
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
@@ -105,6 +105,29 @@ impl ApiDoc {
         text.push('\n');
         text
     }
+}
+
+/// `herald openapi`: prints the document, or with `--write FILE` replaces
+/// FILE atomically (a temporary file beside it, renamed over it), so a
+/// failure never leaves the committed spec empty or half written.
+pub fn emit(write: Option<&std::path::Path>) -> anyhow::Result<()> {
+    use std::io::Write;
+    let text = ApiDoc::pretty_json();
+    let Some(path) = write else {
+        std::io::stdout().write_all(text.as_bytes())?;
+        return Ok(());
+    };
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => std::path::Path::new("."),
+    };
+    let fail = |e: &dyn std::fmt::Display| anyhow::anyhow!("cannot write {}: {e}", path.display());
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| fail(&e))?;
+    tmp.write_all(text.as_bytes()).map_err(|e| fail(&e))?;
+    tmp.as_file().sync_all().map_err(|e| fail(&e))?;
+    tmp.persist(path).map_err(|e| fail(&e.error))?;
+    eprintln!("wrote {}", path.display());
+    Ok(())
 }
 
 /// This document.

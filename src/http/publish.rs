@@ -1,6 +1,6 @@
 //! `POST /topics/{topic}`: publish one message.
 
-use axum::Json;
+use super::json::Json;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;

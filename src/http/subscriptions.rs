@@ -1,7 +1,7 @@
 //! `POST/GET /subscriptions`, `GET/PATCH/DELETE /subscriptions/{id}`:
 //! webhook subscriptions.
 
-use axum::Json;
+use super::json::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};

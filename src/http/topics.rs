@@ -1,6 +1,6 @@
 //! `GET /topics` and `GET /topics/{topic}`: what is stored, and who listens.
 
-use axum::Json;
+use super::json::Json;
 use axum::extract::State;
 
 use super::AppState;

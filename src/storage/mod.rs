@@ -2,6 +2,7 @@
 //! [`sqlite`] (the default, one process) and [`postgres`] (several herald
 //! nodes on one database). All SQL lives below this module.
 
+pub mod open;
 pub mod postgres;
 pub mod sqlite;
 pub mod webhooks;

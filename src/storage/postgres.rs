@@ -104,7 +104,8 @@ fn err(e: sqlx::Error) -> StoreError {
 impl PgStore {
     pub async fn connect(url: &str, options: &StoreOptions) -> anyhow::Result<Self> {
         let timeout_ms = options.timeout.as_millis().to_string();
-        let connect = PgConnectOptions::from_str(url)?
+        let connect = PgConnectOptions::from_str(url)
+            .map_err(|e| anyhow::anyhow!("invalid Postgres URL: {e}"))?
             .application_name("herald")
             // A publish waiting on the log-head lock (or a locked table)
             // gives up and answers 503 instead of hanging.
@@ -123,6 +124,7 @@ impl PgStore {
                 // query of herald's needs bitmap scans.
                 ("enable_bitmapscan", "off"),
             ]);
+        super::open::probe_postgres(&connect, options.timeout).await?;
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections.max(2))
             .acquire_timeout(options.timeout)

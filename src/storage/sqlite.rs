@@ -53,6 +53,8 @@ pub struct SqliteStore {
     writer: SqlitePool,
     readers: SqlitePool,
     committed: Arc<tokio::sync::Mutex<Committed>>,
+    /// The lock on `<file>.lock`: one herald process per SQLite file.
+    _lock: Option<std::fs::File>,
 }
 
 /// What the last append committed: the log head and topics' last seqs.
@@ -179,7 +181,8 @@ fn err(e: sqlx::Error) -> StoreError {
 
 impl SqliteStore {
     pub async fn connect(url: &str, options: &StoreOptions) -> anyhow::Result<Self> {
-        let connect = SqliteConnectOptions::from_str(url)?
+        let connect = SqliteConnectOptions::from_str(url)
+            .map_err(|e| anyhow::anyhow!("invalid SQLite URL {url:?}: {e}"))?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(if options.sqlite_full_sync {
@@ -188,11 +191,18 @@ impl SqliteStore {
                 SqliteSynchronous::Normal
             })
             .busy_timeout(options.timeout);
+        let file = connect.get_filename().to_owned();
+        let lock = if file.as_os_str() == ":memory:" {
+            None
+        } else {
+            Some(super::open::lock_sqlite_file(&file)?)
+        };
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(options.timeout)
             .connect_with(connect.clone())
-            .await?;
+            .await
+            .map_err(|e| super::open::sqlite_open_error(&file, &e))?;
         sqlx::migrate!("./migrations/sqlite").run(&writer).await?;
         let readers = SqlitePoolOptions::new()
             .max_connections(options.max_connections.max(1))
@@ -203,6 +213,7 @@ impl SqliteStore {
             writer,
             readers,
             committed: Default::default(),
+            _lock: lock,
         })
     }
 }

@@ -120,26 +120,45 @@ fn metric(text: &str, name: &str) -> f64 {
         .unwrap()
 }
 
+/// Metrics are process-wide, and tests share a process under `cargo test`:
+/// this one counts in a herald process of its own.
 async fn metrics_report_publishes_streams_and_pools(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let mut sse = app
-        .subscribe("/topics/m/events?last_event_id=earliest", None)
-        .await;
+    let db = TestDb::new(&backend).await;
+    let herald = crate::lifecycle::Herald::start(&db).await;
+    let post = |path: &str, body: &str| {
+        herald
+            .client
+            .post(herald.url(path))
+            .header("content-type", "application/json")
+            .body(body.to_owned())
+            .send()
+    };
+    let metrics = || async {
+        let r = herald
+            .client
+            .get(herald.url("/metrics"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let ct = r.headers()["content-type"].to_str().unwrap().to_owned();
+        assert!(ct.starts_with("text/plain"), "{ct}");
+        r.text().await.unwrap()
+    };
+    let url = herald.url("/topics/m/events?last_event_id=earliest");
+    let mut sse = crate::helpers::Sse::connect(&herald.client, &url, None).await;
     for i in 0..3 {
-        app.publish_json("m", json!(i)).await;
+        assert_eq!(
+            post("/topics/m", &i.to_string()).await.unwrap().status(),
+            201
+        );
     }
-    app.post("/topics/m/batch", Some("application/json"), "[1,2]")
-        .await;
-    sse.messages(5).await;
-    let r = app.get("/metrics").await;
-    assert_eq!(r.status(), 200);
-    assert!(
-        r.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/plain")
+    assert_eq!(
+        post("/topics/m/batch", "[1,2]").await.unwrap().status(),
+        201
     );
-    let text = r.text().await.unwrap();
+    sse.messages(5).await;
+    let text = metrics().await;
     assert_eq!(metric(&text, "herald_messages_published_total"), 5.0);
     assert_eq!(metric(&text, "herald_sse_connections"), 1.0);
     assert!(metric(&text, "herald_sse_events_delivered_total") >= 5.0);
@@ -157,9 +176,7 @@ async fn metrics_report_publishes_streams_and_pools(backend: Backend) {
     assert!(!text.contains("topic=\""), "no per-topic labels");
     drop(sse);
     crate::helpers::eventually("the stream to be uncounted", || async {
-        let text = app.get("/metrics").await.text().await.unwrap();
-        (metric(&text, "herald_sse_connections") == 0.0).then_some(())
+        (metric(&metrics().await, "herald_sse_connections") == 0.0).then_some(())
     })
     .await;
-    app.stop().await;
 }

@@ -6,11 +6,8 @@ use serde_json::json;
 
 use crate::helpers::{Backend, Envelope, TestDb, spawn_app_with};
 
-async fn postgres() -> Option<Arc<TestDb>> {
-    match Backend::postgres()? {
-        b @ Backend::Postgres(_) => Some(TestDb::new(&b).await),
-        Backend::Sqlite => None,
-    }
+async fn postgres() -> Arc<TestDb> {
+    TestDb::new(&Backend::postgres()).await
 }
 
 fn assert_exact(got: &[Envelope], total: i64) {
@@ -35,8 +32,9 @@ fn assert_exact(got: &[Envelope], total: i64) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Postgres: set HERALD_TEST_POSTGRES_URL, run with --run-ignored all"]
 async fn two_nodes_publishing_at_once_deliver_every_message_once_in_order() {
-    let Some(db) = postgres().await else { return };
+    let db = postgres().await;
     let nodes = [
         Arc::new(spawn_app_with(db.clone(), &[]).await),
         Arc::new(spawn_app_with(db.clone(), &[]).await),
@@ -74,8 +72,9 @@ async fn two_nodes_publishing_at_once_deliver_every_message_once_in_order() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Postgres: set HERALD_TEST_POSTGRES_URL, run with --run-ignored all"]
 async fn a_database_that_goes_away_answers_503_and_herald_recovers() {
-    let Some(db) = postgres().await else { return };
+    let db = postgres().await;
     let app = spawn_app_with(db.clone(), &["--db-timeout-ms", "500"]).await;
     app.publish_text("t", "before").await;
 

@@ -27,6 +27,11 @@ impl Herald {
     }
 
     pub async fn start_with(db: &TestDb, flags: &[&str]) -> Herald {
+        Self::start_env(db, flags, &[]).await
+    }
+
+    /// With extra environment variables.
+    pub async fn start_env(db: &TestDb, flags: &[&str], envs: &[(&str, &str)]) -> Herald {
         let mut child = Command::new(env!("CARGO_BIN_EXE_herald"))
             .args([
                 "serve",
@@ -36,6 +41,7 @@ impl Herald {
                 &db.url,
             ])
             .args(flags)
+            .envs(envs.iter().copied())
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

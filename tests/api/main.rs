@@ -12,6 +12,7 @@ mod lifecycle;
 mod publish;
 mod receiver;
 mod resume;
+mod startup;
 mod streams;
 mod ui;
 mod webhooks;
