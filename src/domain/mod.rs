@@ -3,11 +3,15 @@
 //! and their wire encoding. Nothing here knows about axum or sqlx.
 
 pub mod cursor;
+pub mod duration;
 pub mod filter;
 pub mod message;
 pub mod topic;
+pub mod topic_config;
 pub mod webhook;
 
 pub use cursor::{Cursor, CursorError, Position};
+pub use duration::{DurationError, HumanDuration};
 pub use message::{EventType, Message, NewMessage, Payload, Timestamp};
 pub use topic::{TopicError, TopicName, TopicPattern, TopicSelector};
+pub use topic_config::{ConfigError, Retention, TopicConfig};
