@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::domain::HumanDuration;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "herald",
@@ -134,6 +136,30 @@ pub struct ServeConfig {
     /// milliseconds.
     #[arg(long, env = "HERALD_SHUTDOWN_GRACE_MS", default_value_t = 10_000)]
     pub shutdown_grace_ms: u64,
+
+    /// Keep messages this long unless their topic says otherwise (`0`:
+    /// forever), e.g. `7d`, `24h`.
+    #[arg(long, env = "HERALD_RETENTION_MAX_AGE", default_value = "7d")]
+    pub retention_max_age: HumanDuration,
+
+    /// Keep at most this many of each topic's newest messages unless the
+    /// topic says otherwise (`0`: no limit).
+    #[arg(long, env = "HERALD_RETENTION_MAX_MESSAGES", default_value_t = 0)]
+    pub retention_max_messages: u64,
+
+    /// How often the pruner removes what retention no longer keeps and
+    /// what has expired.
+    #[arg(long, env = "HERALD_PRUNE_INTERVAL", default_value = "30s", value_parser = positive_duration)]
+    pub prune_interval: HumanDuration,
+}
+
+/// A duration flag that cannot be `0`.
+fn positive_duration(s: &str) -> Result<HumanDuration, String> {
+    match HumanDuration::parse(s) {
+        Ok(d) if !d.is_zero() => Ok(d),
+        Ok(_) => Err("must be longer than 0".into()),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 impl ServeConfig {
@@ -156,5 +182,13 @@ impl ServeConfig {
 
     pub fn db_timeout(&self) -> Duration {
         Duration::from_millis(self.db_timeout_ms)
+    }
+
+    /// The server-wide retention defaults.
+    pub fn retention(&self) -> crate::retention::Defaults {
+        crate::retention::Defaults {
+            max_age: (!self.retention_max_age.is_zero()).then_some(self.retention_max_age.0),
+            max_messages: (self.retention_max_messages > 0).then_some(self.retention_max_messages),
+        }
     }
 }

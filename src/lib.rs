@@ -11,6 +11,8 @@
 //!   per-connection subscriber streams.
 //! - [`http`]: the router, one module per resource, problem+json errors.
 //! - [`delivery`]: webhook delivery with retries and dead letters.
+//! - [`topics`]: each topic's configuration while herald runs (its schema
+//!   compiled); [`retention`]: retention policies and the pruner task.
 //! - [`telemetry`]: Prometheus metrics.
 //! - [`config`]: flags and environment; [`startup`]: wiring and shutdown.
 
@@ -19,6 +21,8 @@ pub mod delivery;
 pub mod domain;
 pub mod fanout;
 pub mod http;
+pub mod retention;
 pub mod startup;
 pub mod storage;
 pub mod telemetry;
+pub mod topics;

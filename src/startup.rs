@@ -17,6 +17,7 @@ use crate::delivery::{Deliverer, DeliverySettings, SubscriptionChanges};
 use crate::fanout::{FilterRegistry, Hub, StreamSettings, hub, writer};
 use crate::http::{AppState, HttpSettings, router};
 use crate::storage::{self, Store, StoreOptions};
+use crate::topics::TopicDirectory;
 
 /// A bound, ready-to-run herald.
 pub struct Application {
@@ -27,6 +28,7 @@ pub struct Application {
     writer_stop: CancellationToken,
     sequencer: JoinHandle<()>,
     delivery: JoinHandle<()>,
+    pruner: JoinHandle<()>,
     grace: Duration,
     database: String,
 }
@@ -72,6 +74,7 @@ impl Application {
         let filters = Arc::new(FilterRegistry::default());
         let subscription_changes = Arc::new(SubscriptionChanges::default());
         let addr = listener.local_addr()?;
+        let topics = Arc::new(TopicDirectory::new(store.clone()));
         let state = AppState {
             store,
             hub,
@@ -90,8 +93,10 @@ impl Application {
                     max_duration: (config.sse_max_duration_ms > 0)
                         .then(|| Duration::from_millis(config.sse_max_duration_ms)),
                 },
+                retention: config.retention(),
             }),
             filters: filters.clone(),
+            topics,
             subscription_changes: subscription_changes.clone(),
             shutdown: shutdown.clone(),
         };
@@ -106,6 +111,12 @@ impl Application {
                 grace: Duration::from_millis(config.shutdown_grace_ms),
             },
         )?;
+        let pruner = tokio::spawn(crate::retention::pruner::run(
+            state.store.clone(),
+            config.retention(),
+            config.prune_interval.0,
+            shutdown.clone(),
+        ));
         let delivery = tokio::spawn(deliverer.run(state.hub.clone(), shutdown));
         Ok(Self {
             listener,
@@ -115,6 +126,7 @@ impl Application {
             writer_stop,
             sequencer,
             delivery,
+            pruner,
             grace: Duration::from_millis(config.shutdown_grace_ms),
             database: redact(&config.database_url),
         })
@@ -166,6 +178,7 @@ impl Application {
         }
         let _ = self.sequencer.await;
         let _ = self.delivery.await;
+        let _ = self.pruner.await;
         tracing::info!("herald stopped");
         Ok(())
     }

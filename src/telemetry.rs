@@ -17,6 +17,7 @@ pub const WEBHOOK_ATTEMPTS: &str = "herald_webhook_attempts_total";
 pub const WEBHOOK_PENDING: &str = "herald_webhook_deliveries_pending";
 pub const DEAD_LETTERS: &str = "herald_dead_letters";
 pub const DB_CONNECTIONS: &str = "herald_db_connections";
+pub const MESSAGES_PRUNED: &str = "herald_messages_pruned_total";
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
@@ -65,6 +66,10 @@ fn describe() {
     describe_counter!(WEBHOOK_ATTEMPTS, "Webhook attempts by outcome");
     describe_gauge!(WEBHOOK_PENDING, "Webhook deliveries waiting for an attempt");
     describe_gauge!(DEAD_LETTERS, "Dead letters stored");
+    describe_counter!(
+        MESSAGES_PRUNED,
+        "Messages removed by retention or because they expired, by reason"
+    );
     describe_gauge!(
         DB_CONNECTIONS,
         "Database pool connections by pool and state"

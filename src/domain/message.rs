@@ -129,6 +129,9 @@ pub struct NewMessage {
     pub event: EventType,
     pub payload: Payload,
     pub content_type: String,
+    /// How long the message lives after its commit (`?ttl=`, or the
+    /// topic's `message_ttl`); `None`: until retention removes it.
+    pub ttl: Option<std::time::Duration>,
 }
 
 /// A committed message.
@@ -141,6 +144,8 @@ pub struct Message {
     pub event: EventType,
     pub payload: Payload,
     pub content_type: String,
+    /// When it stops being sent, if it expires.
+    pub expires: Option<Timestamp>,
     /// The SSE frame, built by the first reader that needs it and then
     /// shared by every subscriber (messages travel as `Arc`s).
     encoded: OnceLock<Encoded>,
@@ -173,9 +178,21 @@ impl Message {
             event,
             payload,
             content_type,
+            expires: None,
             encoded: OnceLock::new(),
             value: OnceLock::new(),
         }
+    }
+
+    /// The same message, expiring at `expires`.
+    pub fn expiring(mut self, expires: Option<Timestamp>) -> Self {
+        self.expires = expires;
+        self
+    }
+
+    /// Whether it has expired at `now`: then it is sent to no one.
+    pub fn is_expired(&self, now: Timestamp) -> bool {
+        self.expires.is_some_and(|e| e <= now)
     }
 
     /// The payload as filters see it: the JSON value, or a JSON string for
@@ -226,7 +243,7 @@ impl Message {
             let _ = std::io::Write::write_fmt(
                 &mut w,
                 format_args!(
-                    r#"{{"id":{},"topic":"{}","seq":{},"time":"{}","event":"{}","data":"#,
+                    r#"{{"id":{},"topic":"{}","seq":{},"time":"{}","event":"{}","#,
                     self.position,
                     self.topic,
                     self.seq,
@@ -234,6 +251,12 @@ impl Message {
                     self.event.as_str()
                 ),
             );
+            if let Some(expires) = self.expires {
+                buf.put_slice(b"\"expires\":\"");
+                buf.put_slice(expires.to_rfc3339().as_bytes());
+                buf.put_slice(b"\",");
+            }
+            buf.put_slice(b"\"data\":");
             match &self.payload {
                 Payload::Json(text) => buf.put_slice(text.as_bytes()),
                 Payload::Text(text) => {
@@ -291,6 +314,16 @@ mod tests {
         let envelope: serde_json::Value = serde_json::from_slice(&m.envelope()).unwrap();
         assert_eq!(envelope["data"], "line 1\nline \"2\"");
         assert_eq!(m.sse_frame().iter().filter(|b| **b == b'\n').count(), 4);
+    }
+
+    #[test]
+    fn an_expiring_message_carries_expires_in_its_envelope() {
+        let m = message(Payload::Text("x".into())).expiring(Some(Timestamp(1_700_000_060_000_000)));
+        let envelope: serde_json::Value = serde_json::from_slice(&m.envelope()).unwrap();
+        assert_eq!(envelope["expires"], "2023-11-14T22:14:20.000000Z");
+        assert_eq!(envelope["data"], "x");
+        assert!(!m.is_expired(Timestamp(1_700_000_059_999_999)));
+        assert!(m.is_expired(Timestamp(1_700_000_060_000_000)));
     }
 
     #[test]

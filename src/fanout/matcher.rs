@@ -74,8 +74,15 @@ pub struct Matcher {
 }
 
 impl Matcher {
+    /// Whether the message is of the stream's topics, passes its filter,
+    /// and has not expired (an expired message is sent to no one; the clock
+    /// is read only for messages that expire).
     pub fn matches(&self, m: &Message) -> bool {
-        self.selector.matches(m.topic.as_str()) && self.filter.as_ref().is_none_or(|f| f.matches(m))
+        self.selector.matches(m.topic.as_str())
+            && self.filter.as_ref().is_none_or(|f| f.matches(m))
+            && !m
+                .expires
+                .is_some_and(|_| m.is_expired(crate::domain::Timestamp::now()))
     }
 }
 

@@ -5,11 +5,13 @@
 //! - [`hub`]: the in-process broadcast of committed batches, fed in position
 //!   order by the sequencer (local commits, and on Postgres the commits of
 //!   other nodes read back from storage).
+//! - [`gaps`]: which of a stream's topics lost messages after its cursor.
 //! - [`matcher`]: topics plus a content filter, shared between
 //!   subscriptions with the same expression.
 //! - [`subscriber`]: one stream per SSE connection: catch-up from storage,
 //!   then live from the hub, with no gap and no duplicate.
 
+pub mod gaps;
 pub mod hub;
 pub mod matcher;
 pub mod subscriber;

@@ -16,7 +16,7 @@ use futures_util::Stream;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio_util::sync::CancellationToken;
 
-use super::{Hub, Matcher};
+use super::{Hub, Matcher, gaps};
 use crate::domain::{Cursor, Position};
 use crate::storage::{Store, StoreError};
 
@@ -69,6 +69,8 @@ pub async fn open(
     };
     // `earliest` asks for whatever is retained: no gap to report then.
     let mut report_gaps = cursor != Some(Cursor::Earliest);
+    // Topics whose losses this stream has told its client of, with how far.
+    let mut reported = gaps::Reported::default();
 
     Ok(async_stream::stream! {
         let _guard = guard;
@@ -92,18 +94,15 @@ pub async fn open(
                 metrics::counter!(crate::telemetry::SSE_CATCHUPS).increment(1);
                 let _catching_up = CatchingUp::start();
                 if report_gaps {
-                    match store.retained_bounds().await {
-                        Ok((oldest, _)) if oldest > pos.next() => {
-                            yield Ok(gap_frame(pos, oldest));
-                            pos = Position(oldest.0 - 1);
-                        }
-                        // A cursor from another log (a recreated database):
-                        // say so, and continue from the end of this one.
-                        Ok((_, head)) if pos > head => {
-                            yield Ok(gap_frame(pos, head.next()));
+                    match gaps::check(&*store, pos, &matcher.selector, &mut reported).await {
+                        Ok(gaps::Found::BeyondHead(head)) => {
+                            // A cursor from another log (a recreated
+                            // database): say so, continue from this end.
+                            yield Ok(gaps::beyond_head_frame(pos, head));
                             pos = head;
                         }
-                        Ok(_) => {}
+                        Ok(gaps::Found::Lost(lost)) => yield Ok(gaps::lost_frame(pos, &lost)),
+                        Ok(gaps::Found::Nothing) => {}
                         Err(e) => {
                             // End the stream: the client reconnects with its
                             // Last-Event-ID and resumes exactly.
@@ -112,6 +111,7 @@ pub async fn open(
                         }
                     }
                 }
+                let caught_up_from = pos;
                 loop {
                     let names: Option<Vec<&str>> =
                         exact.as_ref().map(|v| v.iter().map(String::as_str).collect());
@@ -136,6 +136,18 @@ pub async fn open(
                     }
                     if !full || shutdown.is_cancelled() {
                         break;
+                    }
+                }
+                // Retention may have removed messages while the pages were
+                // read: say so now rather than never.
+                if report_gaps {
+                    match gaps::check(&*store, caught_up_from, &matcher.selector, &mut reported).await {
+                        Ok(gaps::Found::Lost(lost)) => yield Ok(gaps::lost_frame(caught_up_from, &lost)),
+                        Ok(_) => {}
+                        Err(e) => {
+                            tracing::warn!(error = %e, "catch-up failed; closing the stream");
+                            break 'stream;
+                        }
                     }
                 }
                 catch_up = false;
@@ -197,13 +209,6 @@ pub async fn open(
 /// A deadline that never comes (about 30 years away, as tokio's own).
 fn far_future() -> tokio::time::Instant {
     tokio::time::Instant::now() + Duration::from_secs(86400 * 365 * 30)
-}
-
-fn gap_frame(after: Position, oldest: Position) -> Bytes {
-    let resume = oldest.0 - 1;
-    Bytes::from(format!(
-        "id: {resume}\nevent: gap\ndata: {{\"after\":{after},\"oldest_available\":{oldest},\"resumed_from\":{resume}}}\n\n"
-    ))
 }
 
 /// Frames waiting to be written: one shared `Bytes` when there is a single

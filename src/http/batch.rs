@@ -54,6 +54,8 @@ pub async fn publish_batch(
 ) -> Result<(StatusCode, Json<BatchAck>), ApiError> {
     let topic = TopicName::parse(&topic)?;
     let event = super::publish::event_type(&query)?;
+    let rules = state.topics.rules(&topic).await?;
+    let ttl = super::publish::ttl(&query, &rules)?;
     let body = body.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::too_large(format!(
@@ -122,8 +124,10 @@ pub async fn publish_batch(
             event: event.clone(),
             payload,
             content_type: "application/json".to_owned(),
+            ttl,
         });
     }
+    super::publish::check_schema(&rules, messages.iter().map(|m| &m.payload))?;
     let acks = state.publisher.publish_all(messages).await?;
     Ok((
         StatusCode::CREATED,

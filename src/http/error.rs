@@ -8,6 +8,7 @@ use crate::domain::filter::FilterError;
 use crate::domain::{CursorError, TopicError};
 use crate::fanout::PublishError;
 use crate::storage::StoreError;
+use crate::topics::SchemaViolation;
 
 /// The media type of problem documents.
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -22,6 +23,8 @@ pub struct ApiError {
     pub detail: String,
     /// Seconds, for `Retry-After` on 503s.
     pub retry_after: Option<u32>,
+    /// What a payload got wrong, for schema violations (`422`).
+    pub errors: Vec<SchemaViolation>,
 }
 
 /// The body of a problem answer.
@@ -34,6 +37,9 @@ pub struct Problem {
     pub title: String,
     pub status: u16,
     pub detail: String,
+    /// With `422`: each place a payload breaks the topic's schema.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<SchemaViolation>,
 }
 
 impl ApiError {
@@ -49,6 +55,20 @@ impl ApiError {
             title,
             detail: detail.into(),
             retry_after: None,
+            errors: Vec::new(),
+        }
+    }
+
+    /// `422`: payloads that break the topic's schema; nothing was stored.
+    pub fn schema_violations(detail: impl Into<String>, errors: Vec<SchemaViolation>) -> Self {
+        Self {
+            errors,
+            ..Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "schema-violation",
+                "Payload does not satisfy the topic's schema",
+                detail,
+            )
         }
     }
 
@@ -98,6 +118,7 @@ impl IntoResponse for ApiError {
             title: self.title.to_owned(),
             status: self.status.as_u16(),
             detail: self.detail,
+            errors: self.errors,
         };
         let mut response = (self.status, super::json::Json(body)).into_response();
         let headers = response.headers_mut();

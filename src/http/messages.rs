@@ -23,7 +23,9 @@ const SCAN_LIMIT: usize = 20_000;
 /// default), oldest first, at most `limit` (default 100), matching
 /// `filter` when one is given. The answer is
 /// `{"messages": [envelope, …], "next": ID}`; pass `next` as `after` for
-/// the following page (it stays put when there is nothing new).
+/// the following page (it stays put when there is nothing new). When
+/// retention removed messages of the topic after `after`, the answer says
+/// so: `"gap": {"after", "lost_through"}`.
 #[utoipa::path(
     get, path = "/topics/{topic}/messages", tag = "messages",
     summary = "Read a topic's history (polling)",
@@ -43,12 +45,12 @@ pub async fn history(
     query: QueryPairs,
 ) -> Result<Response, ApiError> {
     let topic = TopicName::parse(&topic)?;
-    let after = query
+    let cursor = query
         .one("after")?
         .map(Cursor::parse)
         .transpose()?
-        .unwrap_or(Cursor::Earliest)
-        .after();
+        .unwrap_or(Cursor::Earliest);
+    let after = cursor.after();
     let limit = query
         .number("limit", 1, state.settings.history_max_limit)?
         .unwrap_or(100.min(state.settings.history_max_limit)) as usize;
@@ -93,7 +95,17 @@ pub async fn history(
         }
         body.put_slice(&m.envelope());
     }
-    body.put_slice(format!("],\"next\":{next}}}\n").as_bytes());
+    body.put_slice(format!("],\"next\":{next}").as_bytes());
+    // Like a stream's gap: retention removed messages after the cursor.
+    if cursor != Cursor::Earliest {
+        let lost = state.store.retention_marks(after).await?;
+        if let Some((_, through)) = lost.iter().find(|(t, _)| t == topic.as_str()) {
+            body.put_slice(
+                format!(",\"gap\":{{\"after\":{after},\"lost_through\":{through}}}").as_bytes(),
+            );
+        }
+    }
+    body.put_slice(b"}\n");
     let mut response = Response::new(Body::from(body.freeze()));
     response.headers_mut().insert(
         header::CONTENT_TYPE,

@@ -44,6 +44,8 @@ pub struct HttpSettings {
     /// Origins allowed by CORS (`*` for any); empty: same origin only.
     pub cors_origins: Vec<String>,
     pub stream: StreamSettings,
+    /// Retention of topics that set none of their own.
+    pub retention: crate::retention::Defaults,
 }
 
 /// What every handler can reach. Cheap to clone.
@@ -55,6 +57,8 @@ pub struct AppState {
     pub settings: Arc<HttpSettings>,
     /// Compiled filters, shared between subscriptions.
     pub filters: Arc<FilterRegistry>,
+    /// Each topic's configuration, with its schema compiled.
+    pub topics: Arc<crate::topics::TopicDirectory>,
     /// Told of every subscription change, so webhook delivery sees it.
     pub subscription_changes: Arc<crate::delivery::SubscriptionChanges>,
     /// Cancelled at shutdown: open streams end cleanly.
@@ -82,7 +86,13 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/", get(ui::page))
         .route("/topics", get(topics::list))
-        .route("/topics/{topic}", post(publish::publish).get(topics::show))
+        .route(
+            "/topics/{topic}",
+            post(publish::publish)
+                .get(topics::show)
+                .put(topics::configure)
+                .delete(topics::delete),
+        )
         .route(
             "/topics/{topic}/batch",
             post(batch::publish_batch).layer(DefaultBodyLimit::max(state.settings.batch_max_bytes)),
@@ -139,7 +149,13 @@ fn cors(origins: &[String]) -> tower_http::cors::CorsLayer {
     };
     CorsLayer::new()
         .allow_origin(allow)
-        .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE])
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+        ])
         .allow_headers([
             header::CONTENT_TYPE,
             HeaderName::from_static("last-event-id"),

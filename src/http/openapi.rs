@@ -24,6 +24,9 @@ pub struct Envelope {
     time: String,
     /// The event type (`message` unless published with `?event=`).
     event: String,
+    /// When the message expires (RFC 3339), if it was published with a
+    /// time to live (`?ttl=` or the topic's `message_ttl`).
+    expires: Option<String>,
     /// The payload: JSON as published, or a string for text bodies.
     data: serde_json::Value,
 }
@@ -39,7 +42,9 @@ pub struct SseEvent {
     /// `message` (or the type given at publish), or `gap`.
     event: Option<String>,
     /// The `Envelope` as JSON text; for `gap`,
-    /// `{"after","oldest_available","resumed_from"}`.
+    /// `{"after","oldest_available","resumed_from"}`, plus `topics:
+    /// [{"topic","lost_through"}]` when retention removed messages of
+    /// those topics after the cursor.
     data: String,
 }
 
@@ -50,6 +55,17 @@ pub struct MessagesPage {
     messages: Vec<Envelope>,
     /// Pass as `after` to get the following page.
     next: i64,
+    /// Present when retention removed messages of the topic after `after`.
+    gap: Option<HistoryGap>,
+}
+
+/// Messages of the topic after the cursor that retention removed.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documentation only
+pub struct HistoryGap {
+    after: i64,
+    /// The highest id removed.
+    lost_through: i64,
 }
 
 #[derive(OpenApi)]
@@ -70,6 +86,8 @@ pub struct MessagesPage {
         messages::history,
         topics::list,
         topics::show,
+        topics::configure,
+        topics::delete,
         subscriptions::create,
         subscriptions::list,
         subscriptions::show,
@@ -88,7 +106,7 @@ pub struct MessagesPage {
     tags(
         (name = "messages", description = "Publish and read messages"),
         (name = "streams", description = "Server-Sent Events"),
-        (name = "topics", description = "What is stored and who listens"),
+        (name = "topics", description = "What is stored, who listens, and each topic's configuration (retention, TTL, schema)"),
         (name = "webhooks", description = "Webhook subscriptions and dead letters"),
         (name = "operations", description = "Health, readiness and this document"),
     )

@@ -10,8 +10,11 @@ use super::AppState;
 use super::error::ApiError;
 use super::error::Problem;
 use super::extract::{ApiPath, QueryPairs};
-use crate::domain::{EventType, NewMessage, Payload, TopicName};
+use std::time::Duration;
+
+use crate::domain::{EventType, HumanDuration, NewMessage, Payload, TopicName};
 use crate::fanout::Ack;
+use crate::topics::TopicRules;
 
 /// Stores the body as one message and answers `201` with its id and seq
 /// once it is committed. `Content-Type: application/json` (or `…+json`)
@@ -43,7 +46,10 @@ pub async fn publish(
 ) -> Result<(StatusCode, Json<Ack>), ApiError> {
     let started = std::time::Instant::now();
     let topic = TopicName::parse(&topic)?;
-    let message = parse_message(&state, topic, &query, &headers, body)?;
+    let rules = state.topics.rules(&topic).await?;
+    let mut message = parse_message(&state, topic, &query, &headers, body)?;
+    message.ttl = ttl(&query, &rules)?;
+    check_schema(&rules, std::iter::once(&message.payload))?;
     let ack = state.publisher.publish(message).await?;
     metrics::histogram!(crate::telemetry::PUBLISH_SECONDS).record(started.elapsed().as_secs_f64());
     Ok((StatusCode::CREATED, Json(ack)))
@@ -101,7 +107,66 @@ pub(crate) fn parse_message(
         event,
         payload,
         content_type,
+        ttl: None,
     })
+}
+
+/// The message's time to live: `?ttl=`, else the topic's `message_ttl`.
+pub(crate) fn ttl(query: &QueryPairs, rules: &TopicRules) -> Result<Option<Duration>, ApiError> {
+    let Some(raw) = query.one("ttl")? else {
+        return Ok(rules.config.message_ttl.map(|d| d.0));
+    };
+    match HumanDuration::parse(raw) {
+        Ok(d) if d.0 >= Duration::from_secs(1) => Ok(Some(d.0)),
+        Ok(_) => Err(ApiError::bad_request(
+            "invalid-query",
+            "Invalid query parameter",
+            "`ttl` must be at least 1s",
+        )),
+        Err(e) => Err(ApiError::bad_request(
+            "invalid-query",
+            "Invalid query parameter",
+            format!("`ttl`: {e}"),
+        )),
+    }
+}
+
+/// Checks payloads against the topic's schema, if it has one: text is
+/// `415`, JSON that does not validate is `422` with every violation (with
+/// the message's index when there are several).
+pub(crate) fn check_schema<'a>(
+    rules: &TopicRules,
+    payloads: impl ExactSizeIterator<Item = &'a Payload>,
+) -> Result<(), ApiError> {
+    let Some(schema) = &rules.schema else {
+        return Ok(());
+    };
+    let many = payloads.len() > 1;
+    let mut errors = Vec::new();
+    for (i, p) in payloads.enumerate() {
+        let Payload::Json(text) = p else {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+                "Unsupported media type",
+                "this topic has a JSON Schema: send JSON (Content-Type: application/json)",
+            ));
+        };
+        // Stored JSON was validated, so it parses.
+        let value: serde_json::Value = serde_json::from_str(text).unwrap_or_default();
+        errors.extend(schema.check(&value, many.then_some(i)));
+    }
+    if errors.is_empty() {
+        return Ok(());
+    }
+    let first = &errors[0];
+    let detail = format!(
+        "{} does not satisfy the topic's schema: {} at \"{}\"",
+        if many { "a message" } else { "the message" },
+        first.message,
+        first.path
+    );
+    Err(ApiError::schema_violations(detail, errors))
 }
 
 /// The `?event=` of a publish, `message` when absent.

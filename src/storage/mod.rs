@@ -5,6 +5,7 @@
 pub mod open;
 pub mod postgres;
 pub mod sqlite;
+pub mod topics;
 pub mod webhooks;
 
 use std::sync::Arc;
@@ -17,7 +18,7 @@ use crate::domain::{Message, NewMessage, Position, Timestamp, TopicName};
 /// Everything herald keeps. Implementations assign positions and seqs in the
 /// transaction that stores the messages, in commit order.
 #[async_trait::async_trait]
-pub trait Store: webhooks::WebhookStore + Send + Sync + 'static {
+pub trait Store: webhooks::WebhookStore + topics::TopicStore + Send + Sync + 'static {
     /// `sqlite` or `postgres`, for logs and metrics.
     fn backend(&self) -> &'static str;
 
@@ -40,10 +41,6 @@ pub trait Store: webhooks::WebhookStore + Send + Sync + 'static {
 
     /// The last committed position (0 for an empty log).
     async fn head(&self) -> Result<Position, StoreError>;
-
-    /// The oldest position still retained (`head + 1` when nothing is) and
-    /// the head, in one round trip: what a catch-up checks for gaps.
-    async fn retained_bounds(&self) -> Result<(Position, Position), StoreError>;
 
     async fn topics(&self) -> Result<Vec<TopicInfo>, StoreError>;
 
@@ -77,6 +74,8 @@ pub struct TopicInfo {
     pub message_count: i64,
     pub created: Timestamp,
     pub last_published: Option<Timestamp>,
+    /// Its configuration as stored (JSON text), if it has one.
+    pub config: Option<String>,
 }
 
 /// A storage failure, sorted by what the client should be told.
@@ -142,6 +141,7 @@ struct MessageRow {
     payload: String,
     content_type: String,
     time_us: i64,
+    expires_us: Option<i64>,
 }
 
 impl TryFrom<MessageRow> for Message {
@@ -164,7 +164,8 @@ impl TryFrom<MessageRow> for Message {
             event,
             payload,
             r.content_type,
-        ))
+        )
+        .expiring(r.expires_us.map(Timestamp)))
     }
 }
 
@@ -175,6 +176,7 @@ struct TopicRow {
     message_count: i64,
     created_us: i64,
     last_published_us: Option<i64>,
+    config: Option<String>,
 }
 
 impl TryFrom<TopicRow> for TopicInfo {
@@ -187,6 +189,7 @@ impl TryFrom<TopicRow> for TopicInfo {
             message_count: r.message_count,
             created: Timestamp(r.created_us),
             last_published: r.last_published_us.map(Timestamp),
+            config: r.config,
         })
     }
 }
@@ -210,6 +213,7 @@ fn assign(
         .map(|(i, m)| {
             let seq = last_seqs.entry(m.topic.as_str().to_owned()).or_insert(0);
             *seq += 1;
+            let expires = m.ttl.map(|ttl| Timestamp(time.0 + ttl.as_micros() as i64));
             Message::new(
                 Position(head.0 + 1 + i as i64),
                 m.topic,
@@ -219,6 +223,7 @@ fn assign(
                 m.payload,
                 m.content_type,
             )
+            .expiring(expires)
         })
         .collect()
 }

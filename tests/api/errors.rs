@@ -106,11 +106,18 @@ async fn bad_requests_get_problem_documents(backend: Backend) {
     assert_problem(r, StatusCode::NOT_FOUND, "unknown route").await;
     let r = app
         .client
+        .patch(app.url("/topics/t"))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, StatusCode::METHOD_NOT_ALLOWED, "PATCH topic").await;
+    let r = app
+        .client
         .delete(app.url("/topics/t"))
         .send()
         .await
         .unwrap();
-    assert_problem(r, StatusCode::METHOD_NOT_ALLOWED, "DELETE topic").await;
+    assert_problem(r, StatusCode::NOT_FOUND, "DELETE of an unknown topic").await;
 
     // Nothing above was stored.
     let topics: Value = app.get("/topics").await.json().await.unwrap();

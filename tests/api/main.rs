@@ -12,6 +12,7 @@ mod lifecycle;
 mod publish;
 mod receiver;
 mod resume;
+mod retention;
 mod startup;
 mod streams;
 mod ui;

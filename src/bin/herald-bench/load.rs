@@ -220,6 +220,7 @@ pub async fn storage_floor(
                 event: EventType::message(),
                 payload: Payload::Json(payload(n + i)),
                 content_type: "application/json".into(),
+                ttl: None,
             })
             .collect();
         n += store.append(messages).await?.len() as u64;

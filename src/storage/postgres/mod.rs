@@ -23,6 +23,8 @@ use crate::domain::{Message, NewMessage, Position, Timestamp, TopicName};
 /// The NOTIFY channel that carries new log heads.
 const CHANNEL: &str = "herald_log";
 
+mod topics;
+
 /// Messages after `after` in position order (of `topics` only, if given).
 async fn read_in(
     conn: &mut PgConnection,
@@ -35,7 +37,7 @@ async fn read_in(
         // at the limit; `topic = ANY(...)` cannot, and sorts every match.
         Some([topic]) => {
             sqlx::query_as(
-                "SELECT position, topic, seq, event, is_json, payload, content_type, time_us \
+                "SELECT position, topic, seq, event, is_json, payload, content_type, time_us, expires_us \
                  FROM messages WHERE topic = $2 AND position > $1 ORDER BY position LIMIT $3",
             )
             .bind(after)
@@ -48,7 +50,7 @@ async fn read_in(
         Some(topics) => {
             sqlx::query_as(
                 "SELECT m.* FROM unnest($2::text[]) AS t(name) CROSS JOIN LATERAL \
-                 (SELECT position, topic, seq, event, is_json, payload, content_type, time_us \
+                 (SELECT position, topic, seq, event, is_json, payload, content_type, time_us, expires_us \
                   FROM messages WHERE topic = t.name AND position > $1 \
                   ORDER BY position LIMIT $3) AS m \
                  ORDER BY m.position LIMIT $3",
@@ -61,7 +63,7 @@ async fn read_in(
         }
         None => {
             sqlx::query_as(
-                "SELECT position, topic, seq, event, is_json, payload, content_type, time_us \
+                "SELECT position, topic, seq, event, is_json, payload, content_type, time_us, expires_us \
                  FROM messages WHERE position > $1 ORDER BY position LIMIT $2",
             )
             .bind(after)
@@ -185,6 +187,7 @@ impl Store for PgStore {
         let mut is_json = Vec::with_capacity(messages.len());
         let mut payloads = Vec::with_capacity(messages.len());
         let mut content_types = Vec::with_capacity(messages.len());
+        let mut expires: Vec<Option<i64>> = Vec::with_capacity(messages.len());
         for m in &messages {
             positions.push(m.position.0);
             names.push(m.topic.as_str());
@@ -193,11 +196,13 @@ impl Store for PgStore {
             is_json.push(m.payload.is_json());
             payloads.push(m.payload.as_str());
             content_types.push(m.content_type.as_str());
+            expires.push(m.expires.map(|e| e.0));
         }
         sqlx::query(
-            "INSERT INTO messages (position, topic, seq, event, is_json, payload, content_type, time_us) \
-             SELECT p, t, s, e, j, d, c, $8 FROM UNNEST($1::bigint[], $2::text[], $3::bigint[], \
-             $4::text[], $5::bool[], $6::text[], $7::text[]) AS u(p, t, s, e, j, d, c)",
+            "INSERT INTO messages (position, topic, seq, event, is_json, payload, content_type, \
+             time_us, expires_us) \
+             SELECT p, t, s, e, j, d, c, $8, x FROM UNNEST($1::bigint[], $2::text[], $3::bigint[], \
+             $4::text[], $5::bool[], $6::text[], $7::text[], $9::bigint[]) AS u(p, t, s, e, j, d, c, x)",
         )
         .bind(&positions)
         .bind(&names)
@@ -207,6 +212,7 @@ impl Store for PgStore {
         .bind(&payloads)
         .bind(&content_types)
         .bind(time.0)
+        .bind(&expires)
         .execute(&mut *tx)
         .await
         .map_err(err)?;
@@ -258,7 +264,7 @@ impl Store for PgStore {
 
     async fn messages_at(&self, positions: &[i64]) -> Result<Vec<Message>, StoreError> {
         let rows: Vec<MessageRow> = sqlx::query_as(
-            "SELECT position, topic, seq, event, is_json, payload, content_type, time_us \
+            "SELECT position, topic, seq, event, is_json, payload, content_type, time_us, expires_us \
              FROM messages WHERE position = ANY($1) ORDER BY position",
         )
         .bind(positions)
@@ -276,20 +282,9 @@ impl Store for PgStore {
             .map_err(err)
     }
 
-    async fn retained_bounds(&self) -> Result<(Position, Position), StoreError> {
-        let (oldest, head): (i64, i64) = sqlx::query_as(
-            "SELECT COALESCE((SELECT MIN(position) FROM messages), head + 1), head \
-             FROM log_head WHERE id = 1",
-        )
-        .fetch_one(&self.pool)
-        .await
-        .map_err(err)?;
-        Ok((Position(oldest), Position(head)))
-    }
-
     async fn topics(&self) -> Result<Vec<TopicInfo>, StoreError> {
         let rows: Vec<TopicRow> = sqlx::query_as(
-            "SELECT name, last_seq, message_count, created_us, last_published_us \
+            "SELECT name, last_seq, message_count, created_us, last_published_us, config \
              FROM topics ORDER BY name",
         )
         .fetch_all(&self.pool)
@@ -300,7 +295,7 @@ impl Store for PgStore {
 
     async fn topic(&self, name: &TopicName) -> Result<Option<TopicInfo>, StoreError> {
         let row: Option<TopicRow> = sqlx::query_as(
-            "SELECT name, last_seq, message_count, created_us, last_published_us \
+            "SELECT name, last_seq, message_count, created_us, last_published_us, config \
              FROM topics WHERE name = $1",
         )
         .bind(name.as_str())

@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use futures_util::stream::BoxStream;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+    SqliteAutoVacuum, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteSynchronous,
 };
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
@@ -18,8 +19,8 @@ use super::{
 use crate::domain::{Message, NewMessage, Position, Timestamp, TopicName};
 
 const MESSAGE_COLUMNS: &str =
-    "position, topic, seq, event, is_json, payload, content_type, time_us";
-/// Rows per multi-row INSERT (8 parameters each, well under SQLite's limit).
+    "position, topic, seq, event, is_json, payload, content_type, time_us, expires_us";
+/// Rows per multi-row INSERT (9 parameters each, well under SQLite's limit).
 const INSERT_CHUNK: usize = 1000;
 
 /// Messages after `after` in position order (of `topics` only, if given).
@@ -46,6 +47,8 @@ async fn read_in(
     let rows: Vec<MessageRow> = q.build_query_as().fetch_all(conn).await.map_err(err)?;
     rows_to_messages(rows)
 }
+
+mod topics;
 
 super::webhooks::webhook_store!(SqliteStore, Sqlite, writer, readers, "");
 
@@ -136,7 +139,8 @@ async fn append_on(
                 .push_bind(m.payload.is_json())
                 .push_bind(m.payload.as_str())
                 .push_bind(m.content_type.as_str())
-                .push_bind(m.time.0);
+                .push_bind(m.time.0)
+                .push_bind(m.expires.map(|e| e.0));
         });
         q.push("; ");
     }
@@ -185,6 +189,9 @@ impl SqliteStore {
             .map_err(|e| anyhow::anyhow!("invalid SQLite URL {url:?}: {e}"))?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
+            // Lets retention give pages back to the file system (it takes
+            // effect in a new file; see `TopicStore::reclaim_space`).
+            .auto_vacuum(SqliteAutoVacuum::Incremental)
             .synchronous(if options.sqlite_full_sync {
                 SqliteSynchronous::Full
             } else {
@@ -287,20 +294,9 @@ impl Store for SqliteStore {
             .map_err(err)
     }
 
-    async fn retained_bounds(&self) -> Result<(Position, Position), StoreError> {
-        let (oldest, head): (i64, i64) = sqlx::query_as(
-            "SELECT COALESCE((SELECT MIN(position) FROM messages), head + 1), head \
-             FROM log_head WHERE id = 1",
-        )
-        .fetch_one(&self.readers)
-        .await
-        .map_err(err)?;
-        Ok((Position(oldest), Position(head)))
-    }
-
     async fn topics(&self) -> Result<Vec<TopicInfo>, StoreError> {
         let rows: Vec<TopicRow> = sqlx::query_as(
-            "SELECT name, last_seq, message_count, created_us, last_published_us \
+            "SELECT name, last_seq, message_count, created_us, last_published_us, config \
              FROM topics ORDER BY name",
         )
         .fetch_all(&self.readers)
@@ -311,7 +307,7 @@ impl Store for SqliteStore {
 
     async fn topic(&self, name: &TopicName) -> Result<Option<TopicInfo>, StoreError> {
         let row: Option<TopicRow> = sqlx::query_as(
-            "SELECT name, last_seq, message_count, created_us, last_published_us \
+            "SELECT name, last_seq, message_count, created_us, last_published_us, config \
              FROM topics WHERE name = ?",
         )
         .bind(name.as_str())
@@ -355,6 +351,7 @@ mod tests {
             event: EventType::message(),
             payload: Payload::Text("x".into()),
             content_type: "text/plain".into(),
+            ttl: None,
         }
     }
 

@@ -1,0 +1,118 @@
+//! The pruner: a background task that, every `--prune-interval`, removes
+//! what retention no longer keeps and what has expired. Each step deletes
+//! at most [`PRUNE_BATCH`] rows in its own short transaction (and records
+//! the topic's mark in it, for exact gaps), then lets others use the
+//! database, so publishes never wait long behind it. With several nodes on
+//! one Postgres each node prunes; steps are idempotent, so that is safe.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use super::{Defaults, Policy};
+use crate::domain::{Timestamp, TopicConfig};
+use crate::storage::topics::{PRUNE_BATCH, PruneBounds, PruneCandidate};
+use crate::storage::{Store, StoreError};
+
+/// What one pass removed.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Pruned {
+    pub retention: u64,
+    pub expired: u64,
+}
+
+/// Runs passes every `interval` until `shutdown`.
+pub async fn run(
+    store: Arc<dyn Store>,
+    defaults: Defaults,
+    interval: Duration,
+    shutdown: CancellationToken,
+) {
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let pass = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            r = pass(&*store, defaults, Timestamp::now()) => r,
+        };
+        match pass {
+            Ok(p) if p != Pruned::default() => {
+                tracing::debug!(retention = p.retention, expired = p.expired, "pruned");
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "pruning failed; trying again next interval"),
+        }
+    }
+}
+
+/// One pass: every topic whose oldest message retention no longer keeps,
+/// then expired messages, then free pages back to the file system.
+pub async fn pass(
+    store: &dyn Store,
+    defaults: Defaults,
+    now: Timestamp,
+) -> Result<Pruned, StoreError> {
+    let mut pruned = Pruned::default();
+    for c in store.prune_candidates().await? {
+        let Some(bounds) = bounds(&c, defaults, now) else {
+            continue;
+        };
+        loop {
+            let n = store.prune_topic(&c.name, bounds).await?;
+            pruned.retention += n;
+            metrics::counter!(crate::telemetry::MESSAGES_PRUNED, "reason" => "retention")
+                .increment(n);
+            if n < u64::from(PRUNE_BATCH) {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+    }
+    loop {
+        let n = store.prune_expired(now).await?;
+        pruned.expired += n;
+        metrics::counter!(crate::telemetry::MESSAGES_PRUNED, "reason" => "expired").increment(n);
+        if n < u64::from(PRUNE_BATCH) {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    if pruned != Pruned::default() {
+        store.reclaim_space().await?;
+    }
+    Ok(pruned)
+}
+
+/// What retention removes of this topic now, or `None` when its oldest
+/// message is still kept (then nothing after it goes either).
+fn bounds(c: &PruneCandidate, defaults: Defaults, now: Timestamp) -> Option<PruneBounds> {
+    let config: TopicConfig = c
+        .config
+        .as_deref()
+        .and_then(|t| serde_json::from_str(t).ok())
+        .unwrap_or_default();
+    let policy = Policy::of(&config, defaults);
+    let bounds = PruneBounds {
+        before: policy
+            .max_age
+            .map(|age| Timestamp(now.0.saturating_sub(age.as_micros() as i64))),
+        through_seq: policy
+            .max_messages
+            .map(|keep| c.last_seq.saturating_sub(keep as i64))
+            .filter(|s| *s > 0),
+    };
+    let old = c
+        .oldest_us
+        .zip(bounds.before)
+        .is_some_and(|(t, before)| t < before.0);
+    let many = c
+        .oldest_seq
+        .zip(bounds.through_seq)
+        .is_some_and(|(s, through)| s <= through);
+    (old || many).then_some(bounds)
+}
