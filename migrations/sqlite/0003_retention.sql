@@ -21,3 +21,7 @@ ALTER TABLE dead_letters ADD COLUMN envelope TEXT;
 
 -- Pending deliveries dropped because their message expired first.
 ALTER TABLE subscriptions ADD COLUMN expired INTEGER NOT NULL DEFAULT 0;
+
+-- A redriven dead letter's envelope goes back with it, so a delivery whose
+-- message retention has removed can still be made.
+ALTER TABLE retries ADD COLUMN envelope TEXT;

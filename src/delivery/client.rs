@@ -8,9 +8,9 @@ use reqwest::StatusCode;
 use reqwest::header::{CONTENT_TYPE, RETRY_AFTER};
 
 use super::guard::{self, GuardedResolver};
-use crate::domain::Message;
 use crate::domain::webhook::Secret;
 use crate::storage::webhooks::{Failure, Subscription};
+use bytes::Bytes;
 
 /// A failed attempt, and how long the endpoint asked us to wait.
 #[derive(Debug)]
@@ -42,11 +42,13 @@ impl WebhookClient {
         })
     }
 
-    /// Delivers `message` to the subscription's endpoint once.
+    /// Delivers the envelope of the message at `position` to the
+    /// subscription's endpoint once.
     pub async fn attempt(
         &self,
         sub: &Subscription,
-        message: &Message,
+        position: i64,
+        body: Bytes,
     ) -> Result<StatusCode, AttemptError> {
         let fail = |status: Option<StatusCode>, error: String, retry_after| AttemptError {
             failure: Failure {
@@ -60,8 +62,7 @@ impl WebhookClient {
             return Err(fail(None, e.to_string(), None));
         }
         let secret = Secret::parse(&sub.secret).map_err(|e| fail(None, e.to_string(), None))?;
-        let body = message.envelope();
-        let id = format!("msg_{}_{}", sub.id, message.position);
+        let id = format!("msg_{}_{}", sub.id, position);
         let timestamp = chrono::Utc::now().timestamp();
         let signature = secret.sign(&id, timestamp, &body);
         let sent = self

@@ -20,6 +20,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use bytes::Bytes;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -305,8 +306,32 @@ impl Deliverer {
     }
 
     async fn attempt(&self, sub: &Subscription, due: Due, message: Option<Arc<Message>>) {
-        let outcome = match &message {
-            Some(m) => self.client.attempt(sub, m).await.map(drop),
+        if message
+            .as_ref()
+            .is_some_and(|m| m.is_expired(Timestamp::now()))
+        {
+            // Expired before it could be delivered: dropped, never sent,
+            // counted, and not a dead letter.
+            metrics::counter!(crate::telemetry::WEBHOOK_ATTEMPTS, "outcome" => "expired")
+                .increment(1);
+            if let Err(e) = self.store.expire(&due).await {
+                tracing::warn!(subscription = sub.id, position = due.position, error = %e,
+                    "cannot drop an expired delivery; it is looked at again when its lease ends");
+            }
+            return;
+        }
+        // The message, or the copy of its envelope that a redriven dead
+        // letter brought back once retention had removed the message.
+        let body: Option<Bytes> = message
+            .as_ref()
+            .map(|m| m.envelope())
+            .or_else(|| due.envelope.clone().map(Bytes::from));
+        let outcome = match &body {
+            Some(b) => self
+                .client
+                .attempt(sub, due.position, b.clone())
+                .await
+                .map(drop),
             None => Err(client::AttemptError {
                 failure: Failure {
                     status: None,
@@ -325,9 +350,10 @@ impl Deliverer {
             Err(e) => {
                 let failures = (due.attempts + 1) as u32;
                 tracing::debug!(subscription = sub.id, position = due.position, failures, error = %e.failure.error, "webhook attempt failed");
-                if message.is_none() || failures >= sub.max_attempts.max(1) as u32 {
+                if body.is_none() || failures >= sub.max_attempts.max(1) as u32 {
                     metrics::counter!(crate::telemetry::WEBHOOK_ATTEMPTS, "outcome" => "dead_letter").increment(1);
-                    self.store.bury(&due, &e.failure, now).await
+                    let envelope = body.as_deref().and_then(|b| std::str::from_utf8(b).ok());
+                    self.store.bury(&due, &e.failure, envelope, now).await
                 } else {
                     metrics::counter!(crate::telemetry::WEBHOOK_ATTEMPTS, "outcome" => "retry")
                         .increment(1);

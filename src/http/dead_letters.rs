@@ -115,14 +115,19 @@ pub async fn show(
         .dead_letter(id)
         .await?
         .ok_or_else(|| missing(id))?;
-    let message = state.store.messages_at(&[letter.position]).await?.pop();
+    // The copy it kept; dead letters from before copies were kept look the
+    // message up (it may have been removed by retention since).
+    let envelope = match letter.envelope.clone() {
+        Some(kept) => Some(kept),
+        None => state
+            .store
+            .messages_at(&[letter.position])
+            .await?
+            .pop()
+            .map(|m| String::from_utf8_lossy(&m.envelope()).into_owned()),
+    };
     let mut v = view(letter);
-    v.message = message.and_then(|m| {
-        serde_json::value::RawValue::from_string(
-            String::from_utf8_lossy(&m.envelope()).into_owned(),
-        )
-        .ok()
-    });
+    v.message = envelope.and_then(|e| serde_json::value::RawValue::from_string(e).ok());
     Ok(Json(v))
 }
 

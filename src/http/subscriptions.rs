@@ -114,6 +114,9 @@ pub struct Stats {
     /// Failed at least once, waiting for another attempt.
     pub retrying: i64,
     pub dead_lettered: i64,
+    /// Dropped unsent because their message expired first (`?ttl=` or the
+    /// topic's `message_ttl`); never dead letters.
+    pub expired: i64,
 }
 
 fn view(s: Subscription, secret: bool, counts: Option<DeliveryCounts>) -> SubscriptionView {
@@ -123,6 +126,7 @@ fn view(s: Subscription, secret: bool, counts: Option<DeliveryCounts>) -> Subscr
             pending: c.pending,
             retrying: c.retrying,
             dead_lettered: c.dead_lettered,
+            expired: s.expired,
         }),
         secret: secret.then(|| s.secret.clone()),
         id: s.id,
@@ -231,6 +235,7 @@ pub async fn create(
         delivered: 0,
         created_us: now.0,
         updated_us: now.0,
+        expired: 0,
     };
     check(&state, &draft).await?;
     let created = state.store.create_subscription(new, start, now).await?;

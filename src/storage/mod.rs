@@ -57,6 +57,27 @@ pub trait Store: webhooks::WebhookStore + topics::TopicStore + Send + Sync + 'st
     fn head_notifications(&self) -> Option<BoxStream<'static, HeadNotice>>;
 }
 
+/// What the SQL shared by both backends ([`webhooks`], [`topics`]) needs
+/// of one: its pools, how it sorts errors, how it reads the log, and what
+/// it appends to row-claiming selects.
+pub trait SqlBackend: Send + Sync + 'static {
+    type DB: topics::Sql;
+    /// Appended to selects that claim rows (`FOR UPDATE SKIP LOCKED` where
+    /// several nodes compete for them).
+    const CLAIM_LOCK: &'static str;
+    /// Where changes go (on SQLite, the one writer connection).
+    fn writes(&self) -> &sqlx::Pool<Self::DB>;
+    fn reads(&self) -> &sqlx::Pool<Self::DB>;
+    fn err(e: sqlx::Error) -> StoreError;
+    /// Messages after `after`, as [`Store::read`].
+    fn read_log(
+        &self,
+        after: Position,
+        topics: Option<&[&str]>,
+        limit: u32,
+    ) -> impl std::future::Future<Output = Result<Vec<Message>, StoreError>> + Send;
+}
+
 /// A change to the log head that another node (or this one) committed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HeadNotice {

@@ -104,12 +104,7 @@ async fn bad_requests_get_problem_documents(backend: Backend) {
 
     let r = app.get("/no/such/route").await;
     assert_problem(r, StatusCode::NOT_FOUND, "unknown route").await;
-    let r = app
-        .client
-        .patch(app.url("/topics/t"))
-        .send()
-        .await
-        .unwrap();
+    let r = app.client.patch(app.url("/topics/t")).send().await.unwrap();
     assert_problem(r, StatusCode::METHOD_NOT_ALLOWED, "PATCH topic").await;
     let r = app
         .client

@@ -7,6 +7,7 @@ mod helpers;
 mod batch;
 mod cluster;
 mod errors;
+mod expiry;
 mod filters;
 mod lifecycle;
 mod publish;

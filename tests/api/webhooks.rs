@@ -66,7 +66,7 @@ async fn subscriptions_are_created_listed_patched_and_deleted(backend: Backend) 
     assert!(shown.get("secret").is_none(), "the secret is shown once");
     assert_eq!(
         shown["stats"],
-        json!({"delivered": 0, "pending": 0, "retrying": 0, "dead_lettered": 0})
+        json!({"delivered": 0, "pending": 0, "retrying": 0, "dead_lettered": 0, "expired": 0})
     );
 
     for _ in 0..2 {
@@ -315,7 +315,7 @@ async fn a_failing_endpoint_is_retried_then_dead_lettered_and_redriven(backend: 
     let stats = get(&app, &format!("/subscriptions/{id}")).await["stats"].clone();
     assert_eq!(
         stats,
-        json!({"delivered": 0, "pending": 0, "retrying": 0, "dead_lettered": 2})
+        json!({"delivered": 0, "pending": 0, "retrying": 0, "dead_lettered": 2, "expired": 0})
     );
 
     let first = letters[0]["id"].as_i64().unwrap();

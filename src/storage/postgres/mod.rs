@@ -11,8 +11,8 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use futures_util::stream::BoxStream;
-use sqlx::PgConnection;
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
+use sqlx::{PgConnection, Postgres};
 
 use super::{
     HeadNotice, MessageRow, Store, StoreError, StoreOptions, TopicInfo, TopicRow, assign,
@@ -76,7 +76,32 @@ async fn read_in(
     rows_to_messages(rows)
 }
 
-super::webhooks::webhook_store!(PgStore, Postgres, pool, pool, "FOR UPDATE SKIP LOCKED");
+impl super::SqlBackend for PgStore {
+    type DB = Postgres;
+    const CLAIM_LOCK: &'static str = "FOR UPDATE SKIP LOCKED";
+
+    fn writes(&self) -> &PgPool {
+        &self.pool
+    }
+
+    fn reads(&self) -> &PgPool {
+        &self.pool
+    }
+
+    fn err(e: sqlx::Error) -> StoreError {
+        err(e)
+    }
+
+    async fn read_log(
+        &self,
+        after: Position,
+        topics: Option<&[&str]>,
+        limit: u32,
+    ) -> Result<Vec<Message>, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(err)?;
+        read_in(&mut conn, after.0, topics, limit).await
+    }
+}
 
 pub struct PgStore {
     /// Publishing has its own connections, so readers (catch-ups, history,

@@ -50,7 +50,32 @@ async fn read_in(
 
 mod topics;
 
-super::webhooks::webhook_store!(SqliteStore, Sqlite, writer, readers, "");
+impl super::SqlBackend for SqliteStore {
+    type DB = Sqlite;
+    const CLAIM_LOCK: &'static str = "";
+
+    fn writes(&self) -> &SqlitePool {
+        &self.writer
+    }
+
+    fn reads(&self) -> &SqlitePool {
+        &self.readers
+    }
+
+    fn err(e: sqlx::Error) -> StoreError {
+        err(e)
+    }
+
+    async fn read_log(
+        &self,
+        after: Position,
+        topics: Option<&[&str]>,
+        limit: u32,
+    ) -> Result<Vec<Message>, StoreError> {
+        let mut conn = self.readers.acquire().await.map_err(err)?;
+        read_in(&mut conn, after.0, topics, limit).await
+    }
+}
 
 pub struct SqliteStore {
     writer: SqlitePool,

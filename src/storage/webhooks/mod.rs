@@ -1,0 +1,211 @@
+//! Webhook subscriptions, pending deliveries (`retries`) and dead letters.
+//!
+//! The SQL is the same on both backends (numbered `$N` parameters work in
+//! sqlx's SQLite driver too), so [`WebhookStore`] is implemented once, in
+//! [`sql`], for every backend that says where its pools are
+//! ([`super::SqlBackend`]). Postgres adds `FOR UPDATE SKIP LOCKED` to the
+//! claim, which is what lets several nodes share the work without doing it
+//! twice.
+
+mod sql;
+
+use crate::domain::{Message, Timestamp};
+
+use super::StoreError;
+
+/// A subscription's cursor is written when messages matched, or at least
+/// this many were scanned without a match.
+pub const CURSOR_WRITE_EVERY: usize = 100;
+
+/// Decides which messages a subscription wants.
+pub type MessagePredicate = dyn for<'m> Fn(&'m Message) -> bool + Send + Sync;
+
+/// Where a new subscription starts reading the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    /// Only messages published after it is created.
+    Head,
+    /// Everything retained.
+    Earliest,
+    /// After this position.
+    After(i64),
+}
+
+/// A subscription as created.
+#[derive(Debug, Clone)]
+pub struct NewSubscription {
+    pub topic: String,
+    pub filter: Option<String>,
+    pub url: String,
+    pub secret: String,
+    pub max_attempts: i32,
+    pub min_backoff_ms: i64,
+    pub max_backoff_ms: i64,
+    pub timeout_ms: i64,
+    pub paused: bool,
+}
+
+/// A stored subscription.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Subscription {
+    pub id: i64,
+    pub topic: String,
+    pub filter: Option<String>,
+    pub url: String,
+    pub secret: String,
+    pub max_attempts: i32,
+    pub min_backoff_ms: i64,
+    pub max_backoff_ms: i64,
+    pub timeout_ms: i64,
+    pub paused: bool,
+    pub cursor: i64,
+    pub delivered: i64,
+    pub created_us: i64,
+    pub updated_us: i64,
+    /// Pending deliveries dropped because their message expired first.
+    pub expired: i64,
+}
+
+/// Deliveries of a subscription by state.
+#[derive(Debug, Clone, Default, sqlx::FromRow)]
+pub struct DeliveryCounts {
+    /// Waiting for their first attempt.
+    pub pending: i64,
+    /// Failed at least once, waiting for another attempt.
+    pub retrying: i64,
+    pub dead_lettered: i64,
+}
+
+/// A delivery claimed for an attempt.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Due {
+    pub subscription_id: i64,
+    pub position: i64,
+    pub topic: String,
+    /// Failed attempts so far.
+    pub attempts: i32,
+    /// A copy of the message's envelope, for a redriven dead letter whose
+    /// message retention has since removed.
+    pub envelope: Option<String>,
+}
+
+/// The outcome of a failed attempt, as recorded.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    pub status: Option<i32>,
+    pub error: String,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct DeadLetter {
+    pub id: i64,
+    pub subscription_id: i64,
+    pub position: i64,
+    pub topic: String,
+    pub attempts: i32,
+    pub last_status: Option<i32>,
+    pub last_error: Option<String>,
+    pub first_attempt_us: i64,
+    pub last_attempt_us: i64,
+    pub created_us: i64,
+    /// The message's envelope as it was delivered (kept so that retention,
+    /// expiry or a topic delete never leaves a dead letter without it).
+    pub envelope: Option<String>,
+}
+
+/// Which dead letters to list: oldest first, after the id `after`.
+#[derive(Debug, Clone, Default)]
+pub struct DeadLetterQuery {
+    pub subscription: Option<i64>,
+    pub topic: Option<String>,
+    pub after: i64,
+    pub limit: u32,
+}
+
+/// Webhook storage. Part of every [`super::Store`].
+#[async_trait::async_trait]
+pub trait WebhookStore: Send + Sync {
+    async fn create_subscription(
+        &self,
+        s: NewSubscription,
+        start: Start,
+        now: Timestamp,
+    ) -> Result<Subscription, StoreError>;
+    /// Subscriptions with an id above `after`, by id.
+    async fn subscriptions(&self, after: i64, limit: u32) -> Result<Vec<Subscription>, StoreError>;
+    async fn subscription(&self, id: i64) -> Result<Option<Subscription>, StoreError>;
+    async fn delivery_counts(&self, id: i64) -> Result<DeliveryCounts, StoreError>;
+    /// Writes every mutable field of `s` (read, changed, written back).
+    async fn update_subscription(
+        &self,
+        s: &Subscription,
+        now: Timestamp,
+    ) -> Result<bool, StoreError>;
+    /// Deletes the subscription with its pending deliveries and dead letters.
+    async fn delete_subscription(&self, id: i64) -> Result<bool, StoreError>;
+    async fn active_subscriptions(&self) -> Result<Vec<Subscription>, StoreError>;
+
+    /// Queues the subscription's matching messages after `cursor` (at most
+    /// `limit` read) and advances its cursor, in one transaction, if the
+    /// cursor is still `cursor`. Returns how many messages were read; 0
+    /// when another node moved first, when there is nothing new, or when
+    /// nothing matched and the cursor write was deferred.
+    #[allow(clippy::too_many_arguments)]
+    async fn dispatch(
+        &self,
+        id: i64,
+        cursor: i64,
+        topics: Option<&[&str]>,
+        limit: u32,
+        matches: &MessagePredicate,
+        now: Timestamp,
+    ) -> Result<usize, StoreError>;
+
+    /// Deliveries waiting for an attempt, and dead letters, in all.
+    async fn webhook_backlog(&self) -> Result<(i64, i64), StoreError>;
+
+    /// Subscriptions that have deliveries due now.
+    async fn due_subscriptions(&self, now: Timestamp) -> Result<Vec<i64>, StoreError>;
+
+    /// Claims up to `limit` due deliveries of a subscription, leasing each
+    /// until `lease_until`.
+    async fn claim_due(
+        &self,
+        id: i64,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<Due>, StoreError>;
+    async fn delivered(&self, id: i64, position: i64) -> Result<(), StoreError>;
+    async fn failed(
+        &self,
+        due: &Due,
+        failure: &Failure,
+        next: Timestamp,
+        now: Timestamp,
+    ) -> Result<(), StoreError>;
+    /// Moves the delivery to the dead letters, with a copy of its message's
+    /// envelope.
+    async fn bury(
+        &self,
+        due: &Due,
+        failure: &Failure,
+        envelope: Option<&str>,
+        now: Timestamp,
+    ) -> Result<(), StoreError>;
+    /// Drops a pending delivery whose message has expired, counting it.
+    async fn expire(&self, due: &Due) -> Result<(), StoreError>;
+
+    async fn dead_letters(&self, q: &DeadLetterQuery) -> Result<Vec<DeadLetter>, StoreError>;
+    async fn dead_letter(&self, id: i64) -> Result<Option<DeadLetter>, StoreError>;
+    async fn delete_dead_letter(&self, id: i64) -> Result<bool, StoreError>;
+    /// Puts the dead letter back in line for a fresh set of attempts.
+    async fn redrive(&self, id: i64, now: Timestamp) -> Result<bool, StoreError>;
+    /// Redrives a subscription's dead letters (of one topic, if given).
+    async fn redrive_all(
+        &self,
+        subscription: i64,
+        topic: Option<&str>,
+        now: Timestamp,
+    ) -> Result<u64, StoreError>;
+}

@@ -1,0 +1,457 @@
+//! [`WebhookStore`] once for both backends: plain functions of SQL that
+//! runs on SQLite and Postgres alike, generic over the sqlx database of a
+//! [`SqlBackend`]. Row counts come from `RETURNING`, which both have.
+
+use sqlx::{Database, Executor, FromRow, Pool};
+
+use super::{
+    DeadLetter, DeadLetterQuery, DeliveryCounts, Due, Failure, MessagePredicate, NewSubscription,
+    Start, Subscription, WebhookStore,
+};
+use crate::domain::{Message, Position, Timestamp};
+use crate::storage::topics::Binds;
+use crate::storage::{SqlBackend, StoreError};
+
+/// Shorthand for the row types this module decodes.
+trait Rows<DB: Database>: for<'r> FromRow<'r, DB::Row> + Send + Unpin {}
+impl<DB: Database, T: for<'r> FromRow<'r, DB::Row> + Send + Unpin> Rows<DB> for T {}
+
+#[async_trait::async_trait]
+impl<T> WebhookStore for T
+where
+    T: SqlBackend,
+    for<'c> &'c Pool<T::DB>: Executor<'c, Database = T::DB>,
+    for<'c> &'c mut <T::DB as Database>::Connection: Executor<'c, Database = T::DB>,
+    String: Binds<T::DB>,
+    Option<String>: Binds<T::DB>,
+    i64: Binds<T::DB>,
+    i32: Binds<T::DB>,
+    bool: Binds<T::DB>,
+    Option<i64>: Binds<T::DB>,
+    Option<i32>: Binds<T::DB>,
+    Subscription: Rows<T::DB>,
+    DeliveryCounts: Rows<T::DB>,
+    Due: Rows<T::DB>,
+    DeadLetter: Rows<T::DB>,
+    (i64,): Rows<T::DB>,
+    (i64, i64): Rows<T::DB>,
+    (Option<i64>, Option<String>): Rows<T::DB>,
+    (i64, i64, String, Option<String>): Rows<T::DB>,
+{
+    async fn create_subscription(
+        &self,
+        s: NewSubscription,
+        start: Start,
+        now: Timestamp,
+    ) -> Result<Subscription, StoreError> {
+        let mut tx = self.writes().begin().await.map_err(T::err)?;
+        let cursor: i64 = match start {
+            Start::Head => {
+                let (head,): (i64,) = sqlx::query_as("SELECT head FROM log_head WHERE id = 1")
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(T::err)?;
+                head
+            }
+            Start::Earliest => 0,
+            Start::After(p) => p,
+        };
+        let created = sqlx::query_as(
+            "INSERT INTO subscriptions (topic, filter, url, secret, max_attempts, min_backoff_ms, \
+             max_backoff_ms, timeout_ms, paused, cursor, created_us, updated_us) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) RETURNING *",
+        )
+        .bind(s.topic.clone())
+        .bind(s.filter.clone())
+        .bind(s.url.clone())
+        .bind(s.secret.clone())
+        .bind(s.max_attempts)
+        .bind(s.min_backoff_ms)
+        .bind(s.max_backoff_ms)
+        .bind(s.timeout_ms)
+        .bind(s.paused)
+        .bind(cursor)
+        .bind(now.0)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(T::err)?;
+        tx.commit().await.map_err(T::err)?;
+        Ok(created)
+    }
+
+    async fn subscriptions(&self, after: i64, limit: u32) -> Result<Vec<Subscription>, StoreError> {
+        sqlx::query_as("SELECT * FROM subscriptions WHERE id > $1 ORDER BY id LIMIT $2")
+            .bind(after)
+            .bind(i64::from(limit))
+            .fetch_all(self.reads())
+            .await
+            .map_err(T::err)
+    }
+
+    async fn subscription(&self, id: i64) -> Result<Option<Subscription>, StoreError> {
+        sqlx::query_as("SELECT * FROM subscriptions WHERE id = $1")
+            .bind(id)
+            .fetch_optional(self.reads())
+            .await
+            .map_err(T::err)
+    }
+
+    async fn delivery_counts(&self, id: i64) -> Result<DeliveryCounts, StoreError> {
+        sqlx::query_as(
+            "SELECT (SELECT COUNT(*) FROM retries WHERE subscription_id = $1 AND attempts = 0) AS pending, \
+             (SELECT COUNT(*) FROM retries WHERE subscription_id = $1 AND attempts > 0) AS retrying, \
+             (SELECT COUNT(*) FROM dead_letters WHERE subscription_id = $1) AS dead_lettered",
+        )
+        .bind(id)
+        .fetch_one(self.reads())
+        .await
+        .map_err(T::err)
+    }
+
+    async fn update_subscription(
+        &self,
+        s: &Subscription,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let done: Option<(i64,)> = sqlx::query_as(
+            "UPDATE subscriptions SET filter = $2, url = $3, max_attempts = $4, min_backoff_ms = $5, \
+             max_backoff_ms = $6, timeout_ms = $7, paused = $8, updated_us = $9 WHERE id = $1 \
+             RETURNING id",
+        )
+        .bind(s.id)
+        .bind(s.filter.clone())
+        .bind(s.url.clone())
+        .bind(s.max_attempts)
+        .bind(s.min_backoff_ms)
+        .bind(s.max_backoff_ms)
+        .bind(s.timeout_ms)
+        .bind(s.paused)
+        .bind(now.0)
+        .fetch_optional(self.writes())
+        .await
+        .map_err(T::err)?;
+        Ok(done.is_some())
+    }
+
+    async fn delete_subscription(&self, id: i64) -> Result<bool, StoreError> {
+        let mut tx = self.writes().begin().await.map_err(T::err)?;
+        for sql in [
+            "DELETE FROM retries WHERE subscription_id = $1",
+            "DELETE FROM dead_letters WHERE subscription_id = $1",
+        ] {
+            sqlx::query(sql)
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(T::err)?;
+        }
+        let done: Option<(i64,)> =
+            sqlx::query_as("DELETE FROM subscriptions WHERE id = $1 RETURNING id")
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(T::err)?;
+        tx.commit().await.map_err(T::err)?;
+        Ok(done.is_some())
+    }
+
+    async fn active_subscriptions(&self) -> Result<Vec<Subscription>, StoreError> {
+        sqlx::query_as("SELECT * FROM subscriptions WHERE paused = FALSE ORDER BY id")
+            .fetch_all(self.reads())
+            .await
+            .map_err(T::err)
+    }
+
+    async fn dispatch(
+        &self,
+        id: i64,
+        cursor: i64,
+        topics: Option<&[&str]>,
+        limit: u32,
+        matches: &MessagePredicate,
+        now: Timestamp,
+    ) -> Result<usize, StoreError> {
+        // Read and match without holding any lock: most passes find
+        // nothing for most subscriptions and should cost no write.
+        let page = self.read_log(Position(cursor), topics, limit).await?;
+        let Some(last) = page.last().map(|m| m.position.0) else {
+            return Ok(0);
+        };
+        let matched: Vec<&Message> = page.iter().filter(|m| matches(m)).collect();
+        if matched.is_empty() && page.len() < super::CURSOR_WRITE_EVERY {
+            // The cursor moves on later, with the next match or once
+            // enough has been scanned: no fsync per publish.
+            return Ok(0);
+        }
+        let mut tx = self.writes().begin().await.map_err(T::err)?;
+        // Compare-and-set: if another node moved the cursor since our
+        // read, it queued these messages; ours rolls back.
+        let moved: Option<(i64,)> = sqlx::query_as(
+            "UPDATE subscriptions SET cursor = $3 WHERE id = $1 AND cursor = $2 AND paused = FALSE \
+             RETURNING id",
+        )
+        .bind(id)
+        .bind(cursor)
+        .bind(last)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(T::err)?;
+        if moved.is_none() {
+            return Ok(0);
+        }
+        for m in matched {
+            sqlx::query(
+                "INSERT INTO retries (subscription_id, position, topic, next_attempt_us) \
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (subscription_id, position) DO NOTHING",
+            )
+            .bind(id)
+            .bind(m.position.0)
+            .bind(m.topic.as_str().to_owned())
+            .bind(now.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(T::err)?;
+        }
+        tx.commit().await.map_err(T::err)?;
+        Ok(page.len())
+    }
+
+    async fn webhook_backlog(&self) -> Result<(i64, i64), StoreError> {
+        sqlx::query_as("SELECT (SELECT COUNT(*) FROM retries), (SELECT COUNT(*) FROM dead_letters)")
+            .fetch_one(self.reads())
+            .await
+            .map_err(T::err)
+    }
+
+    async fn due_subscriptions(&self, now: Timestamp) -> Result<Vec<i64>, StoreError> {
+        let rows: Vec<(i64,)> = sqlx::query_as(
+            "SELECT DISTINCT subscription_id FROM retries WHERE next_attempt_us <= $1",
+        )
+        .bind(now.0)
+        .fetch_all(self.reads())
+        .await
+        .map_err(T::err)?;
+        Ok(rows.into_iter().map(|(id,)| id).collect())
+    }
+
+    async fn claim_due(
+        &self,
+        id: i64,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<Due>, StoreError> {
+        let sql = format!(
+            "UPDATE retries SET next_attempt_us = $3 WHERE subscription_id = $1 AND position IN \
+             (SELECT position FROM retries WHERE subscription_id = $1 AND next_attempt_us <= $2 \
+             ORDER BY next_attempt_us, position LIMIT $4 {}) \
+             RETURNING subscription_id, position, topic, attempts, envelope",
+            T::CLAIM_LOCK
+        );
+        sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(id)
+            .bind(now.0)
+            .bind(lease_until.0)
+            .bind(i64::from(limit))
+            .fetch_all(self.writes())
+            .await
+            .map_err(T::err)
+    }
+
+    async fn delivered(&self, id: i64, position: i64) -> Result<(), StoreError> {
+        settle(self, id, position, "delivered").await
+    }
+
+    async fn failed(
+        &self,
+        due: &Due,
+        failure: &Failure,
+        next: Timestamp,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE retries SET attempts = $3, next_attempt_us = $4, \
+             first_attempt_us = COALESCE(first_attempt_us, $5), last_attempt_us = $5, \
+             last_status = $6, last_error = $7 WHERE subscription_id = $1 AND position = $2",
+        )
+        .bind(due.subscription_id)
+        .bind(due.position)
+        .bind(due.attempts + 1)
+        .bind(next.0)
+        .bind(now.0)
+        .bind(failure.status)
+        .bind(failure.error.clone())
+        .execute(self.writes())
+        .await
+        .map_err(T::err)
+        .map(drop)
+    }
+
+    async fn bury(
+        &self,
+        due: &Due,
+        failure: &Failure,
+        envelope: Option<&str>,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.writes().begin().await.map_err(T::err)?;
+        let gone: Option<(Option<i64>, Option<String>)> = sqlx::query_as(
+            "DELETE FROM retries WHERE subscription_id = $1 AND position = $2 \
+             RETURNING first_attempt_us, envelope",
+        )
+        .bind(due.subscription_id)
+        .bind(due.position)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(T::err)?;
+        // Gone already (subscription deleted, or redriven twice).
+        let Some((first, kept)) = gone else {
+            return Ok(());
+        };
+        sqlx::query(
+            "INSERT INTO dead_letters (subscription_id, position, topic, attempts, last_status, \
+             last_error, first_attempt_us, last_attempt_us, created_us, envelope) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9)",
+        )
+        .bind(due.subscription_id)
+        .bind(due.position)
+        .bind(due.topic.clone())
+        .bind(due.attempts + 1)
+        .bind(failure.status)
+        .bind(failure.error.clone())
+        .bind(first.unwrap_or(now.0))
+        .bind(now.0)
+        .bind(envelope.map(str::to_owned).or(kept))
+        .execute(&mut *tx)
+        .await
+        .map_err(T::err)?;
+        tx.commit().await.map_err(T::err)
+    }
+
+    async fn expire(&self, due: &Due) -> Result<(), StoreError> {
+        settle(self, due.subscription_id, due.position, "expired").await
+    }
+
+    async fn dead_letters(&self, q: &DeadLetterQuery) -> Result<Vec<DeadLetter>, StoreError> {
+        sqlx::query_as(
+            "SELECT * FROM dead_letters WHERE id > $1 \
+             AND (CAST($2 AS BIGINT) IS NULL OR subscription_id = $2) \
+             AND (CAST($3 AS TEXT) IS NULL OR topic = $3) ORDER BY id LIMIT $4",
+        )
+        .bind(q.after)
+        .bind(q.subscription)
+        .bind(q.topic.clone())
+        .bind(i64::from(q.limit))
+        .fetch_all(self.reads())
+        .await
+        .map_err(T::err)
+    }
+
+    async fn dead_letter(&self, id: i64) -> Result<Option<DeadLetter>, StoreError> {
+        sqlx::query_as("SELECT * FROM dead_letters WHERE id = $1")
+            .bind(id)
+            .fetch_optional(self.reads())
+            .await
+            .map_err(T::err)
+    }
+
+    async fn delete_dead_letter(&self, id: i64) -> Result<bool, StoreError> {
+        let done: Option<(i64,)> =
+            sqlx::query_as("DELETE FROM dead_letters WHERE id = $1 RETURNING id")
+                .bind(id)
+                .fetch_optional(self.writes())
+                .await
+                .map_err(T::err)?;
+        Ok(done.is_some())
+    }
+
+    async fn redrive(&self, id: i64, now: Timestamp) -> Result<bool, StoreError> {
+        let mut tx = self.writes().begin().await.map_err(T::err)?;
+        let row: Option<(i64, i64, String, Option<String>)> = sqlx::query_as(
+            "DELETE FROM dead_letters WHERE id = $1 RETURNING subscription_id, position, topic, envelope",
+        )
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(T::err)?;
+        let Some((subscription, position, topic, envelope)) = row else {
+            return Ok(false);
+        };
+        sqlx::query(
+            "INSERT INTO retries (subscription_id, position, topic, next_attempt_us, envelope) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (subscription_id, position) DO NOTHING",
+        )
+        .bind(subscription)
+        .bind(position)
+        .bind(topic)
+        .bind(now.0)
+        .bind(envelope)
+        .execute(&mut *tx)
+        .await
+        .map_err(T::err)?;
+        tx.commit().await.map_err(T::err)?;
+        Ok(true)
+    }
+
+    async fn redrive_all(
+        &self,
+        subscription: i64,
+        topic: Option<&str>,
+        now: Timestamp,
+    ) -> Result<u64, StoreError> {
+        let mut tx = self.writes().begin().await.map_err(T::err)?;
+        sqlx::query(
+            "INSERT INTO retries (subscription_id, position, topic, next_attempt_us, envelope) \
+             SELECT subscription_id, position, topic, $3, envelope FROM dead_letters \
+             WHERE subscription_id = $1 AND (CAST($2 AS TEXT) IS NULL OR topic = $2) \
+             ON CONFLICT (subscription_id, position) DO NOTHING",
+        )
+        .bind(subscription)
+        .bind(topic.map(str::to_owned))
+        .bind(now.0)
+        .execute(&mut *tx)
+        .await
+        .map_err(T::err)?;
+        let done: Vec<(i64,)> = sqlx::query_as(
+            "DELETE FROM dead_letters WHERE subscription_id = $1 \
+             AND (CAST($2 AS TEXT) IS NULL OR topic = $2) RETURNING id",
+        )
+        .bind(subscription)
+        .bind(topic.map(str::to_owned))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(T::err)?;
+        tx.commit().await.map_err(T::err)?;
+        Ok(done.len() as u64)
+    }
+}
+
+/// Ends a pending delivery and counts it in the subscription's `counter`
+/// column (`delivered` or `expired`), once: a delivery already gone counts
+/// nothing.
+async fn settle<T>(store: &T, id: i64, position: i64, counter: &str) -> Result<(), StoreError>
+where
+    T: SqlBackend,
+    for<'c> &'c mut <T::DB as Database>::Connection: Executor<'c, Database = T::DB>,
+    i64: Binds<T::DB>,
+    (i64,): Rows<T::DB>,
+{
+    let mut tx = store.writes().begin().await.map_err(T::err)?;
+    let gone: Option<(i64,)> = sqlx::query_as(
+        "DELETE FROM retries WHERE subscription_id = $1 AND position = $2 RETURNING position",
+    )
+    .bind(id)
+    .bind(position)
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(T::err)?;
+    if gone.is_some() {
+        let sql = format!("UPDATE subscriptions SET {counter} = {counter} + 1 WHERE id = $1");
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(T::err)?;
+    }
+    tx.commit().await.map_err(T::err)
+}
