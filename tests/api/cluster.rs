@@ -117,3 +117,58 @@ async fn a_database_that_goes_away_answers_503_and_herald_recovers() {
     assert_eq!(app.get("/readyz").await.status(), 200);
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Postgres: set HERALD_TEST_POSTGRES_URL, run with --run-ignored all"]
+async fn two_nodes_share_topic_configuration_and_what_one_prunes() {
+    let db = postgres().await;
+    // Only node a prunes (b's pruner waits an hour): b must still serve
+    // exactly what a kept, and tell its resumers of the gap.
+    let a = spawn_app_with(db.clone(), &["--prune-interval", "50ms"]).await;
+    let b = spawn_app_with(db.clone(), &["--prune-interval", "1h"]).await;
+    let schema = json!({"type": "object", "required": ["n"]});
+    let r = a
+        .client
+        .put(a.url("/topics/t"))
+        .json(&json!({"retention": {"max_messages": 2}, "schema": schema}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // b applies a's schema within its refresh (one second).
+    crate::helpers::eventually("b to apply a's schema", || async {
+        let r = b.post("/topics/t", Some("application/json"), "{}").await;
+        (r.status() == 422).then_some(())
+    })
+    .await;
+    let mut ids = Vec::new();
+    for n in 1..=4 {
+        ids.push(b.publish_json("t", json!({"n": n})).await.id);
+    }
+    let seqs = |node: &crate::helpers::TestApp| {
+        let url = node.url("/topics/t/messages");
+        let client = node.client.clone();
+        async move {
+            let page: serde_json::Value =
+                client.get(url).send().await.unwrap().json().await.unwrap();
+            page["messages"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| m["seq"].as_i64().unwrap())
+                .collect::<Vec<_>>()
+        }
+    };
+    crate::helpers::eventually("a to prune", || async {
+        (seqs(&a).await == [3, 4]).then_some(())
+    })
+    .await;
+    assert_eq!(seqs(&b).await, [3, 4], "b serves only what is retained");
+    let mut sse = b.subscribe("/topics/t/events", Some("0")).await;
+    let gap = sse.next_event().await.unwrap();
+    assert_eq!(gap.event, "gap");
+    let got: Vec<i64> = sse.messages(2).await.iter().map(|m| m.id).collect();
+    assert_eq!(got, ids[2..]);
+    a.stop().await;
+    b.stop().await;
+}

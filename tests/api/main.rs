@@ -10,6 +10,7 @@ mod errors;
 mod expiry;
 mod filters;
 mod lifecycle;
+mod pruner;
 mod publish;
 mod receiver;
 mod resume;
