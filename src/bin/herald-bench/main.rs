@@ -8,6 +8,7 @@
 
 mod chart;
 mod load;
+mod retention;
 mod server;
 mod sse;
 mod stats;
@@ -436,6 +437,26 @@ fn raise_nofile() {
     }
 }
 
+/// Pruning a backlog under publish load, disk before and after, and the
+/// cost of a schema (see `retention.rs`).
+async fn retention_scenario(cx: &mut Ctx) -> anyhow::Result<()> {
+    let backlog = if cx.args.smoke { 20_000 } else { 1_000_000 };
+    let (d, c, b) = (cx.secs(), cx.args.clients, cx.backend);
+    if cx.args.url.is_none() {
+        let db = BenchDb::fresh(cx.args.database_url.as_deref()).await?;
+        let rows = retention::pruning(&db, b, backlog, c, d).await?;
+        cx.rows.extend(rows);
+        db.cleanup().await;
+    }
+    let (server, db) = cx.server(&[]).await?;
+    cx.rows.extend(retention::schema(&server, b, c, d).await?);
+    server.stop().await;
+    if let Some(db) = db {
+        db.cleanup().await;
+    }
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -454,7 +475,15 @@ async fn main() -> anyhow::Result<()> {
         chart: Vec::new(),
     };
     let all = scenario == "all";
-    let known = ["publish", "batch", "fanout", "catchup", "idle", "all"];
+    let known = [
+        "publish",
+        "batch",
+        "fanout",
+        "catchup",
+        "idle",
+        "retention",
+        "all",
+    ];
     anyhow::ensure!(
         known.contains(&scenario.as_str()),
         "unknown scenario {scenario:?}: one of {known:?}"
@@ -473,6 +502,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if all || scenario == "idle" {
         idle(&mut cx).await?;
+    }
+    if all || scenario == "retention" {
+        retention_scenario(&mut cx).await?;
     }
     if let Some(path) = &cx.args.chart
         && !cx.chart.is_empty()
