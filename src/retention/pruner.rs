@@ -1,12 +1,12 @@
 //! The pruner: a background task that, every `--prune-interval`, removes
 //! what retention no longer keeps and what has expired. Each step deletes
 //! at most [`PRUNE_BATCH`] rows in its own short transaction (and records
-//! the topic's mark in it, for exact gaps), then lets others use the
-//! database, so publishes never wait long behind it. With several nodes on
+//! the topic's mark in it, for exact gaps), then rests three times as long
+//! as the step took, so publishes never wait long behind it. With several nodes on
 //! one Postgres each node prunes; steps are idempotent, so that is safe.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
@@ -14,6 +14,10 @@ use super::{Defaults, Policy};
 use crate::domain::{Timestamp, TopicConfig};
 use crate::storage::topics::{PRUNE_BATCH, PruneBounds, PruneCandidate};
 use crate::storage::{Store, StoreError};
+
+/// Between two full steps the pruner rests this many times the step's
+/// duration: it takes at most a quarter of the database's write time.
+const REST: u32 = 3;
 
 /// What one pass removed.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -65,6 +69,7 @@ pub async fn pass(
             continue;
         };
         loop {
+            let started = Instant::now();
             let n = store.prune_topic(&c.name, bounds).await?;
             pruned.retention += n;
             metrics::counter!(crate::telemetry::MESSAGES_PRUNED, "reason" => "retention")
@@ -72,22 +77,31 @@ pub async fn pass(
             if n < u64::from(PRUNE_BATCH) {
                 break;
             }
-            tokio::task::yield_now().await;
+            pace(started).await;
         }
     }
     loop {
+        let started = Instant::now();
         let n = store.prune_expired(now).await?;
         pruned.expired += n;
         metrics::counter!(crate::telemetry::MESSAGES_PRUNED, "reason" => "expired").increment(n);
         if n < u64::from(PRUNE_BATCH) {
             break;
         }
-        tokio::task::yield_now().await;
+        pace(started).await;
     }
     // Every pass, not only those that deleted: a large prune frees more
     // pages than one reclaim gives back.
     store.reclaim_space().await?;
     Ok(pruned)
+}
+
+/// Rests [`REST`] times as long as the step that began at `started` took,
+/// so that a large backlog is removed in the background: the writer (on
+/// SQLite, the one connection every publish needs) stays free most of the
+/// time.
+async fn pace(started: Instant) {
+    tokio::time::sleep(started.elapsed() * REST).await;
 }
 
 /// What retention removes of this topic now, or `None` when its oldest
