@@ -287,8 +287,7 @@ impl Store for SqliteStore {
         topics: Option<&[&str]>,
         limit: u32,
     ) -> Result<Vec<Message>, StoreError> {
-        let mut conn = self.readers.acquire().await.map_err(err)?;
-        read_in(&mut conn, after.0, topics, limit).await
+        super::SqlBackend::read_log(self, after, topics, limit).await
     }
 
     async fn messages_at(&self, positions: &[i64]) -> Result<Vec<Message>, StoreError> {
