@@ -29,6 +29,7 @@ pub struct Application {
     delivery: JoinHandle<()>,
     grace: Duration,
     database: String,
+    front_door: crate::http::front_door::Limits,
 }
 
 impl Application {
@@ -117,6 +118,7 @@ impl Application {
             delivery,
             grace: Duration::from_millis(config.shutdown_grace_ms),
             database: redact(&config.database_url),
+            front_door: crate::http::front_door::Limits::from_config(&config),
         })
     }
 
@@ -148,7 +150,8 @@ impl Application {
             signal.await;
             trigger.cancel();
         });
-        let serve = crate::http::server::serve(self.listener, app, shutdown.clone());
+        let door = crate::http::front_door::FrontDoor::new(self.front_door);
+        let serve = crate::http::server::serve(self.listener, app, door, shutdown.clone());
         let grace = self.grace;
         tokio::select! {
             () = serve => {}

@@ -7,6 +7,7 @@ pub mod dead_letters;
 pub mod error;
 pub mod events;
 pub mod extract;
+pub mod front_door;
 pub mod health;
 pub mod json;
 pub mod messages;

@@ -214,6 +214,11 @@ impl TestApp {
         format!("{}{}", self.base, path)
     }
 
+    /// The address herald listens on.
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.base.trim_start_matches("http://").parse().unwrap()
+    }
+
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.client.get(self.url(path)).send().await.unwrap()
     }

@@ -8,6 +8,7 @@ mod batch;
 mod cluster;
 mod errors;
 mod filters;
+mod front_door;
 mod lifecycle;
 mod publish;
 mod receiver;
