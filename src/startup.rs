@@ -95,6 +95,7 @@ impl Application {
             filters: filters.clone(),
             subscription_changes: subscription_changes.clone(),
             shutdown: shutdown.clone(),
+            readiness: Default::default(),
         };
         let deliverer = Deliverer::new(
             state.store.clone(),

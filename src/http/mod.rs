@@ -60,6 +60,8 @@ pub struct AppState {
     pub subscription_changes: Arc<crate::delivery::SubscriptionChanges>,
     /// Cancelled at shutdown: open streams end cleanly.
     pub shutdown: CancellationToken,
+    /// The last readiness probe, shared by `/readyz` requests.
+    pub readiness: Arc<health::Readiness>,
 }
 
 impl AppState {

@@ -11,6 +11,7 @@ mod filters;
 mod front_door;
 mod lifecycle;
 mod publish;
+mod readiness;
 mod receiver;
 mod resume;
 mod startup;
