@@ -236,3 +236,71 @@ async fn a_request_head_over_the_limit_gets_431() {
     assert_eq!(r.status(), 200, "just under the 16 KiB default");
     app.stop().await;
 }
+
+/// herald as a process with `open_files` as its hard limit on descriptors.
+async fn herald_with_open_files(
+    db: &TestDb,
+    open_files: u64,
+    flags: &[&str],
+) -> (tokio::process::Child, SocketAddr) {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_herald"));
+    command
+        .args(["serve", "--listen", "127.0.0.1:0", "--database-url", &db.url])
+        .args(flags)
+        .env("RUST_LOG", "info")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    // SAFETY: setrlimit is async-signal-safe and touches only the child.
+    unsafe {
+        command.pre_exec(move || {
+            let lim = libc::rlimit {
+                rlim_cur: open_files,
+                rlim_max: open_files,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = command.spawn().expect("start herald");
+    let url = herald::startup::wait_until_listening(child.stderr.take().unwrap(), DEADLINE)
+        .await
+        .expect("herald did not start");
+    (child, url.trim_start_matches("http://").parse().unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn near_the_open_files_limit_health_checks_are_still_answered() {
+    let db = TestDb::new(&Backend::Sqlite).await;
+    // 256 descriptors: 192 client connections in full, the rest kept back.
+    let flags = ["--http-header-timeout", "60s", "--max-connections-per-ip", "0"];
+    let (mut child, addr) = herald_with_open_files(&db, 256, &flags).await;
+    let mut idle = Vec::new();
+    for _ in 0..215 {
+        idle.push(TcpStream::connect(addr).await.unwrap());
+    }
+    // Each request on a connection of its own, as a load balancer's
+    // health check would come.
+    let ask = |path: &'static str| async move {
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        get(&mut s, path, "").await
+    };
+    let (status, head) = ask("/healthz").await;
+    assert_eq!(status, 200, "{head}");
+    assert!(head.to_ascii_lowercase().contains("connection: close"), "{head}");
+    let (status, head) = ask("/readyz").await;
+    assert_eq!(status, 503, "not ready while at the limit: {head}");
+    let (status, head) = ask("/topics").await;
+    assert_eq!(status, 503, "{head}");
+    assert!(head.contains("application/problem+json"), "{head}");
+
+    drop(idle);
+    crate::helpers::eventually("/readyz to answer 200 again", || async {
+        (ask("/readyz").await.0 == 200).then_some(())
+    })
+    .await;
+    child.start_kill().unwrap();
+    let _ = child.wait().await;
+}
