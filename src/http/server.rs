@@ -17,7 +17,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use super::front_door::watchdog::{self, ConnState, Watched};
-use super::front_door::{FrontDoor, per_ip, service};
+use super::front_door::{FrontDoor, service};
 
 /// Serves `app` until `shutdown`, then stops accepting and waits for open
 /// connections to finish (streams end on the same token).
@@ -48,7 +48,7 @@ pub async fn serve(
             _ = shutdown.cancelled() => break,
         };
         let Some(admitted) = door.admit(peer) else {
-            tokio::spawn(per_ip::refuse(stream));
+            door.refuse(stream);
             continue;
         };
         if let Err(e) = stream.set_nodelay(true) {

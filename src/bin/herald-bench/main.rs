@@ -7,6 +7,7 @@
 //! database (SQLite; Postgres with `--database-url`), or targets `--url`.
 
 mod chart;
+mod limits;
 mod load;
 mod server;
 mod sse;
@@ -26,7 +27,8 @@ use stats::Row;
     about = "Benchmarks of herald, each beside its baseline"
 )]
 struct Args {
-    /// publish, batch, fanout, catchup, idle or all.
+    /// publish, batch, fanout, catchup, idle, all, or limits (the front
+    /// door's cost: limits on against off, not part of all).
     #[arg(default_value = "all")]
     scenario: String,
     /// Benchmark a running herald instead of starting one (baselines that
@@ -454,7 +456,9 @@ async fn main() -> anyhow::Result<()> {
         chart: Vec::new(),
     };
     let all = scenario == "all";
-    let known = ["publish", "batch", "fanout", "catchup", "idle", "all"];
+    let known = [
+        "publish", "batch", "fanout", "catchup", "idle", "limits", "all",
+    ];
     anyhow::ensure!(
         known.contains(&scenario.as_str()),
         "unknown scenario {scenario:?}: one of {known:?}"
@@ -473,6 +477,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if all || scenario == "idle" {
         idle(&mut cx).await?;
+    }
+    if scenario == "limits" {
+        limits::limits(&mut cx).await?;
     }
     if let Some(path) = &cx.args.chart
         && !cx.chart.is_empty()

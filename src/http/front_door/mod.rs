@@ -67,6 +67,8 @@ pub struct FrontDoor {
     limits: Limits,
     per_ip: Arc<PerIp>,
     open: Arc<AtomicUsize>,
+    /// Refused connections waiting for their client to read the 429.
+    refusing: Arc<AtomicUsize>,
 }
 
 /// How an accepted connection is to be served.
@@ -97,6 +99,7 @@ impl FrontDoor {
             per_ip: PerIp::new(limits.max_connections_per_ip),
             limits,
             open: Arc::default(),
+            refusing: Arc::default(),
         })
     }
 
@@ -111,8 +114,13 @@ impl FrontDoor {
         }
     }
 
+    /// Answers `429` on a connection that [`FrontDoor::admit`] refused.
+    pub fn refuse(&self, stream: tokio::net::TcpStream) {
+        per_ip::refuse(stream, &self.refusing);
+    }
+
     /// Admits a new connection from `peer`, or `None` when the peer
-    /// already has its share (refuse it with [`per_ip::refuse`]). A
+    /// already has its share (refuse it with [`FrontDoor::refuse`]). A
     /// trusted proxy's connections are not counted against it: they carry
     /// many clients, who are counted per request instead.
     pub fn admit(&self, peer: SocketAddr) -> Option<Admitted> {

@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -94,25 +95,39 @@ content-length: 156\r\n\
 /// answer and close its end.
 const REFUSAL_LINGER: Duration = Duration::from_secs(1);
 
+/// Refused connections allowed to linger at once; past this a refusal is
+/// written and the socket closed at once, so that a flood of refused
+/// connections cannot hold descriptors for a second each.
+const MAX_LINGERING: usize = 256;
+
 /// Answers a connection past the cap with [`REFUSAL`] and closes it,
 /// without parsing anything. The answer fits in a fresh socket's send
 /// buffer, so the write does not wait. The socket is then half-closed and
 /// drained (at most [`REFUSAL_LINGER`], a few KiB): closing with unread
 /// request bytes would send a reset, which can destroy the answer before
-/// the client reads it.
-pub async fn refuse(mut stream: TcpStream) {
-    let _ = tokio::time::timeout(REFUSAL_LINGER, async {
-        stream.write_all(REFUSAL).await?;
-        stream.shutdown().await?;
-        let mut sink = [0u8; 1024];
-        for _ in 0..16 {
-            if stream.read(&mut sink).await? == 0 {
-                break;
+/// the client reads it. `lingering` counts the refusals doing that.
+pub fn refuse(mut stream: TcpStream, lingering: &Arc<AtomicUsize>) {
+    if lingering.fetch_add(1, Ordering::Relaxed) >= MAX_LINGERING {
+        lingering.fetch_sub(1, Ordering::Relaxed);
+        let _ = stream.try_write(REFUSAL);
+        return;
+    }
+    let lingering = lingering.clone();
+    tokio::spawn(async move {
+        let _ = tokio::time::timeout(REFUSAL_LINGER, async {
+            stream.write_all(REFUSAL).await?;
+            stream.shutdown().await?;
+            let mut sink = [0u8; 1024];
+            for _ in 0..16 {
+                if stream.read(&mut sink).await? == 0 {
+                    break;
+                }
             }
-        }
-        Ok::<_, std::io::Error>(())
-    })
-    .await;
+            Ok::<_, std::io::Error>(())
+        })
+        .await;
+        lingering.fetch_sub(1, Ordering::Relaxed);
+    });
 }
 
 #[cfg(test)]
