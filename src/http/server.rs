@@ -69,7 +69,7 @@ pub async fn serve(
                 ended = connection => if let Err(e) = ended {
                     tracing::trace!(error = %e, "connection ended with an error");
                 },
-                why = watchdog::expired(&state, timeouts) => {
+                why = watchdog::expired(&state, &timeouts) => {
                     tracing::debug!(?why, %peer, "closing a connection that timed out");
                 }
             }

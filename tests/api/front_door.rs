@@ -130,9 +130,10 @@ async fn idle_keep_alive_connections_are_closed_but_quiet_streams_are_not() {
     .await;
     let mut sse = app.subscribe("/topics/t/events", None).await;
     let mut idle = TcpStream::connect(app.addr()).await.unwrap();
+    // herald's idle clock starts after it has the request, so after this.
+    let asked = Instant::now();
     assert_eq!(get(&mut idle, "/healthz", "").await.0, 200);
-    let answered = Instant::now();
-    let after = closed(&mut idle, answered).await;
+    let after = closed(&mut idle, asked).await;
     assert!(after >= Duration::from_secs(1), "{after:?}");
     // The stream sent nothing since it opened, for longer than both
     // timeouts, and is still open and receiving.
@@ -245,7 +246,13 @@ async fn herald_with_open_files(
 ) -> (tokio::process::Child, SocketAddr) {
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_herald"));
     command
-        .args(["serve", "--listen", "127.0.0.1:0", "--database-url", &db.url])
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--database-url",
+            &db.url,
+        ])
         .args(flags)
         .env("RUST_LOG", "info")
         .stdout(std::process::Stdio::null())
@@ -271,32 +278,86 @@ async fn herald_with_open_files(
     (child, url.trim_start_matches("http://").parse().unwrap())
 }
 
+/// An SSE stream on a connection of its own.
+async fn stream(addr: SocketAddr) -> TcpStream {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let (status, head) = get(&mut s, "/topics/t/events", "accept: text/event-stream\r\n").await;
+    assert_eq!(status, 200, "{head}");
+    s
+}
+
+/// Whether the server has closed `s` (without waiting; what it sent
+/// meanwhile is read and dropped).
+fn is_closed(s: &TcpStream) -> bool {
+    let mut buf = [0u8; 4096];
+    loop {
+        match s.try_read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => continue,
+            Err(e) => return e.kind() != std::io::ErrorKind::WouldBlock,
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn near_the_open_files_limit_health_checks_are_still_answered() {
+async fn near_the_open_files_limit_slow_clients_are_shed_and_health_checks_answered() {
     let db = TestDb::new(&Backend::Sqlite).await;
     // 256 descriptors: 192 client connections in full, the rest kept back.
-    let flags = ["--http-header-timeout", "60s", "--max-connections-per-ip", "0"];
+    let flags = [
+        "--http-header-timeout",
+        "60s",
+        "--max-connections-per-ip",
+        "0",
+    ];
     let (mut child, addr) = herald_with_open_files(&db, 256, &flags).await;
-    let mut idle = Vec::new();
-    for _ in 0..215 {
-        idle.push(TcpStream::connect(addr).await.unwrap());
+    let mut streams = Vec::new();
+    for _ in 0..150 {
+        streams.push(stream(addr).await);
     }
-    // Each request on a connection of its own, as a load balancer's
-    // health check would come.
+    let mut slow = Vec::new();
+    for _ in 0..50 {
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        s.write_all(b"GET /healthz HTTP/1.1\r\nHo").await.unwrap();
+        slow.push(s);
+    }
+    // 200 > 192: connections still sending their head are closed after a
+    // second instead of the 60 s header timeout, until there is room again
+    // (a tenth of the budget).
+    let shed = crate::helpers::eventually("slow connections to be shed", || async {
+        let n = slow.iter().filter(|s| is_closed(s)).count();
+        (n >= 8 + 19).then_some(n)
+    })
+    .await;
+    assert!(shed < 50, "shedding stops once there is room: {shed}");
     let ask = |path: &'static str| async move {
         let mut s = TcpStream::connect(addr).await.unwrap();
         get(&mut s, path, "").await
     };
-    let (status, head) = ask("/healthz").await;
-    assert_eq!(status, 200, "{head}");
-    assert!(head.to_ascii_lowercase().contains("connection: close"), "{head}");
+    assert_eq!(ask("/readyz").await.0, 200);
+
+    // Streams are never shed: with them alone at the budget, a new
+    // connection gets health checks only.
+    drop(slow);
+    while streams.len() < 192 {
+        streams.push(stream(addr).await);
+    }
+    crate::helpers::eventually("the slow connections' places to be freed", || async {
+        (ask("/healthz")
+            .await
+            .1
+            .to_ascii_lowercase()
+            .contains("connection: close"))
+        .then_some(())
+    })
+    .await;
     let (status, head) = ask("/readyz").await;
     assert_eq!(status, 503, "not ready while at the limit: {head}");
     let (status, head) = ask("/topics").await;
     assert_eq!(status, 503, "{head}");
     assert!(head.contains("application/problem+json"), "{head}");
+    assert!(streams.iter().all(|s| !is_closed(s)), "a stream was shed");
 
-    drop(idle);
+    drop(streams);
     crate::helpers::eventually("/readyz to answer 200 again", || async {
         (ask("/readyz").await.0 == 200).then_some(())
     })

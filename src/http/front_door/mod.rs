@@ -30,7 +30,7 @@ pub use service::ClientIp;
 
 use crate::config::ServeConfig;
 use per_ip::{PerIp, Slot};
-use watchdog::Timeouts;
+use watchdog::{Pressure, Timeouts};
 
 /// The front door's settings. `None` and `0` mean "no limit".
 #[derive(Debug, Clone)]
@@ -66,7 +66,7 @@ impl Limits {
 pub struct FrontDoor {
     limits: Limits,
     per_ip: Arc<PerIp>,
-    open: Arc<AtomicUsize>,
+    open: Arc<Open>,
     /// Refused connections waiting for their client to read the 429.
     refusing: Arc<AtomicUsize>,
 }
@@ -83,13 +83,28 @@ pub struct Admitted {
     _open: OpenGuard,
 }
 
-/// One open connection in [`FrontDoor::open`].
+/// Open connections against the budget.
+#[derive(Debug, Default)]
+struct Open {
+    count: AtomicUsize,
+    budget: Option<usize>,
+    pressure: Arc<Pressure>,
+}
+
+/// One open connection in [`Open`].
 #[derive(Debug)]
-struct OpenGuard(Arc<AtomicUsize>);
+struct OpenGuard(Arc<Open>);
 
 impl Drop for OpenGuard {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
+        let open = self.0.count.fetch_sub(1, Ordering::Relaxed) - 1;
+        // Some room again (a tenth of the budget): stop shedding.
+        if let Some(budget) = self.0.budget
+            && open <= budget - budget / 10
+            && self.0.pressure.is_on()
+        {
+            self.0.pressure.set(false);
+        }
     }
 }
 
@@ -97,8 +112,12 @@ impl FrontDoor {
     pub fn new(limits: Limits) -> Arc<Self> {
         Arc::new(Self {
             per_ip: PerIp::new(limits.max_connections_per_ip),
+            open: Arc::new(Open {
+                count: AtomicUsize::new(0),
+                budget: limits.connection_budget,
+                pressure: Arc::default(),
+            }),
             limits,
-            open: Arc::default(),
             refusing: Arc::default(),
         })
     }
@@ -111,6 +130,7 @@ impl FrontDoor {
         Timeouts {
             header: self.limits.header_timeout,
             idle: self.limits.idle_timeout,
+            pressure: self.open.pressure.clone(),
         }
     }
 
@@ -130,13 +150,11 @@ impl FrontDoor {
         } else {
             self.per_ip.acquire(peer.ip())?
         };
-        let open = self.open.fetch_add(1, Ordering::Relaxed) + 1;
+        let open = self.open.count.fetch_add(1, Ordering::Relaxed) + 1;
         let overflow = self.limits.connection_budget.is_some_and(|b| open > b);
         if overflow {
-            tracing::debug!(
-                open,
-                "connection budget reached: answering health checks only"
-            );
+            tracing::debug!(open, "past the connection budget: health checks only");
+            self.open.pressure.set(true);
         }
         Some(Admitted {
             peer,

@@ -10,6 +10,7 @@
 
 use std::io;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -30,11 +31,43 @@ enum Phase {
     Head(Instant),
 }
 
-/// The two limits; `None` is no limit.
-#[derive(Debug, Clone, Copy)]
+/// The two limits (`None` is no limit), and the pressure that shortens
+/// both.
+#[derive(Debug, Clone)]
 pub struct Timeouts {
     pub header: Option<Duration>,
     pub idle: Option<Duration>,
+    pub pressure: Arc<Pressure>,
+}
+
+/// How long a connection may be idle or sending a head while herald is
+/// short of descriptors.
+pub const PRESSURE_GRACE: Duration = Duration::from_secs(1);
+
+/// On while more connections are open than the budget allows: every
+/// connection that is not answering a request — idle, or still sending its
+/// head, as a slowloris client does forever — gets [`PRESSURE_GRACE`]
+/// instead of its timeouts, so that descriptors come back within a second
+/// instead of after the header timeout. Streams are never shed.
+#[derive(Debug, Default)]
+pub struct Pressure {
+    on: AtomicBool,
+    started: Notify,
+}
+
+impl Pressure {
+    pub fn set(&self, on: bool) {
+        if self.on.swap(on, Ordering::Relaxed) != on && on {
+            tracing::warn!(
+                "connection budget reached: closing idle and slow connections after 1 s"
+            );
+            self.started.notify_waiters();
+        }
+    }
+
+    pub fn is_on(&self) -> bool {
+        self.on.load(Ordering::Relaxed)
+    }
 }
 
 /// Why a connection was closed.
@@ -104,15 +137,22 @@ impl Drop for Busy {
 /// Completes when the connection has been idle, or trickling a head, for
 /// longer than allowed. Sleeps on a notification while requests are in
 /// flight, so an open stream costs no timer wake-ups.
-pub async fn expired(state: &ConnState, limits: Timeouts) -> Expired {
+pub async fn expired(state: &ConnState, limits: &Timeouts) -> Expired {
     loop {
         let ended = state.ended.notified();
-        tokio::pin!(ended);
+        let pressed = limits.pressure.started.notified();
+        tokio::pin!(ended, pressed);
         ended.as_mut().enable();
+        pressed.as_mut().enable();
+        let shed = limits.pressure.is_on().then_some(PRESSURE_GRACE);
+        let limit = |d: Option<Duration>| match (d, shed) {
+            (Some(d), Some(g)) => Some(d.min(g)),
+            (d, g) => d.or(g),
+        };
         let due = match *state.phase() {
             Phase::Busy(_) => None,
-            Phase::Idle(since) => limits.idle.map(|d| (since + d, Expired::Idle)),
-            Phase::Head(since) => limits.header.map(|d| (since + d, Expired::Header)),
+            Phase::Idle(since) => limit(limits.idle).map(|d| (since + d, Expired::Idle)),
+            Phase::Head(since) => limit(limits.header).map(|d| (since + d, Expired::Header)),
         };
         match due {
             Some((at, why)) if at <= Instant::now() => return why,
@@ -120,9 +160,15 @@ pub async fn expired(state: &ConnState, limits: Timeouts) -> Expired {
                 tokio::select! {
                     () = tokio::time::sleep_until(at) => {}
                     () = &mut ended => {}
+                    () = &mut pressed => {}
                 }
             }
-            None => ended.await,
+            None => {
+                tokio::select! {
+                    () = &mut ended => {}
+                    () = &mut pressed => {}
+                }
+            }
         }
     }
 }
@@ -224,16 +270,19 @@ impl<G: Unpin> HttpBody for Guarded<G> {
 mod tests {
     use super::*;
 
-    const LIMITS: Timeouts = Timeouts {
-        header: Some(Duration::from_secs(10)),
-        idle: Some(Duration::from_secs(60)),
-    };
+    fn limits() -> Timeouts {
+        Timeouts {
+            header: Some(Duration::from_secs(10)),
+            idle: Some(Duration::from_secs(60)),
+            pressure: Arc::default(),
+        }
+    }
 
     #[tokio::test(start_paused = true)]
     async fn a_connection_that_sends_nothing_expires_after_the_header_timeout() {
         let state = ConnState::new();
         let start = Instant::now();
-        assert_eq!(expired(&state, LIMITS).await, Expired::Header);
+        assert_eq!(expired(&state, &limits()).await, Expired::Header);
         assert_eq!(start.elapsed(), Duration::from_secs(10));
     }
 
@@ -243,7 +292,7 @@ mod tests {
         let busy = state.begin();
         let watch = tokio::spawn({
             let state = state.clone();
-            async move { expired(&state, LIMITS).await }
+            async move { expired(&state, &limits()).await }
         });
         tokio::time::sleep(Duration::from_secs(3600)).await;
         assert!(!watch.is_finished(), "a long answer is not idle");
@@ -260,7 +309,31 @@ mod tests {
         tokio::time::sleep(Duration::from_secs(50)).await;
         state.read_some();
         let start = Instant::now();
-        assert_eq!(expired(&state, LIMITS).await, Expired::Header);
+        assert_eq!(expired(&state, &limits()).await, Expired::Header);
         assert_eq!(start.elapsed(), Duration::from_secs(10));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn under_pressure_slow_and_idle_connections_go_after_a_second_and_streams_stay() {
+        let limits = limits();
+        let slow = ConnState::new();
+        let streaming = ConnState::new();
+        let _busy = streaming.begin();
+        let watch_slow = tokio::spawn({
+            let (slow, limits) = (slow.clone(), limits.clone());
+            async move { expired(&slow, &limits).await }
+        });
+        let watch_stream = tokio::spawn({
+            let (streaming, limits) = (streaming.clone(), limits.clone());
+            async move { expired(&streaming, &limits).await }
+        });
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        assert!(!watch_slow.is_finished());
+        let pressed = Instant::now();
+        limits.pressure.set(true);
+        assert_eq!(watch_slow.await.unwrap(), Expired::Header);
+        assert_eq!(pressed.elapsed(), Duration::ZERO, "already past the grace");
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+        assert!(!watch_stream.is_finished(), "a stream is never shed");
     }
 }
