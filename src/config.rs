@@ -5,6 +5,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::domain::HumanDuration;
+use crate::http::front_door::Cidr;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -21,6 +22,8 @@ pub struct Cli {
     pub serve: ServeConfig,
 }
 
+// Parsed once at start-up: boxing the large variant would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the server (the default).
@@ -151,6 +154,34 @@ pub struct ServeConfig {
     /// what has expired.
     #[arg(long, env = "HERALD_PRUNE_INTERVAL", default_value = "30s", value_parser = positive_duration)]
     pub prune_interval: HumanDuration,
+
+    /// How long a client may take to send a whole request head, from its
+    /// first byte (or from connecting), before the connection is closed
+    /// (`0`: no limit). Guards against slowloris clients.
+    #[arg(long, env = "HERALD_HTTP_HEADER_TIMEOUT", default_value = "10s")]
+    pub http_header_timeout: HumanDuration,
+
+    /// How long a keep-alive connection may sit idle between requests
+    /// before it is closed (`0`: no limit). Open SSE streams are not idle.
+    #[arg(long, env = "HERALD_HTTP_IDLE_TIMEOUT", default_value = "60s")]
+    pub http_idle_timeout: HumanDuration,
+
+    /// Largest request head (request line and headers), in bytes; larger
+    /// heads are answered 431.
+    #[arg(long, env = "HERALD_HTTP_MAX_HEADER_BYTES", default_value_t = 16 * 1024, value_parser = clap::value_parser!(u64).range(1024..=1024 * 1024))]
+    pub http_max_header_bytes: u64,
+
+    /// Most open connections from one client address (IPv6: one /64);
+    /// more are refused with a 429 (`0`: no limit).
+    #[arg(long, env = "HERALD_MAX_CONNECTIONS_PER_IP", default_value_t = 256)]
+    pub max_connections_per_ip: u32,
+
+    /// Proxies whose `X-Forwarded-For` (or `Forwarded`) header names the
+    /// client, as addresses or CIDRs, comma separated (e.g.
+    /// `10.0.0.0/8,127.0.0.1`). From any other peer these headers are
+    /// ignored, so that clients cannot spoof their address.
+    #[arg(long, env = "HERALD_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<Cidr>,
 }
 
 /// A duration flag that cannot be `0`.

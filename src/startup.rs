@@ -31,6 +31,7 @@ pub struct Application {
     pruner: JoinHandle<()>,
     grace: Duration,
     database: String,
+    front_door: crate::http::front_door::Limits,
 }
 
 impl Application {
@@ -99,6 +100,7 @@ impl Application {
             topics,
             subscription_changes: subscription_changes.clone(),
             shutdown: shutdown.clone(),
+            readiness: Default::default(),
         };
         let deliverer = Deliverer::new(
             state.store.clone(),
@@ -129,6 +131,7 @@ impl Application {
             pruner,
             grace: Duration::from_millis(config.shutdown_grace_ms),
             database: redact(&config.database_url),
+            front_door: crate::http::front_door::Limits::from_config(&config),
         })
     }
 
@@ -160,7 +163,8 @@ impl Application {
             signal.await;
             trigger.cancel();
         });
-        let serve = crate::http::server::serve(self.listener, app, shutdown.clone());
+        let door = crate::http::front_door::FrontDoor::new(self.front_door);
+        let serve = crate::http::server::serve(self.listener, app, door, shutdown.clone());
         let grace = self.grace;
         tokio::select! {
             () = serve => {}

@@ -7,6 +7,7 @@ pub mod dead_letters;
 pub mod error;
 pub mod events;
 pub mod extract;
+pub mod front_door;
 pub mod health;
 pub mod json;
 pub mod messages;
@@ -63,6 +64,8 @@ pub struct AppState {
     pub subscription_changes: Arc<crate::delivery::SubscriptionChanges>,
     /// Cancelled at shutdown: open streams end cleanly.
     pub shutdown: CancellationToken,
+    /// The last readiness probe, shared by `/readyz` requests.
+    pub readiness: Arc<health::Readiness>,
 }
 
 impl AppState {

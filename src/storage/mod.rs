@@ -4,6 +4,7 @@
 
 pub mod open;
 pub mod postgres;
+pub mod readiness;
 pub mod sqlite;
 pub mod topics;
 pub mod webhooks;
@@ -49,8 +50,12 @@ pub trait Store: webhooks::WebhookStore + topics::TopicStore + Send + Sync + 'st
     /// Connections of each pool: (pool name, open, idle).
     fn pool_stats(&self) -> Vec<(&'static str, u32, usize)>;
 
-    /// A cheap round trip, for readiness.
+    /// A cheap round trip.
     async fn ping(&self) -> Result<(), StoreError>;
+
+    /// A tiny write in a transaction of its own, for readiness: fails
+    /// while the database refuses writes, even if it answers reads.
+    async fn probe_write(&self) -> Result<(), readiness::ProbeError>;
 
     /// For backends that several nodes share: the heads committed by any
     /// node, as they happen. `None` where only this process writes.

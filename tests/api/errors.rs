@@ -146,10 +146,17 @@ async fn a_locked_database_answers_503_and_recovers(backend: Backend) {
         "{:?}",
         started.elapsed()
     );
-    // Reading still works while writes are locked out.
-    assert_eq!(app.get("/readyz").await.status(), 200);
+    // Reading still works while writes are locked out, but herald does
+    // not claim to be ready for traffic it would refuse.
+    assert_eq!(app.get("/topics/t/messages").await.status(), 200);
+    let r = app.get("/readyz").await;
+    assert_problem(r, StatusCode::SERVICE_UNAVAILABLE, "readyz while locked").await;
 
     lock.release().await;
+    crate::helpers::eventually("readyz to answer 200 again", || async {
+        (app.get("/readyz").await.status() == 200).then_some(())
+    })
+    .await;
     let ack = app.publish_text("t", "after").await;
     assert_eq!(ack.seq, 2, "the refused publish must not have taken a seq");
     assert_stream_sees(&app, ack.id).await;

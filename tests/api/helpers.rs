@@ -102,6 +102,22 @@ impl TestDb {
         }
     }
 
+    /// A SQLite file at `path`, whose directory the caller owns.
+    pub fn sqlite_at(path: &std::path::Path) -> Arc<TestDb> {
+        Arc::new(TestDb {
+            url: format!("sqlite://{}", path.display()),
+            _dir: None,
+            postgres: None,
+        })
+    }
+
+    /// The Postgres admin URL and this database's name.
+    pub fn postgres_names(&self) -> Option<(&str, &str)> {
+        self.postgres
+            .as_ref()
+            .map(|(a, n)| (a.as_str(), n.as_str()))
+    }
+
     pub fn is_postgres(&self) -> bool {
         self.postgres.is_some()
     }
@@ -212,6 +228,11 @@ pub async fn spawn_app_with(db: Arc<TestDb>, flags: &[&str]) -> TestApp {
 impl TestApp {
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
+    }
+
+    /// The address herald listens on.
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.base.trim_start_matches("http://").parse().unwrap()
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {

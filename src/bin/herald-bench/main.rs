@@ -7,6 +7,7 @@
 //! database (SQLite; Postgres with `--database-url`), or targets `--url`.
 
 mod chart;
+mod limits;
 mod load;
 mod retention;
 mod server;
@@ -27,7 +28,8 @@ use stats::Row;
     about = "Benchmarks of herald, each beside its baseline"
 )]
 struct Args {
-    /// publish, batch, fanout, catchup, idle or all.
+    /// publish, batch, fanout, catchup, idle, all, or limits (the front
+    /// door's cost: limits on against off, not part of all).
     #[arg(default_value = "all")]
     scenario: String,
     /// Benchmark a running herald instead of starting one (baselines that
@@ -482,6 +484,7 @@ async fn main() -> anyhow::Result<()> {
         "catchup",
         "idle",
         "retention",
+        "limits",
         "all",
     ];
     anyhow::ensure!(
@@ -505,6 +508,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if all || scenario == "retention" {
         retention_scenario(&mut cx).await?;
+    }
+    if scenario == "limits" {
+        limits::limits(&mut cx).await?;
     }
     if let Some(path) = &cx.args.chart
         && !cx.chart.is_empty()

@@ -344,6 +344,10 @@ impl Store for PgStore {
             .map_err(err)
     }
 
+    async fn probe_write(&self) -> Result<(), super::readiness::ProbeError> {
+        super::readiness::postgres(&self.writer).await
+    }
+
     fn head_notifications(&self) -> Option<BoxStream<'static, HeadNotice>> {
         let pool = self.pool.clone();
         Some(Box::pin(async_stream::stream! {

@@ -83,6 +83,8 @@ pub struct SqliteStore {
     committed: Arc<tokio::sync::Mutex<Committed>>,
     /// The lock on `<file>.lock`: one herald process per SQLite file.
     _lock: Option<std::fs::File>,
+    /// The database file (`None` in memory), for the readiness probe.
+    file: Option<std::path::PathBuf>,
 }
 
 /// What the last append committed: the log head and topics' last seqs.
@@ -245,6 +247,7 @@ impl SqliteStore {
             writer,
             readers,
             committed: Default::default(),
+            file: lock.is_some().then_some(file),
             _lock: lock,
         })
     }
@@ -354,6 +357,10 @@ impl Store for SqliteStore {
             .await
             .map(drop)
             .map_err(err)
+    }
+
+    async fn probe_write(&self) -> Result<(), super::readiness::ProbeError> {
+        super::readiness::sqlite(self.writer.clone(), self.file.clone()).await
     }
 
     fn head_notifications(&self) -> Option<BoxStream<'static, HeadNotice>> {
