@@ -20,6 +20,8 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
+// Parsed once at start-up: the size of the `Serve` variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Command {
     /// Run the server (the default).
     Serve(ServeConfig),
@@ -125,6 +127,17 @@ pub struct ServeConfig {
     /// milliseconds.
     #[arg(long, env = "HERALD_SHUTDOWN_GRACE_MS", default_value_t = 10_000)]
     pub shutdown_grace_ms: u64,
+
+    /// Most memory the hub may hold for subscribers that have not read it
+    /// yet (`64MiB`, `512KiB`, or bytes). A subscriber further behind reads
+    /// from storage instead, and loses nothing.
+    #[arg(long, env = "HERALD_HUB_MAX_BYTES", default_value = "64MiB", value_parser = crate::domain::units::parse_bytes)]
+    pub hub_max_bytes: usize,
+
+    /// Close a connection that could not write anything for this long (a
+    /// stalled SSE client: it reconnects and resumes exactly). `0`: never.
+    #[arg(long, env = "HERALD_SSE_WRITE_TIMEOUT", default_value = "60s", value_parser = crate::domain::units::parse_duration)]
+    pub sse_write_timeout: Duration,
 }
 
 impl ServeConfig {

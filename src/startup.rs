@@ -29,6 +29,7 @@ pub struct Application {
     delivery: JoinHandle<()>,
     grace: Duration,
     database: String,
+    write_timeout: Option<Duration>,
 }
 
 impl Application {
@@ -46,7 +47,7 @@ impl Application {
         };
         let store: Arc<dyn Store> = storage::connect(&config.database_url, &options).await?;
         let head = store.head().await?;
-        let hub = Hub::new(config.hub_capacity as usize, head);
+        let hub = Hub::new(config.hub_capacity as usize, config.hub_max_bytes, head);
         let shutdown = CancellationToken::new();
         let writer_stop = CancellationToken::new();
 
@@ -115,6 +116,8 @@ impl Application {
             delivery,
             grace: Duration::from_millis(config.shutdown_grace_ms),
             database: redact(&config.database_url),
+            write_timeout: (!config.sse_write_timeout.is_zero())
+                .then_some(config.sse_write_timeout),
         })
     }
 
@@ -146,7 +149,8 @@ impl Application {
             signal.await;
             trigger.cancel();
         });
-        let serve = crate::http::server::serve(self.listener, app, shutdown.clone());
+        let serve =
+            crate::http::server::serve(self.listener, app, self.write_timeout, shutdown.clone());
         let grace = self.grace;
         tokio::select! {
             () = serve => {}

@@ -6,6 +6,7 @@ pub mod cursor;
 pub mod filter;
 pub mod message;
 pub mod topic;
+pub mod units;
 pub mod webhook;
 
 pub use cursor::{Cursor, CursorError, Position};

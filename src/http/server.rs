@@ -3,6 +3,11 @@
 //!
 //! - `TCP_NODELAY`: an SSE event is one small write; with Nagle's algorithm
 //!   it can wait for the peer's delayed ACK (up to 40 ms on Linux).
+//! - A small `max_buf_size`: hyper queues this much of a response for a
+//!   client that does not read (400 KiB by default, per connection), and
+//!   stops asking the SSE stream for more once it is reached.
+//! - A write timeout ([`super::write_timeout`]): a connection that could not
+//!   write a byte for that long is closed.
 
 use std::time::Duration;
 
@@ -14,14 +19,29 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use super::write_timeout::WriteTimeout;
+
+/// Bytes hyper buffers per connection, each way: unsent response bytes
+/// (plus the chunk that crossed the line), and a request's head, which must
+/// fit. hyper's minimum; larger costs a stalled connection more and did not
+/// make fan-out faster (BENCHMARKS.md).
+pub const MAX_BUF_BYTES: usize = 8 * 1024;
+
 /// Serves `app` until `shutdown`, then stops accepting and waits for open
-/// connections to finish (streams end on the same token).
-pub async fn serve(listener: TcpListener, app: Router, shutdown: CancellationToken) {
+/// connections to finish (streams end on the same token). A connection
+/// that cannot write anything for `write_timeout` is closed.
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    write_timeout: Option<Duration>,
+    shutdown: CancellationToken,
+) {
     // Resolve the router's state once, not per connection (serving a
     // `Router` as a make-service re-resolves it for every connection: about
     // 20 KiB that an idle SSE connection would keep for its lifetime).
     let app: Router = app.with_state(());
-    let builder = http1::Builder::new();
+    let mut builder = http1::Builder::new();
+    builder.max_buf_size(MAX_BUF_BYTES);
     let graceful = GracefulShutdown::new();
     loop {
         let stream = tokio::select! {
@@ -40,7 +60,8 @@ pub async fn serve(listener: TcpListener, app: Router, shutdown: CancellationTok
             tracing::debug!(error = %e, "could not set TCP_NODELAY");
         }
         let service = TowerToHyperService::new(app.clone());
-        let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+        let io = TokioIo::new(WriteTimeout::new(stream, write_timeout));
+        let connection = graceful.watch(builder.serve_connection(io, service));
         tokio::spawn(async move {
             if let Err(e) = connection.await {
                 tracing::trace!(error = %e, "connection ended with an error");

@@ -12,6 +12,7 @@ mod lifecycle;
 mod publish;
 mod receiver;
 mod resume;
+mod slow;
 mod streams;
 mod ui;
 mod webhooks;
