@@ -129,15 +129,21 @@ pub struct ServeConfig {
     pub shutdown_grace_ms: u64,
 
     /// Most memory the hub may hold for subscribers that have not read it
-    /// yet (`64MiB`, `512KiB`, or bytes). A subscriber further behind reads
+    /// yet (`32MiB`, `512KiB`, or bytes). A subscriber further behind reads
     /// from storage instead, and loses nothing.
-    #[arg(long, env = "HERALD_HUB_MAX_BYTES", default_value = "64MiB", value_parser = crate::domain::units::parse_bytes)]
+    #[arg(long, env = "HERALD_HUB_MAX_BYTES", default_value = "32MiB", value_parser = crate::domain::units::parse_bytes)]
     pub hub_max_bytes: usize,
 
     /// Close a connection that could not write anything for this long (a
     /// stalled SSE client: it reconnects and resumes exactly). `0`: never.
     #[arg(long, env = "HERALD_SSE_WRITE_TIMEOUT", default_value = "60s", value_parser = crate::domain::units::parse_duration)]
     pub sse_write_timeout: Duration,
+
+    /// Socket send buffer of each connection (`SO_SNDBUF`, e.g. `128KiB`;
+    /// Linux doubles it). It bounds the kernel memory a client that stops
+    /// reading can pin. `0`: the kernel's autotuning (up to 4 MiB each).
+    #[arg(long, env = "HERALD_TCP_SEND_BUFFER", default_value = "128KiB", value_parser = crate::domain::units::parse_bytes)]
+    pub tcp_send_buffer: usize,
 }
 
 impl ServeConfig {

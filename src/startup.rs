@@ -29,7 +29,7 @@ pub struct Application {
     delivery: JoinHandle<()>,
     grace: Duration,
     database: String,
-    write_timeout: Option<Duration>,
+    connections: crate::http::server::ConnSettings,
 }
 
 impl Application {
@@ -116,8 +116,11 @@ impl Application {
             delivery,
             grace: Duration::from_millis(config.shutdown_grace_ms),
             database: redact(&config.database_url),
-            write_timeout: (!config.sse_write_timeout.is_zero())
-                .then_some(config.sse_write_timeout),
+            connections: crate::http::server::ConnSettings {
+                write_timeout: (!config.sse_write_timeout.is_zero())
+                    .then_some(config.sse_write_timeout),
+                send_buffer: (config.tcp_send_buffer > 0).then_some(config.tcp_send_buffer),
+            },
         })
     }
 
@@ -150,7 +153,7 @@ impl Application {
             trigger.cancel();
         });
         let serve =
-            crate::http::server::serve(self.listener, app, self.write_timeout, shutdown.clone());
+            crate::http::server::serve(self.listener, app, self.connections, shutdown.clone());
         let grace = self.grace;
         tokio::select! {
             () = serve => {}

@@ -7,9 +7,10 @@
 //! skipping every position it has already passed. A stream that lags behind
 //! the hub's buffer goes back to storage the same way, so it loses nothing.
 //!
-//! Memory: a stream hands its connection writes of at most [`WRITE_CHUNK`]
-//! (or one larger event, shared, not copied), and the connection takes no
-//! more while its socket is full (`max_buf_size` in [`crate::http::server`]).
+//! Memory: a stream hands its connection small events copied together in
+//! writes of at most [`WRITE_CHUNK`], and larger events as they are (shared
+//! by every subscriber, not copied); the connection takes no more while its
+//! socket is full (`max_buf_size` in [`crate::http::server`]).
 //! So a client that stops reading holds the stream at a `yield`: it no
 //! longer pulls from the hub, and costs one chunk, one hub entry or one
 //! catch-up page of at most [`CATCH_UP_BYTES`]. When it reads again, it has
@@ -44,6 +45,9 @@ pub struct StreamSettings {
 /// into one buffer): one write for many events costs the server and the
 /// client far less, but a stalled client keeps the last one queued.
 pub const WRITE_CHUNK: usize = 8 * 1024;
+
+/// Smallest frame written as it is rather than copied into a chunk.
+const SHARE_MIN: usize = 512;
 
 /// A catch-up page holds about this many bytes of messages (estimated; its
 /// row count adapts to the sizes seen): a stream whose client stops reading
@@ -143,10 +147,10 @@ pub async fn open(
                     let full = page.len() == rows as usize;
                     rows = page_rows(&page, settings.page);
                     for m in &page {
-                        if matcher.matches(m)
-                            && let Some(bytes) = frames.push(m.sse_frame())
-                        {
-                            yield Ok(bytes);
+                        if matcher.matches(m) {
+                            for bytes in frames.push(m.sse_frame()).into_iter().flatten() {
+                                yield Ok(bytes);
+                            }
                         }
                     }
                     if let Some(last) = page.last() {
@@ -176,10 +180,10 @@ pub async fn open(
                         match next {
                             Ok(batch) => {
                                 for m in batch.iter().filter(|m| m.position > pos) {
-                                    if matcher.matches(m)
-                                        && let Some(bytes) = frames.push(m.sse_frame())
-                                    {
-                                        yield Ok(bytes);
+                                    if matcher.matches(m) {
+                                        for bytes in frames.push(m.sse_frame()).into_iter().flatten() {
+                                            yield Ok(bytes);
+                                        }
                                     }
                                 }
                                 if let Some(last) = batch.last() {
@@ -238,7 +242,10 @@ fn gap_frame(after: Position, oldest: Position) -> Bytes {
 }
 
 /// Frames waiting to be written: one shared `Bytes` when there is a single
-/// frame (no copy), a buffer when several are coalesced.
+/// frame (no copy), a buffer when several small ones are coalesced. Frames
+/// of [`SHARE_MIN`] bytes or more are written as they are: shared by every
+/// subscriber, they cost a stalled connection nothing of its own (hyper
+/// writes them with the others in one vectored write).
 #[derive(Default)]
 struct Frames {
     single: Option<Bytes>,
@@ -248,13 +255,19 @@ struct Frames {
 }
 
 impl Frames {
-    /// Queues `frame`; returns what was queued before it when the two
-    /// together would pass [`WRITE_CHUNK`], to be written first.
-    fn push(&mut self, frame: Bytes) -> Option<Bytes> {
+    /// Queues `frame`; returns what must be written now, in order: what
+    /// was queued before it when the two would pass [`WRITE_CHUNK`], and a
+    /// frame too large to copy.
+    fn push(&mut self, frame: Bytes) -> [Option<Bytes>; 2] {
+        if frame.len() >= SHARE_MIN {
+            let before = self.take();
+            self.count += 1; // counted at the next `take`
+            return [before, Some(frame)];
+        }
         let full = self.len() > 0 && self.len() + frame.len() > WRITE_CHUNK;
-        let out = if full { self.take() } else { None };
+        let before = if full { self.take() } else { None };
         self.add(frame);
-        out
+        [before, None]
     }
 
     fn add(&mut self, frame: Bytes) {

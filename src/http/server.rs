@@ -8,6 +8,10 @@
 //!   stops asking the SSE stream for more once it is reached.
 //! - A write timeout ([`super::write_timeout`]): a connection that could not
 //!   write a byte for that long is closed.
+//! - A fixed socket send buffer: Linux grows it up to `tcp_wmem`'s maximum
+//!   (4 MiB here) for a client that does not read, so 10,000 stalled
+//!   clients would pin gigabytes of kernel memory and push every socket on
+//!   the machine into TCP memory pressure.
 
 use std::time::Duration;
 
@@ -22,18 +26,26 @@ use tokio_util::sync::CancellationToken;
 use super::write_timeout::WriteTimeout;
 
 /// Bytes hyper buffers per connection, each way: unsent response bytes
-/// (plus the chunk that crossed the line), and a request's head, which must
-/// fit. hyper's minimum; larger costs a stalled connection more and did not
-/// make fan-out faster (BENCHMARKS.md).
-pub const MAX_BUF_BYTES: usize = 8 * 1024;
+/// (plus the chunk that crossed the line; at most 16 chunks), and a
+/// request's head, which must fit: the longest valid stream URL (64
+/// patterns of 128 characters and a 1 KiB filter) is about 9.5 KiB.
+pub const MAX_BUF_BYTES: usize = 16 * 1024;
+
+/// Per-connection settings from the configuration.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ConnSettings {
+    /// Close a connection that could not write anything for this long.
+    pub write_timeout: Option<Duration>,
+    /// `SO_SNDBUF` for every connection (`None`: the kernel's autotuning).
+    pub send_buffer: Option<usize>,
+}
 
 /// Serves `app` until `shutdown`, then stops accepting and waits for open
-/// connections to finish (streams end on the same token). A connection
-/// that cannot write anything for `write_timeout` is closed.
+/// connections to finish (streams end on the same token).
 pub async fn serve(
     listener: TcpListener,
     app: Router,
-    write_timeout: Option<Duration>,
+    settings: ConnSettings,
     shutdown: CancellationToken,
 ) {
     // Resolve the router's state once, not per connection (serving a
@@ -60,7 +72,10 @@ pub async fn serve(
             tracing::debug!(error = %e, "could not set TCP_NODELAY");
         }
         let service = TowerToHyperService::new(app.clone());
-        let io = TokioIo::new(WriteTimeout::new(stream, write_timeout));
+        if let Some(size) = settings.send_buffer {
+            set_send_buffer(&stream, size);
+        }
+        let io = TokioIo::new(WriteTimeout::new(stream, settings.write_timeout));
         let connection = graceful.watch(builder.serve_connection(io, service));
         tokio::spawn(async move {
             if let Err(e) = connection.await {
@@ -70,6 +85,27 @@ pub async fn serve(
     }
     drop(listener);
     graceful.shutdown().await;
+}
+
+/// Sets `SO_SNDBUF` (Linux doubles it for its bookkeeping, and stops
+/// autotuning it).
+fn set_send_buffer(stream: &tokio::net::TcpStream, size: usize) {
+    use std::os::fd::AsRawFd;
+    let value = libc::c_int::try_from(size).unwrap_or(libc::c_int::MAX);
+    // SAFETY: a valid socket descriptor, and a pointer to an int that
+    // outlives the call, with its size.
+    let rc = unsafe {
+        libc::setsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_SNDBUF,
+            (&raw const value).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        tracing::debug!(error = %std::io::Error::last_os_error(), "could not set SO_SNDBUF");
+    }
 }
 
 /// Errors on one connection (reset before accept) are the client's; others

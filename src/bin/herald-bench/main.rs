@@ -2,13 +2,14 @@
 //! checks that nothing is lost or duplicated, and prints figures beside a
 //! baseline measured in the same run.
 //!
-//! `cargo run --release --bin herald-bench -- <publish|batch|fanout|catchup|idle|all>`
+//! `cargo run --release --bin herald-bench -- <publish|batch|fanout|catchup|idle|slow|all>`
 //! Each scenario starts the `herald` binary beside this one on a fresh
 //! database (SQLite; Postgres with `--database-url`), or targets `--url`.
 
 mod chart;
 mod load;
 mod server;
+mod slow;
 mod sse;
 mod stats;
 
@@ -26,7 +27,7 @@ use stats::Row;
     about = "Benchmarks of herald, each beside its baseline"
 )]
 struct Args {
-    /// publish, batch, fanout, catchup, idle or all.
+    /// publish, batch, fanout, catchup, idle, slow or all.
     #[arg(default_value = "all")]
     scenario: String,
     /// Benchmark a running herald instead of starting one (baselines that
@@ -454,7 +455,9 @@ async fn main() -> anyhow::Result<()> {
         chart: Vec::new(),
     };
     let all = scenario == "all";
-    let known = ["publish", "batch", "fanout", "catchup", "idle", "all"];
+    let known = [
+        "publish", "batch", "fanout", "catchup", "idle", "slow", "all",
+    ];
     anyhow::ensure!(
         known.contains(&scenario.as_str()),
         "unknown scenario {scenario:?}: one of {known:?}"
@@ -473,6 +476,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if all || scenario == "idle" {
         idle(&mut cx).await?;
+    }
+    if all || scenario == "slow" {
+        slow::scenario(&mut cx).await?;
     }
     if let Some(path) = &cx.args.chart
         && !cx.chart.is_empty()
