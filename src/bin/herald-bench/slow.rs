@@ -19,6 +19,8 @@ pub struct Case {
     pub stalled: usize,
     pub messages: u64,
     pub batch: usize,
+    /// Seconds to watch RSS after the close.
+    pub watch: usize,
 }
 
 /// What one run measured (bytes, and seconds after the close).
@@ -68,7 +70,7 @@ pub async fn run(base: &str, pid: u32, case: &Case) -> anyhow::Result<Figures> {
     sampler.await?;
     drop(stalled);
     let mut after_close = Vec::new();
-    for _ in 0..=20 {
+    for _ in 0..=case.watch {
         after_close.push(rss_bytes(pid).unwrap_or_default());
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
@@ -89,7 +91,11 @@ impl Figures {
 
     pub fn note(&self) -> String {
         let mib = |b: u64| b as f64 / MIB;
-        let at = |s: usize| mib(self.after_close.get(s).copied().unwrap_or_default());
+        let at = |s: usize| {
+            self.after_close
+                .get(s)
+                .map_or("-".to_owned(), |r| format!("{:.1}", mib(*r)))
+        };
         let near = self.before + 16 * 1024 * 1024;
         let back = self
             .after_close
@@ -97,7 +103,7 @@ impl Figures {
             .position(|r| *r <= near)
             .map_or("not within 20 s".to_owned(), |s| format!("after {s} s"));
         format!(
-            "RSS {:.1} MiB before, {:.1} connected, peak {:.1}; after close: {:.1} (1 s), {:.1} (5 s), {:.1} (20 s); back within 16 MiB of before: {back}; publish {:.0} msgs/s{}",
+            "RSS {:.1} MiB before, {:.1} connected, peak {:.1}; after close: {} (1 s), {} (5 s), {} (20 s); back within 16 MiB of before: {back}; publish {:.0} msgs/s{}",
             mib(self.before),
             mib(self.connected),
             mib(self.peak),
@@ -249,6 +255,7 @@ pub async fn scenario(cx: &mut crate::Ctx) -> anyhow::Result<()> {
             stalled,
             messages,
             batch,
+            watch: if cx.args.smoke { 2 } else { 20 },
         };
         let (server, db) = cx.server(&[]).await?;
         let Some(pid) = server.pid() else {
@@ -273,7 +280,7 @@ pub async fn scenario(cx: &mut crate::Ctx) -> anyhow::Result<()> {
         if stalled == 0 {
             baseline = Some(figures.growth_mib());
         } else if let Some(b) = baseline {
-            row = row.baseline("no stalled subscriber, 1,000,000 msgs", b);
+            row = row.baseline("no stalled subscriber (first row)", b);
         }
         row = match stalled {
             0 => row,
