@@ -22,7 +22,7 @@ pub struct Cli {
     pub serve: ServeConfig,
 }
 
-// Parsed once at start-up: boxing the large variant would buy nothing.
+// Parsed once at start-up: the size of the `Serve` variant costs nothing.
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -182,6 +182,23 @@ pub struct ServeConfig {
     /// ignored, so that clients cannot spoof their address.
     #[arg(long, env = "HERALD_TRUSTED_PROXIES", value_delimiter = ',')]
     pub trusted_proxies: Vec<Cidr>,
+
+    /// Most memory the hub may hold for subscribers that have not read it
+    /// yet (`32MiB`, `512KiB`, or bytes). A subscriber further behind reads
+    /// from storage instead, and loses nothing.
+    #[arg(long, env = "HERALD_HUB_MAX_BYTES", default_value = "32MiB", value_parser = crate::domain::units::parse_bytes)]
+    pub hub_max_bytes: usize,
+
+    /// Close a connection that could not write anything for this long (a
+    /// stalled SSE client: it reconnects and resumes exactly). `0`: never.
+    #[arg(long, env = "HERALD_SSE_WRITE_TIMEOUT", default_value = "60s")]
+    pub sse_write_timeout: HumanDuration,
+
+    /// Socket send buffer of each connection (`SO_SNDBUF`, e.g. `128KiB`;
+    /// Linux doubles it). It bounds the kernel memory a client that stops
+    /// reading can pin. `0`: the kernel's autotuning (up to 4 MiB each).
+    #[arg(long, env = "HERALD_TCP_SEND_BUFFER", default_value = "128KiB", value_parser = crate::domain::units::parse_bytes)]
+    pub tcp_send_buffer: usize,
 }
 
 /// A duration flag that cannot be `0`.

@@ -59,3 +59,19 @@ async fn shutdown_signal() {
 
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+/// jemalloc's start-up options. Freed pages go back to the OS after 1 s
+/// (jemalloc's default is 10 s), purged by a background thread: without it
+/// purging happens only inside allocations, so a server gone quiet after
+/// its stalled connections closed kept their memory (issue 21, item 7).
+/// `_RJEM_MALLOC_CONF` in the environment still overrides these.
+#[unsafe(export_name = "_rjem_malloc_conf")]
+static MALLOC_CONF: MallocConf =
+    MallocConf(c"background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:1000".as_ptr());
+
+/// A C string pointer jemalloc reads at start-up.
+#[repr(transparent)]
+struct MallocConf(*const std::ffi::c_char);
+
+// SAFETY: it points at a static C string that nothing writes.
+unsafe impl Sync for MallocConf {}

@@ -32,6 +32,7 @@ pub struct Application {
     grace: Duration,
     database: String,
     front_door: crate::http::front_door::Limits,
+    connections: crate::http::server::ConnSettings,
 }
 
 impl Application {
@@ -52,7 +53,7 @@ impl Application {
         };
         let store: Arc<dyn Store> = storage::connect(&config.database_url, &options).await?;
         let head = store.head().await?;
-        let hub = Hub::new(config.hub_capacity as usize, head);
+        let hub = Hub::new(config.hub_capacity as usize, config.hub_max_bytes, head);
         let shutdown = CancellationToken::new();
         let writer_stop = CancellationToken::new();
 
@@ -132,6 +133,11 @@ impl Application {
             grace: Duration::from_millis(config.shutdown_grace_ms),
             database: redact(&config.database_url),
             front_door: crate::http::front_door::Limits::from_config(&config),
+            connections: crate::http::server::ConnSettings {
+                write_timeout: (!config.sse_write_timeout.is_zero())
+                    .then_some(config.sse_write_timeout.0),
+                send_buffer: (config.tcp_send_buffer > 0).then_some(config.tcp_send_buffer),
+            },
         })
     }
 
@@ -164,7 +170,13 @@ impl Application {
             trigger.cancel();
         });
         let door = crate::http::front_door::FrontDoor::new(self.front_door);
-        let serve = crate::http::server::serve(self.listener, app, door, shutdown.clone());
+        let serve = crate::http::server::serve(
+            self.listener,
+            app,
+            door,
+            self.connections,
+            shutdown.clone(),
+        );
         let grace = self.grace;
         tokio::select! {
             () = serve => {}

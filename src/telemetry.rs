@@ -13,6 +13,8 @@ pub const SSE_CONNECTIONS: &str = "herald_sse_connections";
 pub const SSE_EVENTS: &str = "herald_sse_events_delivered_total";
 pub const SSE_CATCHUPS: &str = "herald_sse_catchups_total";
 pub const SSE_CATCHING_UP: &str = "herald_sse_catching_up";
+pub const SSE_SLOW_DISCONNECTS: &str = "herald_sse_slow_disconnects_total";
+pub const HUB_BYTES: &str = "herald_hub_bytes";
 pub const WEBHOOK_ATTEMPTS: &str = "herald_webhook_attempts_total";
 pub const WEBHOOK_PENDING: &str = "herald_webhook_deliveries_pending";
 pub const DEAD_LETTERS: &str = "herald_dead_letters";
@@ -63,6 +65,14 @@ fn describe() {
         "Times a stream read from storage (resume or lag)"
     );
     describe_gauge!(SSE_CATCHING_UP, "Streams reading from storage right now");
+    describe_counter!(
+        SSE_SLOW_DISCONNECTS,
+        "Connections closed because nothing could be written to them for --sse-write-timeout (stalled subscribers)"
+    );
+    describe_gauge!(
+        HUB_BYTES,
+        "Estimated bytes of messages the hub holds for subscribers that have not read them"
+    );
     describe_counter!(WEBHOOK_ATTEMPTS, "Webhook attempts by outcome");
     describe_gauge!(WEBHOOK_PENDING, "Webhook deliveries waiting for an attempt");
     describe_gauge!(DEAD_LETTERS, "Dead letters stored");

@@ -21,13 +21,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::domain::webhook::Backoff;
 use crate::domain::{Message, Timestamp, TopicPattern, TopicSelector};
-use crate::fanout::{FilterRegistry, Hub, Matcher};
+use crate::fanout::{FilterRegistry, Hub, Matcher, Missed};
 use crate::storage::webhooks::{Due, Failure, Subscription};
 use crate::storage::{Store, StoreError};
 use client::WebhookClient;
@@ -132,16 +131,12 @@ impl Deliverer {
                     loop {
                         match next {
                             Ok(batch) => topics.extend(batch.iter().map(|m| m.topic.to_string())),
-                            Err(RecvError::Closed) => return,
+                            Err(Missed::Closed) => return,
                             // Lagged: some topics unknown, look at all.
-                            Err(RecvError::Lagged(_)) => break None,
+                            Err(Missed::Lagged { .. }) => break None,
+                            Err(Missed::Empty) => break Some(topics),
                         }
-                        next = match rx.try_recv() {
-                            Ok(b) => Ok(b),
-                            Err(TryRecvError::Lagged(n)) => Err(RecvError::Lagged(n)),
-                            Err(TryRecvError::Closed) => Err(RecvError::Closed),
-                            Err(TryRecvError::Empty) => break Some(topics),
-                        };
+                        next = rx.try_recv();
                     }
                 }
                 _ = tick.tick() => {

@@ -216,6 +216,19 @@ impl Message {
         }
     }
 
+    /// About how much memory this message takes once subscribers have
+    /// used it: the struct, the payload, and the SSE frame built from it
+    /// (the payload again plus the envelope's fields). A filter's parsed
+    /// JSON is not counted: most streams have none. For byte budgets.
+    pub fn estimated_bytes(&self) -> usize {
+        const FRAME_OVERHEAD: usize = 160;
+        std::mem::size_of::<Self>()
+            + 2 * self.payload.len()
+            + self.topic.as_str().len()
+            + self.content_type.len()
+            + FRAME_OVERHEAD
+    }
+
     /// `id: …\nevent: …\ndata: <envelope>\n\n`, ready to write to a stream.
     pub fn sse_frame(&self) -> Bytes {
         self.encoded().frame.clone()

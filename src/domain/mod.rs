@@ -8,6 +8,7 @@ pub mod filter;
 pub mod message;
 pub mod topic;
 pub mod topic_config;
+pub mod units;
 pub mod webhook;
 
 pub use cursor::{Cursor, CursorError, Position};

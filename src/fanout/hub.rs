@@ -1,5 +1,6 @@
-//! The hub: a `tokio::sync::broadcast` of committed batches, and the
-//! sequencer task that feeds it strictly in position order.
+//! The hub: a `tokio::sync::broadcast` of committed batches, bounded in
+//! bytes as well as in entries (see [`super::ring`]), and the sequencer task
+//! that feeds it strictly in position order.
 //!
 //! The hub's `head` is the last position it has broadcast. A subscriber
 //! subscribes first and reads `head` second, so every batch after that head
@@ -15,11 +16,9 @@ use futures_util::stream::BoxStream;
 use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 
+use super::ring::{self, Entry, HubReceiver, Ledger};
 use crate::domain::{Message, Position, TopicSelector};
 use crate::storage::{HeadNotice, Store};
-
-/// Committed messages in position order, shared by every subscriber.
-pub type Batch = Arc<Vec<Message>>;
 
 /// What the sequencer is told.
 #[derive(Debug)]
@@ -37,7 +36,9 @@ const FILL_PAGE: u32 = 1000;
 const RESYNC_EVERY: Duration = Duration::from_secs(2);
 
 pub struct Hub {
-    tx: broadcast::Sender<Batch>,
+    tx: broadcast::Sender<Arc<Entry>>,
+    ledger: Mutex<Ledger>,
+    max_bytes: usize,
     head: AtomicI64,
     /// Live subscriptions grouped by selector: (selector, count).
     subscribers: Mutex<HashMap<String, (Arc<TopicSelector>, usize)>>,
@@ -45,12 +46,15 @@ pub struct Hub {
 }
 
 impl Hub {
-    /// `capacity` is the number of batches a subscriber may fall behind
-    /// before it must catch up from storage.
-    pub fn new(capacity: usize, head: Position) -> Arc<Self> {
+    /// A subscriber may fall behind by `capacity` entries (a committed
+    /// batch, or a piece of a large one) and by `max_bytes` of messages
+    /// (estimated) before it must catch up from storage.
+    pub fn new(capacity: usize, max_bytes: usize, head: Position) -> Arc<Self> {
         let (tx, _) = broadcast::channel(capacity.max(1));
         Arc::new(Self {
             tx,
+            ledger: Mutex::new(Ledger::default()),
+            max_bytes,
             head: AtomicI64::new(head.0),
             subscribers: Mutex::new(HashMap::new()),
             lag_recoveries: AtomicU64::new(0),
@@ -63,9 +67,9 @@ impl Hub {
     }
 
     /// A receiver of every batch broadcast after the returned head.
-    pub fn subscribe(&self) -> (broadcast::Receiver<Batch>, Position) {
+    pub fn subscribe(&self) -> (HubReceiver, Position) {
         // Order matters: receiver first, head second (see module docs).
-        let rx = self.tx.subscribe();
+        let rx = HubReceiver::new(self.tx.subscribe());
         (rx, self.head())
     }
 
@@ -74,8 +78,20 @@ impl Hub {
         // Head before send: a subscriber that reads this head has either
         // got this batch in its receiver or will skip it as already seen.
         self.head.store(last.position.0, Ordering::Release);
-        // No receivers is fine: nobody is listening.
-        let _ = self.tx.send(Arc::new(batch));
+        let mut ledger = self.ledger.lock().expect("hub ledger poisoned");
+        for (entry, size) in ring::split(batch) {
+            // No receivers is fine: nobody is listening, nothing is kept.
+            if self.tx.send(Arc::clone(&entry)).is_ok() {
+                ledger.push(&entry, size, self.max_bytes);
+            }
+        }
+        metrics::gauge!(crate::telemetry::HUB_BYTES).set(ledger.bytes() as f64);
+    }
+
+    /// Estimated bytes of messages the hub holds for receivers that have
+    /// not read them yet (at most about `max_bytes`).
+    pub fn held_bytes(&self) -> usize {
+        self.ledger.lock().expect("hub ledger poisoned").bytes()
     }
 
     /// Counts a live stream until the guard is dropped.

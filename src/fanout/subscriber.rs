@@ -6,6 +6,15 @@
 //! storage, reads storage after its cursor to the end, then drains the hub
 //! skipping every position it has already passed. A stream that lags behind
 //! the hub's buffer goes back to storage the same way, so it loses nothing.
+//!
+//! Memory: a stream hands its connection small events copied together in
+//! writes of at most [`WRITE_CHUNK`], and larger events as they are (shared
+//! by every subscriber, not copied); the connection takes no more while its
+//! socket is full (`max_buf_size` in [`crate::http::server`]).
+//! So a client that stops reading holds the stream at a `yield`: it no
+//! longer pulls from the hub, and costs one chunk, one hub entry or one
+//! catch-up page of at most [`CATCH_UP_BYTES`]. When it reads again, it has
+//! lagged and catches up from storage, or the write timeout has closed it.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -13,10 +22,9 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use futures_util::Stream;
-use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio_util::sync::CancellationToken;
 
-use super::{Hub, Matcher, gaps};
+use super::{Hub, Matcher, Missed, gaps};
 use crate::domain::{Cursor, Position};
 use crate::storage::{Store, StoreError};
 
@@ -33,8 +41,21 @@ pub struct StreamSettings {
     pub max_duration: Option<Duration>,
 }
 
-/// Stop coalescing queued batches into one write past this many bytes.
-const COALESCE_BYTES: usize = 64 * 1024;
+/// Largest write a stream hands its connection (several events coalesced
+/// into one buffer): one write for many events costs the server and the
+/// client far less, but a stalled client keeps the last one queued.
+pub const WRITE_CHUNK: usize = 8 * 1024;
+
+/// Smallest frame written as it is rather than copied into a chunk.
+const SHARE_MIN: usize = 512;
+
+/// A catch-up page holds about this many bytes of messages (estimated; its
+/// row count adapts to the sizes seen): a stream whose client stops reading
+/// in the middle of a page keeps that page until it resumes or is closed.
+pub const CATCH_UP_BYTES: usize = 256 * 1024;
+
+/// Rows of the first catch-up page, before any message size is known.
+const FIRST_PAGE_ROWS: u32 = 64;
 
 /// Opens a stream of SSE bytes. It is subscribed to the hub when this
 /// returns, so a message committed after it is never missed.
@@ -112,25 +133,30 @@ pub async fn open(
                     }
                 }
                 let caught_up_from = pos;
+                let mut rows = FIRST_PAGE_ROWS.min(settings.page);
                 loop {
                     let names: Option<Vec<&str>> =
                         exact.as_ref().map(|v| v.iter().map(String::as_str).collect());
-                    let page = match store.read(pos, names.as_deref(), settings.page).await {
+                    let page = match store.read(pos, names.as_deref(), rows).await {
                         Ok(page) => page,
                         Err(e) => {
                             tracing::warn!(error = %e, "catch-up failed; closing the stream");
                             break 'stream;
                         }
                     };
-                    let full = page.len() == settings.page as usize;
+                    let full = page.len() == rows as usize;
+                    rows = page_rows(&page, settings.page);
                     for m in &page {
                         if matcher.matches(m) {
-                            frames.push(m.sse_frame());
+                            for bytes in frames.push(m.sse_frame()).into_iter().flatten() {
+                                yield Ok(bytes);
+                            }
                         }
                     }
                     if let Some(last) = page.last() {
                         pos = last.position;
                     }
+                    drop(page);
                     if let Some(bytes) = frames.take() {
                         yield Ok(bytes);
                     }
@@ -167,34 +193,32 @@ pub async fn open(
                             Ok(batch) => {
                                 for m in batch.iter().filter(|m| m.position > pos) {
                                     if matcher.matches(m) {
-                                        frames.push(m.sse_frame());
+                                        for bytes in frames.push(m.sse_frame()).into_iter().flatten() {
+                                            yield Ok(bytes);
+                                        }
                                     }
                                 }
                                 if let Some(last) = batch.last() {
                                     pos = pos.max(last.position);
                                 }
                             }
-                            Err(RecvError::Lagged(_)) => {
+                            // Messages the hub let go that this stream had
+                            // already passed: nothing is lost.
+                            Err(Missed::Lagged { through }) if through <= pos => {}
+                            Err(Missed::Lagged { .. }) => {
                                 hub.note_lag();
                                 catch_up = true;
                                 break;
                             }
-                            Err(RecvError::Closed) => {
+                            Err(Missed::Closed) => {
                                 if let Some(bytes) = frames.take() {
                                     yield Ok(bytes);
                                 }
                                 break 'stream;
                             }
+                            Err(Missed::Empty) => break,
                         }
-                        if frames.len() >= COALESCE_BYTES {
-                            break;
-                        }
-                        next = match rx.try_recv() {
-                            Ok(b) => Ok(b),
-                            Err(TryRecvError::Lagged(n)) => Err(RecvError::Lagged(n)),
-                            Err(TryRecvError::Closed) => Err(RecvError::Closed),
-                            Err(TryRecvError::Empty) => break,
-                        };
+                        next = rx.try_recv();
                     }
                     if let Some(bytes) = frames.take() {
                         yield Ok(bytes);
@@ -206,13 +230,27 @@ pub async fn open(
     })
 }
 
+/// Rows for the next catch-up page: about [`CATCH_UP_BYTES`] of messages
+/// the size of those in `page`, at most `max`.
+fn page_rows(page: &[crate::domain::Message], max: u32) -> u32 {
+    let bytes: usize = page.iter().map(|m| m.estimated_bytes()).sum();
+    if page.is_empty() || bytes == 0 {
+        return max.min(FIRST_PAGE_ROWS);
+    }
+    let rows = CATCH_UP_BYTES * page.len() / bytes;
+    u32::try_from(rows).unwrap_or(u32::MAX).clamp(1, max.max(1))
+}
+
 /// A deadline that never comes (about 30 years away, as tokio's own).
 fn far_future() -> tokio::time::Instant {
     tokio::time::Instant::now() + Duration::from_secs(86400 * 365 * 30)
 }
 
 /// Frames waiting to be written: one shared `Bytes` when there is a single
-/// frame (no copy), a buffer when several are coalesced.
+/// frame (no copy), a buffer when several small ones are coalesced. Frames
+/// of [`SHARE_MIN`] bytes or more are written as they are: shared by every
+/// subscriber, they cost a stalled connection nothing of its own (hyper
+/// writes them with the others in one vectored write).
 #[derive(Default)]
 struct Frames {
     single: Option<Bytes>,
@@ -222,7 +260,22 @@ struct Frames {
 }
 
 impl Frames {
-    fn push(&mut self, frame: Bytes) {
+    /// Queues `frame`; returns what must be written now, in order: what
+    /// was queued before it when the two would pass [`WRITE_CHUNK`], and a
+    /// frame too large to copy.
+    fn push(&mut self, frame: Bytes) -> [Option<Bytes>; 2] {
+        if frame.len() >= SHARE_MIN {
+            let before = self.take();
+            self.count += 1; // counted at the next `take`
+            return [before, Some(frame)];
+        }
+        let full = self.len() > 0 && self.len() + frame.len() > WRITE_CHUNK;
+        let before = if full { self.take() } else { None };
+        self.add(frame);
+        [before, None]
+    }
+
+    fn add(&mut self, frame: Bytes) {
         self.count += 1;
         if self.single.is_none() && self.buf.is_empty() {
             self.single = Some(frame);

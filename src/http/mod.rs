@@ -17,6 +17,7 @@ pub mod server;
 pub mod subscriptions;
 pub mod topics;
 pub mod ui;
+pub mod write_timeout;
 
 use std::sync::Arc;
 

@@ -5,6 +5,15 @@
 //!   it can wait for the peer's delayed ACK (up to 40 ms on Linux).
 //! - The front door ([`super::front_door`]): per-client caps, request-head
 //!   size and timeouts, idle keep-alive timeout, the connection budget.
+//! - A small `max_buf_size`: hyper queues this much of a response for a
+//!   client that does not read (400 KiB by default, per connection), and
+//!   stops asking the SSE stream for more once it is reached.
+//! - A write timeout ([`super::write_timeout`]): a connection that could not
+//!   write a byte for that long is closed.
+//! - A fixed socket send buffer: Linux grows it up to `tcp_wmem`'s maximum
+//!   (4 MiB here) for a client that does not read, so 10,000 stalled
+//!   clients would pin gigabytes of kernel memory and push every socket on
+//!   the machine into TCP memory pressure.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,6 +27,24 @@ use tokio_util::sync::CancellationToken;
 
 use super::front_door::watchdog::{self, ConnState, Watched};
 use super::front_door::{FrontDoor, service};
+use super::write_timeout::WriteTimeout;
+
+/// Bytes hyper buffers per connection, each way: unsent response bytes
+/// (plus the chunk that crossed the line; at most 16 chunks), and a
+/// request's head, which must fit: the longest valid stream URL (64
+/// patterns of 128 characters and a 1 KiB filter) is about 9.5 KiB. Never
+/// less than `--http-max-header-bytes`, so the head limit is the one that
+/// answers.
+pub const MAX_BUF_BYTES: usize = 16 * 1024;
+
+/// Per-connection settings from the configuration.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ConnSettings {
+    /// Close a connection that could not write anything for this long.
+    pub write_timeout: Option<Duration>,
+    /// `SO_SNDBUF` for every connection (`None`: the kernel's autotuning).
+    pub send_buffer: Option<usize>,
+}
 
 /// Serves `app` until `shutdown`, then stops accepting and waits for open
 /// connections to finish (streams end on the same token).
@@ -25,6 +52,7 @@ pub async fn serve(
     listener: TcpListener,
     app: Router,
     door: Arc<FrontDoor>,
+    settings: ConnSettings,
     shutdown: CancellationToken,
 ) {
     // Resolve the router's state once, not per connection (serving a
@@ -32,7 +60,9 @@ pub async fn serve(
     // 20 KiB that an idle SSE connection would keep for its lifetime).
     let app: Router = app.with_state(());
     let mut builder = http1::Builder::new();
-    builder.max_header_size(door.limits().max_header_bytes);
+    let max_head = door.limits().max_header_bytes;
+    builder.max_header_size(max_head);
+    builder.max_buf_size(MAX_BUF_BYTES.max(max_head));
     let graceful = GracefulShutdown::new();
     loop {
         let (stream, peer) = tokio::select! {
@@ -54,7 +84,11 @@ pub async fn serve(
         if let Err(e) = stream.set_nodelay(true) {
             tracing::debug!(error = %e, "could not set TCP_NODELAY");
         }
+        if let Some(size) = settings.send_buffer {
+            set_send_buffer(&stream, size);
+        }
         let state = ConnState::new();
+        let stream = WriteTimeout::new(stream, settings.write_timeout);
         let io = TokioIo::new(Watched::new(stream, state.clone()));
         let service = service::service(service::Connection {
             app: app.clone(),
@@ -77,6 +111,27 @@ pub async fn serve(
     }
     drop(listener);
     graceful.shutdown().await;
+}
+
+/// Sets `SO_SNDBUF` (Linux doubles it for its bookkeeping, and stops
+/// autotuning it).
+fn set_send_buffer(stream: &tokio::net::TcpStream, size: usize) {
+    use std::os::fd::AsRawFd;
+    let value = libc::c_int::try_from(size).unwrap_or(libc::c_int::MAX);
+    // SAFETY: a valid socket descriptor, and a pointer to an int that
+    // outlives the call, with its size.
+    let rc = unsafe {
+        libc::setsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_SNDBUF,
+            (&raw const value).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        tracing::debug!(error = %std::io::Error::last_os_error(), "could not set SO_SNDBUF");
+    }
 }
 
 /// Errors on one connection (reset before accept) are the client's; others

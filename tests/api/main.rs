@@ -17,6 +17,7 @@ mod readiness;
 mod receiver;
 mod resume;
 mod retention;
+mod slow;
 mod startup;
 mod streams;
 mod ui;

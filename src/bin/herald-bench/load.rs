@@ -58,7 +58,7 @@ struct Conn {
 
 impl Conn {
     async fn connect(addr: SocketAddr, local: IpAddr) -> anyhow::Result<Conn> {
-        let stream = crate::sse::connect_from(addr, Some(local)).await?;
+        let stream = crate::sse::connect_from(addr, Some(local), None).await?;
         stream.set_nodelay(true)?;
         Ok(Conn {
             stream,

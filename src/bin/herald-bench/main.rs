@@ -2,7 +2,7 @@
 //! checks that nothing is lost or duplicated, and prints figures beside a
 //! baseline measured in the same run.
 //!
-//! `cargo run --release --bin herald-bench -- <publish|batch|fanout|catchup|idle|all>`
+//! `cargo run --release --bin herald-bench -- <publish|batch|fanout|catchup|idle|slow|all>`
 //! Each scenario starts the `herald` binary beside this one on a fresh
 //! database (SQLite; Postgres with `--database-url`), or targets `--url`.
 
@@ -11,6 +11,7 @@ mod limits;
 mod load;
 mod retention;
 mod server;
+mod slow;
 mod sse;
 mod stats;
 
@@ -28,8 +29,8 @@ use stats::Row;
     about = "Benchmarks of herald, each beside its baseline"
 )]
 struct Args {
-    /// publish, batch, fanout, catchup, idle, all, or limits (the front
-    /// door's cost: limits on against off, not part of all).
+    /// publish, batch, fanout, catchup, idle, slow, retention, all, or limits
+    /// (the front door's cost: limits on against off, not part of all).
     #[arg(default_value = "all")]
     scenario: String,
     /// Benchmark a running herald instead of starting one (baselines that
@@ -483,6 +484,7 @@ async fn main() -> anyhow::Result<()> {
         "fanout",
         "catchup",
         "idle",
+        "slow",
         "retention",
         "limits",
         "all",
@@ -505,6 +507,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if all || scenario == "idle" {
         idle(&mut cx).await?;
+    }
+    if all || scenario == "slow" {
+        slow::scenario(&mut cx).await?;
     }
     if all || scenario == "retention" {
         retention_scenario(&mut cx).await?;

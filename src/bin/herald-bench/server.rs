@@ -78,9 +78,13 @@ impl Server {
         }
     }
 
-    /// Starts the `herald` binary that sits beside this one.
+    /// Starts the `herald` binary that sits beside this one, or the one
+    /// `HERALD_BENCH_SERVER` names (another build, for before/after runs).
     pub async fn start(db: &BenchDb, flags: &[&str]) -> anyhow::Result<Self> {
-        let exe: PathBuf = std::env::current_exe()?.with_file_name("herald");
+        let exe: PathBuf = match std::env::var_os("HERALD_BENCH_SERVER") {
+            Some(path) => PathBuf::from(path),
+            None => std::env::current_exe()?.with_file_name("herald"),
+        };
         let mut child = Command::new(&exe)
             .args([
                 "serve",

@@ -23,10 +23,15 @@ impl Sse {
         local: Option<IpAddr>,
         path: &str,
     ) -> anyhow::Result<Sse> {
-        let mut stream = connect_from(addr, local).await?;
+        Self::open(connect_from(addr, local, None).await?, path, "").await
+    }
+
+    /// Sends the request on `stream` (with `headers`, each ending in CRLF)
+    /// and reads the response head.
+    pub async fn open(mut stream: TcpStream, path: &str, headers: &str) -> anyhow::Result<Sse> {
         stream
             .write_all(
-                format!("GET {path} HTTP/1.1\r\nHost: bench\r\nAccept: text/event-stream\r\n\r\n")
+                format!("GET {path} HTTP/1.1\r\nHost: bench\r\nAccept: text/event-stream\r\n{headers}\r\n")
                     .as_bytes(),
             )
             .await?;
@@ -74,11 +79,19 @@ impl Sse {
     }
 }
 
-/// A TCP connection to `addr`, from the source address `local` if given.
-pub async fn connect_from(addr: SocketAddr, local: Option<IpAddr>) -> anyhow::Result<TcpStream> {
+/// A TCP connection to `addr`, from the source address `local` and with a
+/// receive buffer of `rcvbuf` bytes if given.
+pub async fn connect_from(
+    addr: SocketAddr,
+    local: Option<IpAddr>,
+    rcvbuf: Option<u32>,
+) -> anyhow::Result<TcpStream> {
     let socket = TcpSocket::new_v4()?;
     if let Some(ip) = local {
         socket.bind(SocketAddr::new(ip, 0))?;
+    }
+    if let Some(size) = rcvbuf {
+        socket.set_recv_buffer_size(size)?;
     }
     Ok(socket.connect(addr).await?)
 }
@@ -108,7 +121,7 @@ pub fn now_micros() -> i64 {
     chrono::Utc::now().timestamp_micros()
 }
 
-fn addr(base: &str) -> anyhow::Result<SocketAddr> {
+pub fn addr(base: &str) -> anyhow::Result<SocketAddr> {
     Ok(base.trim_start_matches("http://").parse()?)
 }
 
