@@ -219,6 +219,10 @@ impl SqliteStore {
             // Lets retention give pages back to the file system (it takes
             // effect in a new file; see `TopicStore::reclaim_space`).
             .auto_vacuum(SqliteAutoVacuum::Incremental)
+            // The WAL file keeps its high-water size after a checkpoint
+            // unless told otherwise: a burst (a large prune) would leave it
+            // hundreds of MiB large for good.
+            .pragma("journal_size_limit", "67108864")
             .synchronous(if options.sqlite_full_sync {
                 SqliteSynchronous::Full
             } else {

@@ -89,7 +89,13 @@ impl TopicStore for SqliteStore {
         )))
         .execute(&self.writer)
         .await
-        .map(drop)
-        .map_err(err)
+        .map_err(err)?;
+        // The file shrinks when the WAL is checkpointed; a quiet database
+        // may not reach the automatic checkpoint for a long time.
+        sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .execute(&self.writer)
+            .await
+            .map(drop)
+            .map_err(err)
     }
 }
