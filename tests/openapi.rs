@@ -42,9 +42,10 @@ fn the_document_is_openapi_3_1_and_documents_every_route() {
             let responses = op["responses"].as_object().unwrap();
             // Every operation that can fail says how, with the Problem schema.
             if path != "/healthz" && path != "/openapi.json" {
+                // 431 comes from hyper itself, before the router, with no body.
                 let problem = responses
                     .iter()
-                    .filter(|(s, _)| s.starts_with('4') || s.starts_with('5'))
+                    .filter(|(s, _)| (s.starts_with('4') || s.starts_with('5')) && *s != "431")
                     .all(|(_, r)| {
                         r["content"]["application/problem+json"]["schema"]["$ref"]
                             == "#/components/schemas/Problem"

@@ -34,9 +34,10 @@ pub struct TopicConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(minimum = 1, maximum = 1_000_000)]
     pub max_subscribers: Option<u32>,
-    /// A JSON Schema (draft 2020-12) every JSON payload must satisfy.
+    /// A JSON Schema (draft 2020-12) every JSON payload must satisfy: an
+    /// object, or `true` / `false`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<serde_json::Value>)]
     pub schema: Option<serde_json::Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(max_length = 1024)]

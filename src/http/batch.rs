@@ -42,6 +42,7 @@ fn invalid(detail: impl Into<String>) -> ApiError {
         (status = 400, description = "Invalid input (the detail says what); nothing was stored", content_type = "application/problem+json", body = Problem),
         (status = 413, description = "A message or the body is too large; nothing was stored", content_type = "application/problem+json", body = Problem),
         (status = 415, description = "Neither JSON nor NDJSON", content_type = "application/problem+json", body = Problem),
+        (status = 422, description = "A message does not satisfy the topic's schema; `errors` lists each violation with the message's index; nothing was stored", content_type = "application/problem+json", body = Problem),
         (status = 503, description = "The database is unavailable; nothing was stored", content_type = "application/problem+json", body = Problem, headers(("Retry-After" = u32, description = "Seconds to wait"))),
     )
 )]

@@ -34,6 +34,8 @@ use crate::topics::TopicRules;
         (status = 201, description = "Stored (committed) with its id and seq", body = Ack),
         (status = 400, description = "Invalid input (the detail says what)", content_type = "application/problem+json", body = Problem),
         (status = 413, description = "The body is larger than --max-message-bytes", content_type = "application/problem+json", body = Problem),
+        (status = 415, description = "A text body to a topic with a JSON Schema", content_type = "application/problem+json", body = Problem),
+        (status = 422, description = "The payload does not satisfy the topic's schema; `errors` lists each violation; nothing was stored", content_type = "application/problem+json", body = Problem),
         (status = 503, description = "The database is unavailable; retry after `Retry-After` seconds", content_type = "application/problem+json", body = Problem, headers(("Retry-After" = u32, description = "Seconds to wait"))),
     )
 )]
