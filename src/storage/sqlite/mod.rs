@@ -216,19 +216,24 @@ impl SqliteStore {
             .map_err(|e| anyhow::anyhow!("invalid SQLite URL {url:?}: {e}"))?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            // Lets retention give pages back to the file system (it takes
-            // effect in a new file; see `TopicStore::reclaim_space`).
-            .auto_vacuum(SqliteAutoVacuum::Incremental)
-            // The WAL file keeps its high-water size after a checkpoint
-            // unless told otherwise: a burst (a large prune) would leave it
-            // hundreds of MiB large for good.
-            .pragma("journal_size_limit", "67108864")
             .synchronous(if options.sqlite_full_sync {
                 SqliteSynchronous::Full
             } else {
                 SqliteSynchronous::Normal
             })
             .busy_timeout(options.timeout);
+        // Settings that write to the file, for the writer only: a reader
+        // connection opened later must never write, or the writer's
+        // transactions would meet a second writer and fail at once.
+        let writes = connect
+            .clone()
+            // Lets retention give pages back to the file system (it takes
+            // effect in a new file; see `TopicStore::reclaim_space`).
+            .auto_vacuum(SqliteAutoVacuum::Incremental)
+            // The WAL file keeps its high-water size after a checkpoint
+            // unless told otherwise: a burst (a large prune) would leave it
+            // hundreds of MiB large for good.
+            .pragma("journal_size_limit", "67108864");
         let file = connect.get_filename().to_owned();
         let lock = if file.as_os_str() == ":memory:" {
             None
@@ -238,7 +243,7 @@ impl SqliteStore {
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(options.timeout)
-            .connect_with(connect.clone())
+            .connect_with(writes)
             .await
             .map_err(|e| super::open::sqlite_open_error(&file, &e))?;
         sqlx::migrate!("./migrations/sqlite").run(&writer).await?;
