@@ -356,6 +356,9 @@ async fn catchup(cx: &mut Ctx) -> anyhow::Result<()> {
     .note(format!(
         "{sent} messages, one subscriber, in order, none twice"
     ));
+    // The server holds the SQLite file's lock: stop it before reading the
+    // file directly for the baseline.
+    server.stop().await;
     if let Some(db) = &db {
         let store = herald::storage::connect(
             &db.url,
@@ -384,7 +387,6 @@ async fn catchup(cx: &mut Ctx) -> anyhow::Result<()> {
         );
     }
     cx.rows.push(row);
-    server.stop().await;
     if let Some(db) = db {
         db.cleanup().await;
     }
