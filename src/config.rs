@@ -30,6 +30,56 @@ pub enum Command {
     Serve(ServeConfig),
     /// Print the OpenAPI 3.1 document (what `GET /openapi.json` serves).
     Openapi(OpenapiArgs),
+    /// Manage API tokens directly in the database (the first admin token).
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token and print it (it is shown only this once).
+    Create(TokenCreateArgs),
+    /// List tokens that are not revoked (never their secrets).
+    List(DatabaseArg),
+    /// Revoke a token by id.
+    Revoke {
+        id: i64,
+        #[command(flatten)]
+        database: DatabaseArg,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct DatabaseArg {
+    /// The database herald uses (`sqlite://FILE` or `postgres://…`).
+    #[arg(
+        long,
+        env = "HERALD_DATABASE_URL",
+        default_value = "sqlite://herald.db"
+    )]
+    pub database_url: String,
+}
+
+#[derive(Debug, Args)]
+pub struct TokenCreateArgs {
+    /// Topic pattern it may publish to (repeat for several; `{sub}` is its
+    /// subject).
+    #[arg(long)]
+    pub publish: Vec<String>,
+    /// Topic pattern it may read (repeat for several).
+    #[arg(long)]
+    pub subscribe: Vec<String>,
+    /// May do everything, including managing tokens.
+    #[arg(long)]
+    pub admin: bool,
+    /// Who holds it (fills `{sub}`).
+    #[arg(long)]
+    pub subject: Option<String>,
+    /// A duration from now (`90d`) or an RFC 3339 time.
+    #[arg(long)]
+    pub expires: Option<String>,
+    #[command(flatten)]
+    pub database: DatabaseArg,
 }
 
 #[derive(Debug, Args)]
@@ -199,6 +249,50 @@ pub struct ServeConfig {
     /// reading can pin. `0`: the kernel's autotuning (up to 4 MiB each).
     #[arg(long, env = "HERALD_TCP_SEND_BUFFER", default_value = "128KiB", value_parser = crate::domain::units::parse_bytes)]
     pub tcp_send_buffer: usize,
+
+    /// HS256 secret for JWTs (at least 32 bytes). Turns access control on.
+    #[arg(long, env = "HERALD_AUTH_JWT_SECRET", hide_env_values = true)]
+    pub auth_jwt_secret: Option<String>,
+
+    /// PEM public key file for RS256, ES256 or EdDSA JWTs (repeat, or
+    /// separate with commas, for several). Turns access control on.
+    #[arg(
+        long,
+        env = "HERALD_AUTH_JWT_KEY",
+        value_delimiter = ',',
+        value_name = "FILE"
+    )]
+    pub auth_jwt_key: Vec<std::path::PathBuf>,
+
+    /// The `aud` every JWT must carry (not checked when unset).
+    #[arg(long, env = "HERALD_AUTH_JWT_AUDIENCE")]
+    pub auth_jwt_audience: Option<String>,
+
+    /// What a request without a token may do. Giving this flag turns
+    /// access control on (with API tokens only, if no JWT key is set);
+    /// once it is on, the default is `none`.
+    #[arg(long, env = "HERALD_ANONYMOUS", value_enum)]
+    pub anonymous: Option<crate::auth::Anonymous>,
+
+    /// How often each node reads revoked API tokens from the database;
+    /// a revoked token's open streams end within this.
+    #[arg(long, env = "HERALD_AUTH_REVOCATION_POLL", default_value = "5s", value_parser = positive_duration)]
+    pub auth_revocation_poll: HumanDuration,
+
+    /// Publishes per token (or per address, without one), e.g. `100/s`,
+    /// `6000/m`. Unset: no limit.
+    #[arg(long, env = "HERALD_RATE_LIMIT_PUBLISH")]
+    pub rate_limit_publish: Option<crate::auth::limits::Rate>,
+
+    /// Publishes a client may make at once before the rate applies
+    /// (default: the rate's count).
+    #[arg(long, env = "HERALD_RATE_LIMIT_PUBLISH_BURST")]
+    pub rate_limit_publish_burst: Option<u32>,
+
+    /// Most open streams per token (or per address, without one); `0`: no
+    /// limit.
+    #[arg(long, env = "HERALD_MAX_STREAMS_PER_CLIENT", default_value_t = 0)]
+    pub max_streams_per_client: u32,
 }
 
 /// A duration flag that cannot be `0`.
@@ -230,6 +324,20 @@ impl ServeConfig {
 
     pub fn db_timeout(&self) -> Duration {
         Duration::from_millis(self.db_timeout_ms)
+    }
+
+    /// Access control settings.
+    pub fn auth(&self) -> crate::auth::AuthSettings {
+        crate::auth::AuthSettings {
+            jwt_secret: self.auth_jwt_secret.clone(),
+            jwt_keys: self.auth_jwt_key.clone(),
+            jwt_audience: self.auth_jwt_audience.clone(),
+            anonymous: self.anonymous,
+            revocation_poll: self.auth_revocation_poll.0,
+            rate_limit_publish: self.rate_limit_publish,
+            rate_limit_burst: self.rate_limit_publish_burst,
+            max_streams_per_client: self.max_streams_per_client,
+        }
     }
 
     /// The server-wide retention defaults.

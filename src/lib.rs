@@ -4,6 +4,8 @@
 //! who resume exactly from `Last-Event-ID`.
 //!
 //! # Layout
+//! - [`auth`]: access control: the caller extractor, JWTs, API tokens,
+//!   revocation and per-client limits.
 //! - [`domain`]: topic names and patterns, positions and cursors, messages
 //!   and their wire encoding (plain Rust).
 //! - [`storage`]: the [`storage::Store`] trait, SQLite and Postgres.
@@ -16,6 +18,7 @@
 //! - [`telemetry`]: Prometheus metrics.
 //! - [`config`]: flags and environment; [`startup`]: wiring and shutdown.
 
+pub mod auth;
 pub mod config;
 pub mod delivery;
 pub mod domain;

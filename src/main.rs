@@ -20,6 +20,7 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command.unwrap_or(Command::Serve(cli.serve)) {
         Command::Openapi(args) => herald::http::openapi::emit(args.write.as_deref()),
+        Command::Token(command) => herald::auth::cli::run(command).await,
         Command::Serve(config) => match Application::build(config).await {
             Ok(app) => app.run_until(shutdown_signal()).await,
             Err(e) => Err(e),

@@ -29,6 +29,7 @@ pub struct Application {
     sequencer: JoinHandle<()>,
     delivery: JoinHandle<()>,
     pruner: JoinHandle<()>,
+    auth_poll: JoinHandle<()>,
     grace: Duration,
     database: String,
     front_door: crate::http::front_door::Limits,
@@ -77,6 +78,9 @@ impl Application {
         let subscription_changes = Arc::new(SubscriptionChanges::default());
         let addr = listener.local_addr()?;
         let topics = Arc::new(TopicDirectory::new(store.clone()));
+        let auth = Arc::new(crate::auth::Auth::new(&config.auth(), store.clone())?);
+        warn_if_open(&auth, addr);
+        let auth_poll = auth.spawn_poll(config.auth_revocation_poll.0, shutdown.clone());
         let state = AppState {
             store,
             hub,
@@ -102,6 +106,7 @@ impl Application {
             subscription_changes: subscription_changes.clone(),
             shutdown: shutdown.clone(),
             readiness: Default::default(),
+            auth,
         };
         let deliverer = Deliverer::new(
             state.store.clone(),
@@ -130,6 +135,7 @@ impl Application {
             sequencer,
             delivery,
             pruner,
+            auth_poll,
             grace: Duration::from_millis(config.shutdown_grace_ms),
             database: redact(&config.database_url),
             front_door: crate::http::front_door::Limits::from_config(&config),
@@ -195,6 +201,7 @@ impl Application {
         let _ = self.sequencer.await;
         let _ = self.delivery.await;
         let _ = self.pruner.await;
+        let _ = self.auth_poll.await;
         tracing::info!("herald stopped");
         Ok(())
     }
@@ -227,6 +234,16 @@ pub async fn wait_until_listening(
     .map_err(|_| anyhow::anyhow!("herald did not start within {within:?}"))??;
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     Ok(url)
+}
+
+/// With access control off, anyone who can reach herald may do anything:
+/// fine on loopback, worth a warning anywhere else.
+fn warn_if_open(auth: &crate::auth::Auth, addr: SocketAddr) {
+    if !auth.enabled() && !addr.ip().is_loopback() {
+        tracing::warn!(
+            "access control is off and herald listens on {addr}: anyone who can reach it may publish, read and change everything; set --auth-jwt-secret, --auth-jwt-key or --anonymous (see the README's \"Access control\")"
+        );
+    }
 }
 
 /// Binds `listen` (`HOST:PORT`), with errors that name the address.

@@ -20,6 +20,9 @@ pub const WEBHOOK_PENDING: &str = "herald_webhook_deliveries_pending";
 pub const DEAD_LETTERS: &str = "herald_dead_letters";
 pub const DB_CONNECTIONS: &str = "herald_db_connections";
 pub const MESSAGES_PRUNED: &str = "herald_messages_pruned_total";
+pub const RATE_LIMITED: &str = "herald_rate_limited_total";
+pub const AUTH_REFUSED: &str = "herald_auth_refused_total";
+pub const STREAMS_ENDED_BY_AUTH: &str = "herald_streams_ended_by_auth_total";
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
@@ -79,6 +82,18 @@ fn describe() {
     describe_counter!(
         MESSAGES_PRUNED,
         "Messages removed by retention or because they expired, by reason"
+    );
+    describe_counter!(
+        RATE_LIMITED,
+        "Requests refused with 429 by a per-client limit, by limit (publish, streams)"
+    );
+    describe_counter!(
+        AUTH_REFUSED,
+        "Requests refused by access control, by status (401, 403)"
+    );
+    describe_counter!(
+        STREAMS_ENDED_BY_AUTH,
+        "Streams ended because their token expired or was revoked"
     );
     describe_gauge!(
         DB_CONNECTIONS,

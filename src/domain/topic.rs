@@ -185,6 +185,27 @@ impl TopicPattern {
         }
         parts.next().is_none()
     }
+
+    /// Whether every topic that `other` matches is matched by `self` too:
+    /// `orders.**` covers `orders.*` and `orders.eu`, but not `**`.
+    pub fn covers(&self, other: &TopicPattern) -> bool {
+        let (granted, asked) = (&self.levels, &other.levels);
+        if matches!(granted.last(), Some(Level::Rest)) {
+            // `**` takes one or more levels: `asked` needs at least as many.
+            if asked.len() < granted.len() {
+                return false;
+            }
+        } else if asked.len() != granted.len() || matches!(asked.last(), Some(Level::Rest)) {
+            return false;
+        }
+        granted.iter().zip(asked).all(|(g, a)| match (g, a) {
+            (Level::Rest, _) => true,
+            (Level::One, Level::Rest) => false,
+            (Level::One, _) => true,
+            (Level::Literal(g), Level::Literal(a)) => g == a,
+            (Level::Literal(_), _) => false,
+        })
+    }
 }
 
 /// What one subscriber listens to: a non-empty set of names and patterns.

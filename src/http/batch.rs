@@ -48,12 +48,14 @@ fn invalid(detail: impl Into<String>) -> ApiError {
 )]
 pub async fn publish_batch(
     State(state): State<AppState>,
+    caller: crate::auth::Caller,
     ApiPath(topic): ApiPath<String>,
     query: QueryPairs,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<BatchAck>), ApiError> {
     let topic = TopicName::parse(&topic)?;
+    caller.require_publish(&topic)?;
     let event = super::publish::event_type(&query)?;
     let rules = state.topics.rules(&topic).await?;
     let ttl = super::publish::ttl(&query, &rules)?;
@@ -129,6 +131,7 @@ pub async fn publish_batch(
         });
     }
     super::publish::check_schema(&rules, messages.iter().map(|m| &m.payload))?;
+    caller.take_publishes(&state, messages.len())?;
     let acks = state.publisher.publish_all(messages).await?;
     Ok((
         StatusCode::CREATED,

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::AppState;
 use super::error::{ApiError, Problem};
 use super::extract::{ApiId, ApiJson, QueryPairs};
+use crate::auth::Caller;
 use crate::domain::{Timestamp, TopicName};
 use crate::storage::webhooks::{DeadLetter, DeadLetterQuery};
 
@@ -69,6 +70,7 @@ fn bad_query(detail: &str) -> ApiError {
 )]
 pub async fn list(
     State(state): State<AppState>,
+    caller: Caller,
     query: QueryPairs,
 ) -> Result<Json<DeadLetterPage>, ApiError> {
     let id = |key: &str| -> Result<Option<i64>, ApiError> {
@@ -87,6 +89,16 @@ pub async fn list(
         after: id("after")?.unwrap_or(0),
         limit: query.number("limit", 1, 1000)?.unwrap_or(100),
     };
+    // Everyone's needs an admin; a subscription's, its owner.
+    match q.subscription {
+        Some(id) => drop(super::subscriptions::load(&state, &caller, id).await?),
+        None if caller.may_manage(None) => {}
+        None => {
+            return Err(caller.refuse(
+                "listing every dead letter (name your subscription: ?subscription=ID)".into(),
+            ));
+        }
+    }
     let letters = state.store.dead_letters(&q).await?;
     let next = (letters.len() == q.limit as usize)
         .then(|| letters.last().map(|d| d.id))
@@ -101,6 +113,19 @@ fn missing(id: i64) -> ApiError {
     ApiError::not_found(format!("no dead letter {id}"))
 }
 
+/// The dead letter, if the caller may manage its subscription.
+async fn load(state: &AppState, caller: &Caller, id: i64) -> Result<DeadLetter, ApiError> {
+    let letter = state
+        .store
+        .dead_letter(id)
+        .await?
+        .ok_or_else(|| missing(id))?;
+    if !caller.may_manage(None) {
+        super::subscriptions::load(state, caller, letter.subscription_id).await?;
+    }
+    Ok(letter)
+}
+
 #[utoipa::path(
     get, path = "/dead-letters/{id}", tag = "webhooks", summary = "One dead letter with its message",
     params(("id" = i64, Path, description = "Dead letter id", minimum = 1)),
@@ -108,13 +133,10 @@ fn missing(id: i64) -> ApiError {
 )]
 pub async fn show(
     State(state): State<AppState>,
+    caller: Caller,
     ApiId(id): ApiId,
 ) -> Result<Json<DeadLetterView>, ApiError> {
-    let letter = state
-        .store
-        .dead_letter(id)
-        .await?
-        .ok_or_else(|| missing(id))?;
+    let letter = load(&state, &caller, id).await?;
     // The copy it kept; dead letters from before copies were kept look the
     // message up (it may have been removed by retention since).
     let envelope = match letter.envelope.clone() {
@@ -138,8 +160,10 @@ pub async fn show(
 )]
 pub async fn delete(
     State(state): State<AppState>,
+    caller: Caller,
     ApiId(id): ApiId,
 ) -> Result<StatusCode, ApiError> {
+    load(&state, &caller, id).await?;
     if state.store.delete_dead_letter(id).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
@@ -160,8 +184,10 @@ pub struct Redriven {
 )]
 pub async fn redrive(
     State(state): State<AppState>,
+    caller: Caller,
     ApiId(id): ApiId,
 ) -> Result<(StatusCode, Json<Redriven>), ApiError> {
+    load(&state, &caller, id).await?;
     if state.store.redrive(id, Timestamp::now()).await? {
         Ok((StatusCode::ACCEPTED, Json(Redriven { redriven: 1 })))
     } else {
@@ -189,15 +215,11 @@ pub struct RedriveAll {
 )]
 pub async fn redrive_all(
     State(state): State<AppState>,
+    caller: Caller,
     ApiJson(body): ApiJson<RedriveAll>,
 ) -> Result<(StatusCode, Json<Redriven>), ApiError> {
     let topic = body.topic.as_deref().map(TopicName::parse).transpose()?;
-    if state.store.subscription(body.subscription).await?.is_none() {
-        return Err(ApiError::not_found(format!(
-            "no subscription {}",
-            body.subscription
-        )));
-    }
+    super::subscriptions::load(&state, &caller, body.subscription).await?;
     let n = state
         .store
         .redrive_all(

@@ -25,6 +25,8 @@ pub struct ApiError {
     pub retry_after: Option<u32>,
     /// What a payload got wrong, for schema violations (`422`).
     pub errors: Vec<SchemaViolation>,
+    /// `WWW-Authenticate`, on `401`s.
+    pub challenge: Option<&'static str>,
 }
 
 /// The body of a problem answer.
@@ -56,6 +58,7 @@ impl ApiError {
             detail: detail.into(),
             retry_after: None,
             errors: Vec::new(),
+            challenge: None,
         }
     }
 
@@ -101,6 +104,41 @@ impl ApiError {
         }
     }
 
+    /// `401`: no valid token. `invalid` says one was given (and is bad).
+    pub fn unauthorized(detail: impl Into<String>, invalid: bool) -> Self {
+        Self {
+            challenge: Some(if invalid {
+                "Bearer realm=\"herald\", error=\"invalid_token\""
+            } else {
+                "Bearer realm=\"herald\""
+            }),
+            ..Self::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "Unauthorized",
+                detail,
+            )
+        }
+    }
+
+    /// `403`: the token is valid but does not allow this.
+    pub fn forbidden(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", "Forbidden", detail)
+    }
+
+    /// `429`: a per-client limit; retry after `secs`.
+    pub fn too_many(detail: impl Into<String>, secs: u32) -> Self {
+        Self {
+            retry_after: Some(secs),
+            ..Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate-limited",
+                "Too many requests",
+                detail,
+            )
+        }
+    }
+
     pub fn internal() -> Self {
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -125,6 +163,12 @@ impl IntoResponse for ApiError {
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
         if let Some(secs) = self.retry_after {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        if let Some(challenge) = self.challenge {
+            headers.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(challenge),
+            );
         }
         response
     }

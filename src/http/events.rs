@@ -10,8 +10,10 @@ use super::AppState;
 use super::error::ApiError;
 use super::error::Problem;
 use super::extract::{ApiPath, QueryPairs};
+use crate::auth::Caller;
 use crate::domain::{Cursor, TopicName, TopicPattern, TopicSelector};
 use crate::fanout::subscriber;
+use futures_util::StreamExt;
 
 /// One topic's stream.
 #[utoipa::path(
@@ -27,12 +29,14 @@ use crate::fanout::subscriber;
 )]
 pub async fn topic_events(
     State(state): State<AppState>,
+    caller: Caller,
     ApiPath(topic): ApiPath<String>,
     query: QueryPairs,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let topic = TopicName::parse(&topic)?;
-    stream(&state, TopicSelector::single(&topic), &query, &headers).await
+    let selector = TopicSelector::single(&topic);
+    stream(&state, &caller, selector, &query, &headers).await
 }
 
 /// Several topics or patterns in one stream, in position order:
@@ -52,6 +56,7 @@ pub async fn topic_events(
 )]
 pub async fn events(
     State(state): State<AppState>,
+    caller: Caller,
     query: QueryPairs,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
@@ -77,7 +82,8 @@ pub async fn events(
             ),
         ));
     }
-    stream(&state, TopicSelector::new(patterns), &query, &headers).await
+    let selector = TopicSelector::new(patterns);
+    stream(&state, &caller, selector, &query, &headers).await
 }
 
 /// The resume cursor: the `Last-Event-ID` header (what `EventSource` sends
@@ -100,23 +106,53 @@ fn cursor(query: &QueryPairs, headers: &HeaderMap) -> Result<Option<Cursor>, Api
     Ok(raw.map(Cursor::parse).transpose()?)
 }
 
+/// Opens the stream once the caller may read every topic it names. It
+/// ends when the caller's token expires or is revoked; the client then
+/// reconnects with a fresh token and resumes exactly.
 async fn stream(
     state: &AppState,
+    caller: &Caller,
     selector: TopicSelector,
     query: &QueryPairs,
     headers: &HeaderMap,
 ) -> Result<Response, ApiError> {
+    caller.require_subscribe(&selector)?;
     let cursor = cursor(query, headers)?;
     let matcher = state.matcher(selector, query.one("filter")?)?;
+    let slot = state.auth.limits.open_stream(&caller.client).map_err(|l| {
+        ApiError::too_many(
+            "this client has as many open streams as --max-streams-per-client allows",
+            l.retry_after_secs,
+        )
+    })?;
+    let stop = state.shutdown.child_token();
+    if let Some(ends) = state.auth.access_ends(caller) {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                () = ends => {
+                    metrics::counter!(crate::telemetry::STREAMS_ENDED_BY_AUTH).increment(1);
+                    stop.cancel();
+                }
+                () = stop.cancelled() => {}
+            }
+        });
+    }
     let frames = subscriber::open(
         &state.hub,
         state.store.clone(),
         matcher,
         cursor,
         state.settings.stream.clone(),
-        state.shutdown.clone(),
+        stop.clone(),
     )
     .await?;
+    // Dropped with the stream: frees the slot and ends the watcher above.
+    let held = (slot, stop.drop_guard());
+    let frames = frames.map(move |f| {
+        let _ = &held;
+        f
+    });
     let mut response = Response::new(Body::from_stream(frames));
     let h = response.headers_mut();
     h.insert(

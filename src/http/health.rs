@@ -12,7 +12,11 @@ use super::error::{ApiError, Problem};
 
 #[utoipa::path(get, path = "/metrics", tag = "operations", summary = "Prometheus metrics",
     responses((status = 200, description = "Prometheus text format: messages published, publish latency, commit batch sizes, SSE connections and events, catch-ups, webhook attempts by outcome, pending deliveries, dead letters, database pool usage", content_type = "text/plain", body = String)))]
-pub async fn metrics(State(state): State<AppState>) -> impl axum::response::IntoResponse {
+pub async fn metrics(
+    State(state): State<AppState>,
+    caller: crate::auth::Caller,
+) -> Result<impl axum::response::IntoResponse, ApiError> {
+    caller.require_admin("reading metrics")?;
     for (pool, open, idle) in state.store.pool_stats() {
         let in_use = open.saturating_sub(idle as u32);
         metrics::gauge!(crate::telemetry::DB_CONNECTIONS, "pool" => pool, "state" => "idle")
@@ -22,13 +26,13 @@ pub async fn metrics(State(state): State<AppState>) -> impl axum::response::Into
     }
     let handle = crate::telemetry::install();
     handle.run_upkeep();
-    (
+    Ok((
         [(
             axum::http::header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
         handle.render(),
-    )
+    ))
 }
 
 #[utoipa::path(get, path = "/healthz", tag = "operations", summary = "Liveness",

@@ -42,10 +42,12 @@ const SCAN_LIMIT: usize = 20_000;
 )]
 pub async fn history(
     State(state): State<AppState>,
+    caller: crate::auth::Caller,
     ApiPath(topic): ApiPath<String>,
     query: QueryPairs,
 ) -> Result<Response, ApiError> {
     let topic = TopicName::parse(&topic)?;
+    caller.require_subscribe(&TopicSelector::single(&topic))?;
     let cursor = query
         .one("after")?
         .map(Cursor::parse)

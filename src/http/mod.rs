@@ -12,9 +12,11 @@ pub mod health;
 pub mod json;
 pub mod messages;
 pub mod openapi;
+pub mod openapi_security;
 pub mod publish;
 pub mod server;
 pub mod subscriptions;
+pub mod tokens;
 pub mod topics;
 pub mod ui;
 pub mod write_timeout;
@@ -67,6 +69,8 @@ pub struct AppState {
     pub shutdown: CancellationToken,
     /// The last readiness probe, shared by `/readyz` requests.
     pub readiness: Arc<health::Readiness>,
+    /// Access control and per-client limits.
+    pub auth: Arc<crate::auth::Auth>,
 }
 
 impl AppState {
@@ -121,6 +125,8 @@ pub fn router(state: AppState) -> Router {
             get(dead_letters::show).delete(dead_letters::delete),
         )
         .route("/dead-letters/{id}/redrive", post(dead_letters::redrive))
+        .route("/tokens", post(tokens::create).get(tokens::list))
+        .route("/tokens/{id}", axum::routing::delete(tokens::revoke))
         .route("/openapi.json", get(openapi::openapi_json))
         .merge(openapi::docs())
         .route("/healthz", get(health::healthz))
@@ -131,8 +137,14 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(cors)
         .layer(CatchPanicLayer::custom(error::panicked))
-        .layer(TraceLayer::new_for_http())
+        // Spans name the path only: a query may hold `access_token`.
+        .layer(TraceLayer::new_for_http().make_span_with(span))
         .with_state(state)
+}
+
+/// The span of one request: method and path, never the query string.
+fn span(req: &axum::http::Request<axum::body::Body>) -> tracing::Span {
+    tracing::debug_span!("request", method = %req.method(), path = %req.uri().path())
 }
 
 /// CORS for browsers on other origins, when configured. Preflights are
@@ -162,6 +174,7 @@ fn cors(origins: &[String]) -> tower_http::cors::CorsLayer {
         ])
         .allow_headers([
             header::CONTENT_TYPE,
+            header::AUTHORIZATION,
             HeaderName::from_static("last-event-id"),
         ])
         .expose_headers([header::RETRY_AFTER])

@@ -3,10 +3,13 @@
 //! asset served by herald itself: it works with no internet).
 
 use super::json::Json;
+use super::openapi_security::Security;
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
-use super::{batch, dead_letters, events, health, messages, publish, subscriptions, topics};
+use super::{
+    batch, dead_letters, events, health, messages, publish, subscriptions, tokens, topics,
+};
 
 /// The message envelope: the `data:` of every SSE event, the items of the
 /// history, and the body of every webhook delivery.
@@ -98,6 +101,9 @@ pub struct HistoryGap {
         dead_letters::delete,
         dead_letters::redrive,
         dead_letters::redrive_all,
+        tokens::create,
+        tokens::list,
+        tokens::revoke,
         health::healthz,
         health::readyz,
         health::metrics,
@@ -108,8 +114,10 @@ pub struct HistoryGap {
         (name = "streams", description = "Server-Sent Events"),
         (name = "topics", description = "What is stored, who listens, and each topic's configuration (retention, TTL, schema)"),
         (name = "webhooks", description = "Webhook subscriptions and dead letters"),
+        (name = "access", description = "API tokens (admin); see the README's \"Access control\""),
         (name = "operations", description = "Health, readiness and this document"),
-    )
+    ),
+    modifiers(&Security)
 )]
 pub struct ApiDoc;
 

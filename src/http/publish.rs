@@ -12,6 +12,7 @@ use super::error::Problem;
 use super::extract::{ApiPath, QueryPairs};
 use std::time::Duration;
 
+use crate::auth::Caller;
 use crate::domain::{EventType, HumanDuration, NewMessage, Payload, TopicName};
 use crate::fanout::Ack;
 use crate::topics::TopicRules;
@@ -41,6 +42,7 @@ use crate::topics::TopicRules;
 )]
 pub async fn publish(
     State(state): State<AppState>,
+    caller: Caller,
     ApiPath(topic): ApiPath<String>,
     query: QueryPairs,
     headers: HeaderMap,
@@ -48,6 +50,8 @@ pub async fn publish(
 ) -> Result<(StatusCode, Json<Ack>), ApiError> {
     let started = std::time::Instant::now();
     let topic = TopicName::parse(&topic)?;
+    caller.require_publish(&topic)?;
+    caller.take_publishes(&state, 1)?;
     let rules = state.topics.rules(&topic).await?;
     let mut message = parse_message(&state, topic, &query, &headers, body)?;
     message.ttl = ttl(&query, &rules)?;

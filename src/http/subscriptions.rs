@@ -10,6 +10,7 @@ use serde_json::Value;
 use super::AppState;
 use super::error::{ApiError, Problem};
 use super::extract::{ApiId, ApiJson, QueryPairs};
+use crate::auth::Caller;
 use crate::delivery::guard;
 use crate::domain::webhook::Secret;
 use crate::domain::{Cursor, Timestamp, TopicPattern};
@@ -186,9 +187,11 @@ async fn check(state: &AppState, s: &Subscription) -> Result<(), ApiError> {
 )]
 pub async fn create(
     State(state): State<AppState>,
+    caller: Caller,
     ApiJson(body): ApiJson<CreateSubscription>,
 ) -> Result<(StatusCode, Json<SubscriptionView>), ApiError> {
     let pattern = TopicPattern::parse(&body.topic)?;
+    caller.require_subscribe_pattern(&pattern)?;
     let secret = match &body.secret {
         Some(s) => Secret::parse(s).map_err(|e| invalid(format!("secret: {e}")))?,
         None => Secret::generate(),
@@ -218,6 +221,7 @@ pub async fn create(
             .unwrap_or(MAX_BACKOFF_MS.max(body.min_backoff_ms.unwrap_or(0))),
         timeout_ms: body.timeout_ms.unwrap_or(TIMEOUT_MS.0),
         paused: body.paused,
+        owner: caller.owner(),
     };
     let now = Timestamp::now();
     let draft = Subscription {
@@ -236,6 +240,7 @@ pub async fn create(
         created_us: now.0,
         updated_us: now.0,
         expired: 0,
+        owner: new.owner.clone(),
     };
     check(&state, &draft).await?;
     let created = state.store.create_subscription(new, start, now).await?;
@@ -262,6 +267,7 @@ pub struct SubscriptionPage {
 )]
 pub async fn list(
     State(state): State<AppState>,
+    caller: Caller,
     query: QueryPairs,
 ) -> Result<Json<SubscriptionPage>, ApiError> {
     let limit = query.number("limit", 1, 1000)?.unwrap_or(100);
@@ -275,7 +281,15 @@ pub async fn list(
         })?,
         None => 0,
     };
-    let subs = state.store.subscriptions(after, limit).await?;
+    // Admins (and everyone while access control is off) see them all.
+    let owner = (!caller.may_manage(None)).then(|| caller.owner()).flatten();
+    if !caller.may_manage(None) && owner.is_none() {
+        return Err(caller.refuse("listing subscriptions".into()));
+    }
+    let subs = state
+        .store
+        .subscriptions(after, limit, owner.as_deref())
+        .await?;
     let next = (subs.len() == limit as usize)
         .then(|| subs.last().map(|s| s.id))
         .flatten();
@@ -285,12 +299,20 @@ pub async fn list(
     }))
 }
 
-async fn load(state: &AppState, id: i64) -> Result<Subscription, ApiError> {
-    state
+/// The subscription, if the caller may manage it: its creator's token,
+/// or an admin.
+pub(crate) async fn load(
+    state: &AppState,
+    caller: &Caller,
+    id: i64,
+) -> Result<Subscription, ApiError> {
+    let sub = state
         .store
         .subscription(id)
         .await?
-        .ok_or_else(|| ApiError::not_found(format!("no subscription {id}")))
+        .ok_or_else(|| ApiError::not_found(format!("no subscription {id}")))?;
+    caller.require_owner(sub.owner.as_deref(), &format!("subscription {id}"))?;
+    Ok(sub)
 }
 
 #[utoipa::path(
@@ -300,9 +322,10 @@ async fn load(state: &AppState, id: i64) -> Result<Subscription, ApiError> {
 )]
 pub async fn show(
     State(state): State<AppState>,
+    caller: Caller,
     ApiId(id): ApiId,
 ) -> Result<Json<SubscriptionView>, ApiError> {
-    let sub = load(&state, id).await?;
+    let sub = load(&state, &caller, id).await?;
     let counts = state.store.delivery_counts(id).await?;
     Ok(Json(view(sub, false, Some(counts))))
 }
@@ -315,10 +338,11 @@ pub async fn show(
 )]
 pub async fn update(
     State(state): State<AppState>,
+    caller: Caller,
     ApiId(id): ApiId,
     ApiJson(patch): ApiJson<PatchSubscription>,
 ) -> Result<Json<SubscriptionView>, ApiError> {
-    let mut sub = load(&state, id).await?;
+    let mut sub = load(&state, &caller, id).await?;
     if let Some(url) = patch.url {
         sub.url = url;
     }
@@ -349,7 +373,7 @@ pub async fn update(
         return Err(ApiError::not_found(format!("no subscription {id}")));
     }
     state.subscription_changes.bump();
-    show(State(state), ApiId(id)).await
+    show(State(state), caller, ApiId(id)).await
 }
 
 #[utoipa::path(
@@ -359,8 +383,10 @@ pub async fn update(
 )]
 pub async fn delete(
     State(state): State<AppState>,
+    caller: Caller,
     ApiId(id): ApiId,
 ) -> Result<StatusCode, ApiError> {
+    load(&state, &caller, id).await?;
     if state.store.delete_subscription(id).await? {
         state.subscription_changes.bump();
         Ok(StatusCode::NO_CONTENT)

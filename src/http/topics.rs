@@ -9,7 +9,8 @@ use super::AppState;
 use super::error::{ApiError, Problem};
 use super::extract::{ApiJson, ApiPath};
 use super::json::Json;
-use crate::domain::{Retention, Timestamp, TopicConfig, TopicName};
+use crate::auth::Caller;
+use crate::domain::{Retention, Timestamp, TopicConfig, TopicName, TopicSelector};
 use crate::retention::Policy;
 use crate::storage::TopicInfo;
 use crate::topics::Schema;
@@ -64,7 +65,11 @@ fn view(state: &AppState, t: TopicInfo) -> TopicView {
     get, path = "/topics", tag = "topics", summary = "List topics",
     responses((status = 200, description = "Every topic", body = TopicList), (status = 503, description = "The database is unavailable; retry after `Retry-After` seconds", content_type = "application/problem+json", body = Problem, headers(("Retry-After" = u32, description = "Seconds to wait"))))
 )]
-pub async fn list(State(state): State<AppState>) -> Result<Json<TopicList>, ApiError> {
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<TopicList>, ApiError> {
+    caller.require_admin("listing every topic")?;
     let topics = state.store.topics().await?;
     Ok(Json(TopicList {
         topics: topics.into_iter().map(|t| view(&state, t)).collect(),
@@ -83,9 +88,11 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<TopicList>, ApiE
 )]
 pub async fn show(
     State(state): State<AppState>,
+    caller: Caller,
     ApiPath(topic): ApiPath<String>,
 ) -> Result<Json<TopicView>, ApiError> {
     let name = TopicName::parse(&topic)?;
+    caller.require_subscribe(&TopicSelector::single(&name))?;
     let Some(t) = state.store.topic(&name).await? else {
         return Err(ApiError::not_found(format!("no topic {name}")));
     };
@@ -113,10 +120,12 @@ pub async fn show(
 )]
 pub async fn configure(
     State(state): State<AppState>,
+    caller: Caller,
     ApiPath(topic): ApiPath<String>,
     ApiJson(config): ApiJson<TopicConfig>,
 ) -> Result<Json<TopicConfig>, ApiError> {
     let name = TopicName::parse(&topic)?;
+    caller.require_admin("configuring topics")?;
     let invalid = |detail: String| {
         ApiError::bad_request("invalid-config", "Invalid topic configuration", detail)
     };
@@ -148,9 +157,11 @@ pub async fn configure(
 )]
 pub async fn delete(
     State(state): State<AppState>,
+    caller: Caller,
     ApiPath(topic): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     let name = TopicName::parse(&topic)?;
+    caller.require_admin("deleting topics")?;
     let found = state.store.delete_topic(&name).await?;
     state.topics.forget(name.as_str());
     if found {

@@ -6,6 +6,7 @@ pub mod open;
 pub mod postgres;
 pub mod readiness;
 pub mod sqlite;
+pub mod tokens;
 pub mod topics;
 pub mod webhooks;
 
@@ -19,7 +20,9 @@ use crate::domain::{Message, NewMessage, Position, Timestamp, TopicName};
 /// Everything herald keeps. Implementations assign positions and seqs in the
 /// transaction that stores the messages, in commit order.
 #[async_trait::async_trait]
-pub trait Store: webhooks::WebhookStore + topics::TopicStore + Send + Sync + 'static {
+pub trait Store:
+    webhooks::WebhookStore + topics::TopicStore + tokens::TokenStore + Send + Sync + 'static
+{
     /// `sqlite` or `postgres`, for logs and metrics.
     fn backend(&self) -> &'static str;
 

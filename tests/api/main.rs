@@ -3,7 +3,10 @@
 //! SQLite and on Postgres (`HERALD_TEST_POSTGRES_URL`).
 
 mod helpers;
+mod jwt;
 
+mod auth;
+mod auth_logs;
 mod batch;
 mod cluster;
 mod errors;
@@ -20,5 +23,6 @@ mod retention;
 mod slow;
 mod startup;
 mod streams;
+mod tokens;
 mod ui;
 mod webhooks;

@@ -43,6 +43,8 @@ pub struct NewSubscription {
     pub max_backoff_ms: i64,
     pub timeout_ms: i64,
     pub paused: bool,
+    /// Who created it (see [`crate::auth::Caller::owner`]).
+    pub owner: Option<String>,
 }
 
 /// A stored subscription.
@@ -64,6 +66,8 @@ pub struct Subscription {
     pub updated_us: i64,
     /// Pending deliveries dropped because their message expired first.
     pub expired: i64,
+    /// Who created it (see [`crate::auth::Caller::owner`]).
+    pub owner: Option<String>,
 }
 
 /// Deliveries of a subscription by state.
@@ -132,7 +136,13 @@ pub trait WebhookStore: Send + Sync {
         now: Timestamp,
     ) -> Result<Subscription, StoreError>;
     /// Subscriptions with an id above `after`, by id.
-    async fn subscriptions(&self, after: i64, limit: u32) -> Result<Vec<Subscription>, StoreError>;
+    /// A page by id; only `owner`'s when given.
+    async fn subscriptions(
+        &self,
+        after: i64,
+        limit: u32,
+        owner: Option<&str>,
+    ) -> Result<Vec<Subscription>, StoreError>;
     async fn subscription(&self, id: i64) -> Result<Option<Subscription>, StoreError>;
     async fn delivery_counts(&self, id: i64) -> Result<DeliveryCounts, StoreError>;
     /// Writes every mutable field of `s` (read, changed, written back).

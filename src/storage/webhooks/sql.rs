@@ -58,8 +58,8 @@ where
         };
         let created = sqlx::query_as(
             "INSERT INTO subscriptions (topic, filter, url, secret, max_attempts, min_backoff_ms, \
-             max_backoff_ms, timeout_ms, paused, cursor, created_us, updated_us) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) RETURNING *",
+             max_backoff_ms, timeout_ms, paused, cursor, created_us, updated_us, owner) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12) RETURNING *",
         )
         .bind(s.topic.clone())
         .bind(s.filter.clone())
@@ -72,6 +72,7 @@ where
         .bind(s.paused)
         .bind(cursor)
         .bind(now.0)
+        .bind(s.owner.clone())
         .fetch_one(&mut *tx)
         .await
         .map_err(T::err)?;
@@ -79,13 +80,22 @@ where
         Ok(created)
     }
 
-    async fn subscriptions(&self, after: i64, limit: u32) -> Result<Vec<Subscription>, StoreError> {
-        sqlx::query_as("SELECT * FROM subscriptions WHERE id > $1 ORDER BY id LIMIT $2")
-            .bind(after)
-            .bind(i64::from(limit))
-            .fetch_all(self.reads())
-            .await
-            .map_err(T::err)
+    async fn subscriptions(
+        &self,
+        after: i64,
+        limit: u32,
+        owner: Option<&str>,
+    ) -> Result<Vec<Subscription>, StoreError> {
+        sqlx::query_as(
+            "SELECT * FROM subscriptions WHERE id > $1 AND ($3 IS NULL OR owner = $3) \
+             ORDER BY id LIMIT $2",
+        )
+        .bind(after)
+        .bind(i64::from(limit))
+        .bind(owner.map(str::to_owned))
+        .fetch_all(self.reads())
+        .await
+        .map_err(T::err)
     }
 
     async fn subscription(&self, id: i64) -> Result<Option<Subscription>, StoreError> {

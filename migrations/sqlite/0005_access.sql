@@ -1,0 +1,20 @@
+-- API tokens. Only a SHA-256 hash of each token's secret is kept; the
+-- token itself is shown once, when it is created. A revoked token keeps
+-- its row (with `revoked_us`) so that every node's revocation poll sees it.
+CREATE TABLE api_tokens (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    subject    TEXT    NOT NULL,
+    publish    TEXT    NOT NULL,  -- JSON array of patterns
+    subscribe  TEXT    NOT NULL,  -- JSON array of patterns
+    admin      BOOLEAN NOT NULL,
+    hash       TEXT    NOT NULL,  -- hex SHA-256 of the secret
+    created_us INTEGER NOT NULL,
+    expires_us INTEGER,
+    revoked_us INTEGER
+);
+CREATE INDEX api_tokens_revoked ON api_tokens (revoked_us);
+
+-- Who created each subscription (`token:ID`, `jwt:SUBJECT`, or
+-- `anonymous`); NULL for those created before access control.
+ALTER TABLE subscriptions ADD COLUMN owner TEXT;
+CREATE INDEX subscriptions_owner ON subscriptions (owner, id);

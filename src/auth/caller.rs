@@ -1,0 +1,216 @@
+//! [`Caller`]: the extractor that yields who is calling and their scopes,
+//! and the checks handlers make with it.
+//!
+//! The token is read from `Authorization: Bearer …`, then
+//! `?access_token=…` (RFC 6750; `EventSource` cannot set headers), then the
+//! `herald_token` cookie. It is never logged nor echoed in an error.
+
+use std::sync::Arc;
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, header};
+
+use crate::domain::{Grants, TopicName, TopicPattern, TopicSelector};
+use crate::http::AppState;
+use crate::http::error::ApiError;
+use crate::http::front_door::ClientIp;
+
+/// The query parameter that may carry a token.
+pub const QUERY_PARAM: &str = "access_token";
+/// The cookie that may carry a token.
+pub const COOKIE: &str = "herald_token";
+
+/// How the caller proved who it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Identity {
+    /// Access control is off: everyone may do everything.
+    Open,
+    /// No token.
+    Anonymous,
+    /// The API token with this id.
+    ApiToken(i64),
+    Jwt,
+}
+
+/// Who is calling and what they may do.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub identity: Identity,
+    /// The token's subject (`sub`).
+    pub subject: Option<String>,
+    pub grants: Arc<Grants>,
+    /// When the token expires (unix seconds).
+    pub expires: Option<i64>,
+    /// The key of per-client limits: the token, or the address.
+    pub client: String,
+}
+
+impl Caller {
+    pub fn new(
+        identity: Identity,
+        subject: Option<String>,
+        grants: Arc<Grants>,
+        expires: Option<i64>,
+        client: String,
+    ) -> Self {
+        Caller {
+            identity,
+            subject,
+            grants,
+            expires,
+            client,
+        }
+    }
+
+    /// Who owns what this caller creates: `token:ID`, `jwt:SUBJECT`,
+    /// `anonymous`, or nobody while access control is off.
+    pub fn owner(&self) -> Option<String> {
+        match self.identity {
+            Identity::Open => None,
+            Identity::Anonymous => Some("anonymous".into()),
+            Identity::ApiToken(id) => Some(format!("token:{id}")),
+            Identity::Jwt => Some(format!("jwt:{}", self.subject.as_deref().unwrap_or(""))),
+        }
+    }
+
+    /// Whether the caller may read and change something `owner` created.
+    pub fn may_manage(&self, owner: Option<&str>) -> bool {
+        self.identity == Identity::Open
+            || self.grants.admin
+            || (owner.is_some() && owner == self.owner().as_deref())
+    }
+
+    pub fn is_admin(&self) -> bool {
+        self.grants.admin
+    }
+
+    pub fn require_publish(&self, topic: &TopicName) -> Result<(), ApiError> {
+        if self.grants.may_publish(topic) {
+            return Ok(());
+        }
+        Err(self.refuse(format!("publishing to `{topic}`")))
+    }
+
+    /// Every topic or pattern of `selector` must be covered.
+    pub fn require_subscribe(&self, selector: &TopicSelector) -> Result<(), ApiError> {
+        match self.grants.subscribe_denied(selector) {
+            None => Ok(()),
+            Some(p) => Err(self.refuse(format!("subscribing to `{}`", p.as_str()))),
+        }
+    }
+
+    pub fn require_subscribe_pattern(&self, pattern: &TopicPattern) -> Result<(), ApiError> {
+        if self.grants.may_subscribe(pattern) {
+            return Ok(());
+        }
+        Err(self.refuse(format!("subscribing to `{}`", pattern.as_str())))
+    }
+
+    /// `what` names the action, e.g. "configuring topics".
+    pub fn require_admin(&self, what: &str) -> Result<(), ApiError> {
+        if self.grants.admin {
+            return Ok(());
+        }
+        Err(self.refuse(format!("{what} (it needs an admin token)")))
+    }
+
+    /// `404` for what the caller may not see, as if it did not exist.
+    pub fn require_owner(&self, owner: Option<&str>, what: &str) -> Result<(), ApiError> {
+        if self.may_manage(owner) {
+            return Ok(());
+        }
+        Err(self.refuse(format!("{what}: it belongs to another token")))
+    }
+
+    /// `401` without a token, `403` with one.
+    pub fn refuse(&self, what: String) -> ApiError {
+        let error = if self.identity == Identity::Anonymous {
+            ApiError::unauthorized(
+                format!("{what} needs a token: send Authorization: Bearer <token>"),
+                false,
+            )
+        } else {
+            ApiError::forbidden(format!("this token does not allow {what}"))
+        };
+        metrics::counter!(crate::telemetry::AUTH_REFUSED, "status" => error.status.as_str().to_owned())
+            .increment(1);
+        error
+    }
+
+    /// `429` unless `client` may publish `n` more messages now.
+    pub fn take_publishes(&self, state: &AppState, n: usize) -> Result<(), ApiError> {
+        state.auth.limits.publish(&self.client, n).map_err(|l| {
+            ApiError::too_many(
+                format!(
+                    "this client publishes faster than --rate-limit-publish allows; retry in {} s",
+                    l.retry_after_secs
+                ),
+                l.retry_after_secs,
+            )
+        })
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let ip = parts.extensions.get::<ClientIp>().map(|c| c.0);
+        // With access control off, tokens (and odd headers) are ignored.
+        let token = if state.auth.enabled() {
+            token(parts)?
+        } else {
+            None
+        };
+        state
+            .auth
+            .caller(token.as_deref(), ip)
+            .await
+            .map_err(|e| match e {
+                super::AuthError::Token(super::api_token::TokenError::Store(s)) => {
+                    ApiError::from(s)
+                }
+                e => {
+                    metrics::counter!(crate::telemetry::AUTH_REFUSED, "status" => "401")
+                        .increment(1);
+                    ApiError::unauthorized(e.to_string(), true)
+                }
+            })
+    }
+}
+
+/// The bearer token of a request, wherever it is.
+fn token(parts: &Parts) -> Result<Option<String>, ApiError> {
+    if let Some(value) = parts.headers.get(header::AUTHORIZATION) {
+        let text = value.to_str().unwrap_or_default().trim();
+        let (scheme, rest) = text.split_once(' ').unwrap_or((text, ""));
+        if !scheme.eq_ignore_ascii_case("bearer") || rest.trim().is_empty() {
+            return Err(ApiError::unauthorized(
+                "the Authorization header must be `Bearer <token>`",
+                true,
+            ));
+        }
+        return Ok(Some(rest.trim().to_owned()));
+    }
+    if let Some(query) = parts.uri.query() {
+        let found = form_urlencoded::parse(query.as_bytes())
+            .find(|(k, v)| k == QUERY_PARAM && !v.is_empty())
+            .map(|(_, v)| v.into_owned());
+        if found.is_some() {
+            return Ok(found);
+        }
+    }
+    Ok(cookie(&parts.headers))
+}
+
+fn cookie(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, value)| *name == COOKIE && !value.is_empty())
+        .map(|(_, value)| value.trim_matches('"').to_owned())
+}

@@ -1,0 +1,344 @@
+//! API tokens (stored hashed, so they work on every node), who may manage
+//! which subscription, revocation ending streams on both nodes, limits,
+//! and tokens kept out of the logs.
+
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+
+use crate::helpers::{Backend, DEADLINE, Sse, TestApp, TestDb, spawn_app_with};
+
+crate::on_both_backends!(
+    api_tokens_are_created_shown_once_listed_without_secrets_and_revoked,
+    a_subscription_belongs_to_the_token_that_created_it,
+    a_revoked_token_ends_its_open_stream,
+);
+
+/// `herald token create …` on `db`; returns the token it prints.
+async fn cli_token(db: &TestDb, args: &[&str]) -> String {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_herald"))
+        .args(["token", "create", "--database-url", &db.url])
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "herald token create: {stderr}");
+    let token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    assert!(token.starts_with("hrd_"), "{token}");
+    assert!(
+        !stderr.contains(&token),
+        "the token is printed on stdout only"
+    );
+    token
+}
+
+/// A herald with API tokens only (`--anonymous none`) and an admin token
+/// made by the CLI before it starts.
+async fn locked_app(backend: Backend, flags: &[&str]) -> (TestApp, String) {
+    let db = TestDb::new(&backend).await;
+    let admin = cli_token(&db, &["--admin", "--subject", "root"]).await;
+    let mut all = vec!["--webhook-allow-private"];
+    if !flags.contains(&"--anonymous") {
+        all.extend(["--anonymous", "none"]);
+    }
+    all.extend_from_slice(flags);
+    (spawn_app_with(db, &all).await, admin)
+}
+
+async fn send(
+    app: &TestApp,
+    method: &str,
+    path: &str,
+    token: &str,
+    body: Option<Value>,
+) -> reqwest::Response {
+    let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+    let mut req = app.client.request(method, app.url(path)).bearer_auth(token);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    req.send().await.unwrap()
+}
+
+async fn make_token(app: &TestApp, admin: &str, spec: Value) -> (i64, String) {
+    let r = send(app, "POST", "/tokens", admin, Some(spec)).await;
+    assert_eq!(r.status(), 201);
+    let body: Value = r.json().await.unwrap();
+    (
+        body["id"].as_i64().unwrap(),
+        body["token"].as_str().unwrap().to_owned(),
+    )
+}
+
+async fn api_tokens_are_created_shown_once_listed_without_secrets_and_revoked(backend: Backend) {
+    let (app, admin) = locked_app(backend, &[]).await;
+    let spec = json!({"subject": "shop", "publish": ["orders.**"], "subscribe": ["orders.**"], "expires": "30d"});
+    let (id, token) = make_token(&app, &admin, spec).await;
+    let listed = send(&app, "GET", "/tokens", &admin, None)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(listed.contains("\"subject\":\"shop\""), "{listed}");
+    let secret = token.rsplit('_').next().unwrap();
+    assert!(
+        !listed.contains(secret) && !listed.contains("\"token\""),
+        "{listed}"
+    );
+    assert_eq!(
+        send(&app, "POST", "/topics/orders.eu", &token, Some(json!({})))
+            .await
+            .status(),
+        201
+    );
+    assert_eq!(
+        send(&app, "POST", "/topics/billing", &token, Some(json!({})))
+            .await
+            .status(),
+        403
+    );
+    // Not an admin: it may not make tokens of its own.
+    let r = send(
+        &app,
+        "POST",
+        "/tokens",
+        &token,
+        Some(json!({"admin": true})),
+    )
+    .await;
+    assert_eq!(r.status(), 403);
+    // A wrong secret for a real id is refused (compared in constant time).
+    let forged = format!("hrd_{id}_{}", "A".repeat(43));
+    assert_eq!(
+        send(&app, "POST", "/topics/orders.eu", &forged, Some(json!({})))
+            .await
+            .status(),
+        401
+    );
+    // Bad specs are 400 and name the field.
+    for (bad, field) in [
+        (json!({"publish": ["orders..x"]}), "publish"),
+        (json!({"subscribe": ["a.**.b"]}), "subscribe"),
+        (json!({"expires": "yesterday"}), "expires"),
+    ] {
+        let r = send(&app, "POST", "/tokens", &admin, Some(bad)).await;
+        assert_eq!(r.status(), 400);
+        let detail = r.json::<Value>().await.unwrap()["detail"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert!(detail.contains(field), "{detail}");
+    }
+    assert_eq!(
+        send(&app, "DELETE", &format!("/tokens/{id}"), &admin, None)
+            .await
+            .status(),
+        204
+    );
+    assert_eq!(
+        send(&app, "POST", "/topics/orders.eu", &token, Some(json!({})))
+            .await
+            .status(),
+        401
+    );
+    assert_eq!(
+        send(&app, "DELETE", &format!("/tokens/{id}"), &admin, None)
+            .await
+            .status(),
+        404
+    );
+    let listed = send(&app, "GET", "/tokens", &admin, None)
+        .await
+        .json::<Value>()
+        .await
+        .unwrap();
+    assert!(
+        listed["tokens"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|t| t["id"] != id),
+        "{listed}"
+    );
+    app.stop().await;
+}
+
+async fn a_subscription_belongs_to_the_token_that_created_it(backend: Backend) {
+    let (app, admin) = locked_app(backend, &[]).await;
+    let scopes = json!({"subscribe": ["orders.**"]});
+    let (_, alice) = make_token(&app, &admin, scopes.clone()).await;
+    let (_, bob) = make_token(&app, &admin, scopes).await;
+    let hook = json!({"topic": "orders.*", "url": "http://127.0.0.1:9/hook", "paused": true});
+    let r = send(&app, "POST", "/subscriptions", &alice, Some(hook)).await;
+    assert_eq!(r.status(), 201);
+    let id = r.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
+    let path = format!("/subscriptions/{id}");
+    assert_eq!(send(&app, "GET", &path, &alice, None).await.status(), 200);
+    for (method, body) in [
+        ("GET", None),
+        ("PATCH", Some(json!({"paused": false}))),
+        ("DELETE", None),
+    ] {
+        assert_eq!(
+            send(&app, method, &path, &bob, body).await.status(),
+            403,
+            "{method}"
+        );
+    }
+    let dl = format!("/dead-letters?subscription={id}");
+    assert_eq!(send(&app, "GET", &dl, &bob, None).await.status(), 403);
+    assert_eq!(send(&app, "GET", &dl, &alice, None).await.status(), 200);
+    assert_eq!(
+        send(&app, "GET", "/dead-letters", &alice, None)
+            .await
+            .status(),
+        403
+    );
+    let redrive = json!({"subscription": id});
+    let r = send(&app, "POST", "/dead-letters/redrive", &bob, Some(redrive)).await;
+    assert_eq!(r.status(), 403);
+    // Each lists its own; the admin lists all.
+    for (token, n) in [(&alice, 1), (&bob, 0), (&admin, 1)] {
+        let page: Value = send(&app, "GET", "/subscriptions", token, None)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(page["subscriptions"].as_array().unwrap().len(), n);
+    }
+    assert_eq!(
+        send(&app, "DELETE", &path, &admin, None).await.status(),
+        204
+    );
+    app.stop().await;
+}
+
+async fn a_revoked_token_ends_its_open_stream(backend: Backend) {
+    let (app, admin) = locked_app(backend, &[]).await;
+    let (id, token) = make_token(&app, &admin, json!({"subscribe": ["news"]})).await;
+    let url = app.url(&format!("/topics/news/events?access_token={token}"));
+    let mut stream = Sse::connect(&app.client, &url, None).await;
+    assert_eq!(
+        send(&app, "DELETE", &format!("/tokens/{id}"), &admin, None)
+            .await
+            .status(),
+        204
+    );
+    while stream.next_event().await.is_some() {}
+    assert_eq!(app.client.get(&url).send().await.unwrap().status(), 401);
+    app.stop().await;
+}
+
+/// Two nodes on one Postgres: a token made on one works on the other, and
+/// its revocation on one ends its streams on both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Postgres: set HERALD_TEST_POSTGRES_URL, run with --run-ignored all"]
+async fn revocation_on_one_node_ends_streams_on_both() {
+    let db = TestDb::new(&Backend::postgres()).await;
+    let admin = cli_token(&db, &["--admin"]).await;
+    let flags = ["--anonymous", "none", "--auth-revocation-poll", "100ms"];
+    let a = spawn_app_with(db.clone(), &flags).await;
+    let b = spawn_app_with(Arc::clone(&db), &flags).await;
+    let (id, token) = make_token(
+        &a,
+        &admin,
+        json!({"subscribe": ["news"], "publish": ["news"]}),
+    )
+    .await;
+    let mut streams = Vec::new();
+    for node in [&a, &b] {
+        let url = node.url(&format!("/topics/news/events?access_token={token}"));
+        streams.push(Sse::connect(&node.client, &url, None).await);
+    }
+    assert_eq!(
+        send(&b, "POST", "/topics/news", &token, Some(json!({"n": 1})))
+            .await
+            .status(),
+        201
+    );
+    for s in &mut streams {
+        assert_eq!(s.messages(1).await[0].data, json!({"n": 1}));
+    }
+    assert_eq!(
+        send(&a, "DELETE", &format!("/tokens/{id}"), &admin, None)
+            .await
+            .status(),
+        204
+    );
+    let ended = async {
+        for s in &mut streams {
+            while s.next_event().await.is_some() {}
+        }
+    };
+    tokio::time::timeout(DEADLINE, ended)
+        .await
+        .expect("streams ended");
+    for node in [&a, &b] {
+        let r = send(node, "POST", "/topics/news", &token, Some(json!({}))).await;
+        assert_eq!(r.status(), 401);
+    }
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publish_rate_and_open_streams_are_limited_per_client() {
+    let flags = [
+        "--anonymous",
+        "publish",
+        "--rate-limit-publish",
+        "1/m",
+        "--rate-limit-publish-burst",
+        "3",
+        "--max-streams-per-client",
+        "2",
+    ];
+    let (app, admin) = locked_app(Backend::Sqlite, &flags).await;
+    for _ in 0..3 {
+        assert_eq!(app.post("/topics/t", None, "x").await.status(), 201);
+    }
+    let r = app.post("/topics/t", None, "x").await;
+    assert_eq!(r.status(), 429);
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
+    let wait: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&wait), "{wait}");
+    // A batch counts each message; the admin token has a bucket of its own.
+    let batch = app
+        .client
+        .post(app.url("/topics/t/batch"))
+        .bearer_auth(&admin)
+        .json(&json!([1, 2, 3, 4]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(batch.status(), 429, "4 messages exceed a burst of 3");
+    assert_eq!(
+        send(&app, "POST", "/topics/t", &admin, Some(json!(1)))
+            .await
+            .status(),
+        201
+    );
+    let _one = app.subscribe("/topics/t/events", None).await;
+    let _two = app.subscribe("/topics/t/events", None).await;
+    let r = app.get("/topics/t/events").await;
+    assert_eq!(r.status(), 429);
+    assert!(r.headers().contains_key("retry-after"));
+    let metrics = send(&app, "GET", "/metrics", &admin, None)
+        .await
+        .text()
+        .await
+        .unwrap();
+    for limit in ["publish", "streams"] {
+        assert!(
+            metrics.contains(&format!("herald_rate_limited_total{{limit=\"{limit}\"}}")),
+            "{limit}"
+        );
+    }
+    app.stop().await;
+}
