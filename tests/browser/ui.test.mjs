@@ -7,6 +7,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { createHmac } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdirSync, mkdtempSync } from 'node:fs';
 import net from 'node:net';
@@ -199,6 +200,70 @@ test('a filtered subscription receives only matching messages', { timeout: 60_00
     // earlier one has been decided.
     assert.deepEqual(await shownIds(page), expected);
     await page.screenshot({ path: join(ROOT, 'target/ui-filtered.png'), fullPage: true });
+  } finally {
+    await stopHerald(herald);
+  }
+});
+
+/** An HS256 JWT, as any backend would mint one. */
+function jwt(secret, claims) {
+  const b64 = (v) => Buffer.from(JSON.stringify(v)).toString('base64url');
+  const body = `${b64({ alg: 'HS256', typ: 'JWT' })}.${b64(claims)}`;
+  const sig = createHmac('sha256', secret).update(body).digest('base64url');
+  return `${body}.${sig}`;
+}
+
+test('a scoped EventSource with ?access_token= gets its private topic and is refused another user\'s', { timeout: 60_000 }, async () => {
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const secret = 'browser-test-secret-of-at-least-32-bytes';
+  const herald = await startHerald(port, join(dir, 'auth.db'), ['--auth-jwt-secret', secret]);
+  const exp = Math.floor(Date.now() / 1000) + 600;
+  const scopes = { subscribe: ['users.{sub}.**'], publish: ['users.{sub}.**'] };
+  const alice = jwt(secret, { sub: 'alice', exp, herald: scopes });
+  try {
+    const page = await newPage();
+    await page.goto(`${base}/`);
+    // The browser's own EventSource, which cannot send headers.
+    const outcome = await page.evaluate(async ({ token }) => {
+      const open = (topic) => new Promise((done) => {
+        const es = new EventSource(`/topics/${topic}/events?access_token=${encodeURIComponent(token)}`);
+        es.onopen = () => done({ es, opened: true });
+        es.onerror = () => { if (es.readyState === EventSource.CLOSED) done({ es, opened: false }); };
+      });
+      const own = await open('users.alice.inbox');
+      const other = await open('users.bob.inbox');
+      const got = new Promise((done) => { own.es.onmessage = (e) => done(JSON.parse(e.data)); });
+      const r = await fetch('/topics/users.alice.inbox', {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${token}` },
+        body: JSON.stringify({ text: 'for alice only' }),
+      });
+      const message = await got;
+      own.es.close();
+      return { own: own.opened, other: other.opened, status: r.status, data: message.data };
+    }, { token: alice });
+    assert.deepEqual(outcome, { own: true, other: false, status: 201, data: { text: 'for alice only' } });
+
+    // The page's token field: its stream and its publishes carry the token.
+    await page.goto(`${base}/`);
+    await page.fill('#token', alice);
+    await page.fill('#topics', 'users.alice.*');
+    await page.click('#connect');
+    await page.waitForSelector('#status[data-state="live"]', WAIT);
+    await page.fill('#pub-topic', 'users.alice.inbox');
+    await page.fill('#pub-body', '{"from": "the page"}');
+    await page.click('#publish');
+    await page.waitForFunction(() => /Published id \d+/.test(document.querySelector('#pub-result').textContent), null, WAIT);
+    await waitForMessages(page, 1);
+    // Another user's topics are refused, and the page says so.
+    await page.fill('#topics', 'users.bob.*');
+    await page.click('#connect');
+    await page.click('#connect');
+    await page.waitForFunction(() => /token/.test(document.querySelector('#sub-error').textContent), null, WAIT);
+    await page.fill('#pub-topic', 'users.bob.inbox');
+    await page.click('#publish');
+    await page.waitForFunction(() => /Forbidden/.test(document.querySelector('#pub-result').textContent), null, WAIT);
   } finally {
     await stopHerald(herald);
   }

@@ -54,16 +54,19 @@ struct Conn {
     stream: TcpStream,
     buf: Vec<u8>,
     request: Vec<u8>,
+    /// An `Authorization` header line, with its CRLF.
+    auth: Option<String>,
 }
 
 impl Conn {
-    async fn connect(addr: SocketAddr, local: IpAddr) -> anyhow::Result<Conn> {
+    async fn connect(addr: SocketAddr, local: IpAddr, token: Option<&str>) -> anyhow::Result<Conn> {
         let stream = crate::sse::connect_from(addr, Some(local), None).await?;
         stream.set_nodelay(true)?;
         Ok(Conn {
             stream,
             buf: Vec::with_capacity(16 * 1024),
             request: Vec::with_capacity(64 * 1024),
+            auth: token.map(|t| format!("Authorization: Bearer {t}\r\n")),
         })
     }
 
@@ -76,6 +79,9 @@ impl Conn {
     ) -> anyhow::Result<(u16, &[u8])> {
         self.request.clear();
         write!(self.request, "{method} {path} HTTP/1.1\r\nHost: bench\r\n")?;
+        if let Some(auth) = &self.auth {
+            self.request.extend_from_slice(auth.as_bytes());
+        }
         if method == "POST" {
             write!(
                 self.request,
@@ -134,13 +140,25 @@ pub async fn closed_loop(
     clients: usize,
     duration: Duration,
 ) -> anyhow::Result<Run> {
+    closed_loop_as(base, kind, clients, duration, None).await
+}
+
+/// [`closed_loop`] with a bearer token on every request.
+pub async fn closed_loop_as(
+    base: &str,
+    kind: Kind,
+    clients: usize,
+    duration: Duration,
+    token: Option<String>,
+) -> anyhow::Result<Run> {
     let addr: SocketAddr = base.trim_start_matches("http://").parse()?;
     let started = Instant::now();
     let deadline = started + duration;
     let mut tasks = Vec::with_capacity(clients);
     for c in 0..clients {
+        let token = token.clone();
         tasks.push(tokio::spawn(async move {
-            let mut conn = Conn::connect(addr, crate::sse::local_ip(c)).await?;
+            let mut conn = Conn::connect(addr, crate::sse::local_ip(c), token.as_deref()).await?;
             let mut lat = Vec::new();
             let mut ids = Vec::new();
             let mut messages = 0u64;
@@ -231,6 +249,16 @@ pub async fn storage_floor(
 /// Checks that every acknowledged id is unique and that the server holds
 /// exactly as many messages as were acknowledged.
 pub async fn verify_publishes(base: &str, ids: &mut Vec<i64>) -> anyhow::Result<()> {
+    verify_publishes_as(base, ids, None).await
+}
+
+/// [`verify_publishes`] with an admin token (`GET /topics` needs one when
+/// access control is on).
+pub async fn verify_publishes_as(
+    base: &str,
+    ids: &mut Vec<i64>,
+    admin: Option<&str>,
+) -> anyhow::Result<()> {
     let n = ids.len();
     ids.sort_unstable();
     ids.dedup();
@@ -239,7 +267,11 @@ pub async fn verify_publishes(base: &str, ids: &mut Vec<i64>) -> anyhow::Result<
         "{} duplicate ids acknowledged",
         n - ids.len()
     );
-    let topics: serde_json::Value = reqwest::get(format!("{base}/topics")).await?.json().await?;
+    let mut request = reqwest::Client::new().get(format!("{base}/topics"));
+    if let Some(token) = admin {
+        request = request.bearer_auth(token);
+    }
+    let topics: serde_json::Value = request.send().await?.json().await?;
     let stored: i64 = topics["topics"]
         .as_array()
         .into_iter()

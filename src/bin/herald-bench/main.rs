@@ -2,10 +2,11 @@
 //! checks that nothing is lost or duplicated, and prints figures beside a
 //! baseline measured in the same run.
 //!
-//! `cargo run --release --bin herald-bench -- <publish|batch|fanout|catchup|idle|slow|all>`
+//! `cargo run --release --bin herald-bench -- <publish|batch|fanout|catchup|idle|slow|retention|auth|all>`
 //! Each scenario starts the `herald` binary beside this one on a fresh
 //! database (SQLite; Postgres with `--database-url`), or targets `--url`.
 
+mod auth;
 mod chart;
 mod limits;
 mod load;
@@ -29,7 +30,7 @@ use stats::Row;
     about = "Benchmarks of herald, each beside its baseline"
 )]
 struct Args {
-    /// publish, batch, fanout, catchup, idle, slow, retention, all, or limits
+    /// publish, batch, fanout, catchup, idle, slow, retention, auth, all, or limits
     /// (the front door's cost: limits on against off, not part of all).
     #[arg(default_value = "all")]
     scenario: String,
@@ -489,6 +490,7 @@ async fn main() -> anyhow::Result<()> {
         "slow",
         "retention",
         "limits",
+        "auth",
         "all",
     ];
     anyhow::ensure!(
@@ -515,6 +517,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if all || scenario == "retention" {
         retention_scenario(&mut cx).await?;
+    }
+    if all || scenario == "auth" {
+        auth::auth(&mut cx).await?;
     }
     if scenario == "limits" {
         limits::limits(&mut cx).await?;
