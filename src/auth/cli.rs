@@ -23,7 +23,14 @@ async fn open(db: &DatabaseArg) -> anyhow::Result<std::sync::Arc<dyn Store>> {
         max_connections: 1,
         sqlite_full_sync: true,
     };
-    storage::connect(&db.database_url, &options).await
+    storage::connect(&db.database_url, &options)
+        .await
+        .map_err(|e| {
+            e.context(
+                "herald token opens the database itself: on SQLite, stop herald first \
+                 (or create tokens with POST /tokens and an admin token)",
+            )
+        })
 }
 
 async fn create(args: TokenCreateArgs) -> anyhow::Result<()> {

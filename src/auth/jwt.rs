@@ -14,7 +14,7 @@ use serde::Deserialize;
 use crate::domain::Grants;
 
 /// Verified tokens remembered at most; past it, the cache starts over.
-const CACHE_ENTRIES: usize = 100_000;
+const CACHE_ENTRIES: usize = 20_000;
 
 /// Why a JWT was refused. The text never contains the token.
 #[derive(Debug, thiserror::Error)]
@@ -235,4 +235,64 @@ fn read_key(file: &Path) -> anyhow::Result<(Family, DecodingKey)> {
         "--auth-jwt-key {}: not a PEM public key herald can use (RSA, EC P-256/P-384 or Ed25519)",
         file.display()
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jsonwebtoken::{EncodingKey, Header};
+
+    fn fixture(name: &str) -> std::path::PathBuf {
+        format!("{}/tests/fixtures/auth/{name}", env!("CARGO_MANIFEST_DIR")).into()
+    }
+
+    fn claims() -> serde_json::Value {
+        serde_json::json!({"sub": "a", "exp": jsonwebtoken::get_current_timestamp() + 60,
+            "herald": {"subscribe": ["x.**"]}})
+    }
+
+    /// Only an RSA key: the forgeries that target such servers fail, and a
+    /// real RS256 token passes (and is then served from the cache).
+    #[test]
+    fn an_rsa_only_server_refuses_none_and_key_confusion() {
+        let _ = jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER.install_default();
+        let v = Verifier::new(None, &[fixture("rsa_public.pem")], None)
+            .unwrap()
+            .unwrap();
+        let public = std::fs::read(fixture("rsa_public.pem")).unwrap();
+        let confused = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims(),
+            &EncodingKey::from_secret(&public),
+        )
+        .unwrap();
+        assert!(matches!(v.verify(&confused), Err(JwtError::Algorithm(_))));
+        let b64 = |s: &str| {
+            use base64::Engine;
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s)
+        };
+        let none = format!(
+            "{}.{}.",
+            b64(r#"{"alg":"none"}"#),
+            b64(&claims().to_string())
+        );
+        assert!(v.verify(&none).is_err());
+        let private = std::fs::read(fixture("rsa_private.pem")).unwrap();
+        let real = jsonwebtoken::encode(
+            &Header::new(Algorithm::RS256),
+            &claims(),
+            &EncodingKey::from_rsa_pem(&private).unwrap(),
+        )
+        .unwrap();
+        let ok = v.verify(&real).unwrap();
+        assert_eq!(ok.subject.as_deref(), Some("a"));
+        assert!(v.cache.lock().unwrap().contains_key(real.as_str()));
+        assert!(v.verify(&real).is_ok());
+    }
+
+    #[test]
+    fn a_short_secret_is_refused_at_start_up() {
+        let e = Verifier::new(Some("short"), &[], None).err().unwrap();
+        assert!(e.to_string().contains("32 bytes"), "{e}");
+    }
 }

@@ -52,6 +52,21 @@ impl QueryPairs {
         Ok(first.filter(|v| !v.is_empty()))
     }
 
+    /// The `after` of a paged list: an id (`0` when absent). `what` names
+    /// the kind of id for the error.
+    pub fn after_id(&self, what: &str) -> Result<i64, ApiError> {
+        match self.one("after")? {
+            Some(raw) => raw.parse::<i64>().map_err(|_| {
+                ApiError::bad_request(
+                    "invalid-query",
+                    "Invalid query parameter",
+                    format!("`after` is a {what} id"),
+                )
+            }),
+            None => Ok(0),
+        }
+    }
+
     /// A non-negative integer parameter within `min..=max`.
     pub fn number(&self, key: &str, min: u32, max: u32) -> Result<Option<u32>, ApiError> {
         let Some(raw) = self.one(key)? else {

@@ -271,16 +271,7 @@ pub async fn list(
     query: QueryPairs,
 ) -> Result<Json<SubscriptionPage>, ApiError> {
     let limit = query.number("limit", 1, 1000)?.unwrap_or(100);
-    let after = match query.one("after")? {
-        Some(raw) => raw.parse::<i64>().map_err(|_| {
-            ApiError::bad_request(
-                "invalid-query",
-                "Invalid query parameter",
-                "`after` is a subscription id",
-            )
-        })?,
-        None => 0,
-    };
+    let after = query.after_id("subscription")?;
     // Admins (and everyone while access control is off) see them all.
     let owner = (!caller.may_manage(None)).then(|| caller.owner()).flatten();
     if !caller.may_manage(None) && owner.is_none() {

@@ -132,16 +132,7 @@ pub async fn list(
 ) -> Result<Json<TokenPage>, ApiError> {
     caller.require_admin("listing tokens")?;
     let limit = query.number("limit", 1, 1000)?.unwrap_or(100);
-    let after = match query.one("after")? {
-        Some(raw) => raw.parse::<i64>().map_err(|_| {
-            ApiError::bad_request(
-                "invalid-query",
-                "Invalid query parameter",
-                "`after` is a token id",
-            )
-        })?,
-        None => 0,
-    };
+    let after = query.after_id("token")?;
     let tokens = state.store.tokens(after, limit).await?;
     let next = (tokens.len() == limit as usize)
         .then(|| tokens.last().map(|t| t.id))
