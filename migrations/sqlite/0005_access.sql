@@ -14,7 +14,11 @@ CREATE TABLE api_tokens (
 );
 CREATE INDEX api_tokens_revoked ON api_tokens (revoked_us);
 
--- Who created each subscription (`token:ID`, `jwt:SUBJECT`, or
--- `anonymous`); NULL for those created before access control.
+-- Who created each subscription (`token:ID` or `jwt:SUBJECT`); NULL for
+-- those made while access control was off, or by an admin without a
+-- subject (only admins manage those). A webhook delivers only while its
+-- owner's token is valid: until `owner_expires_us`, and a revoked API
+-- token pauses its subscriptions.
 ALTER TABLE subscriptions ADD COLUMN owner TEXT;
+ALTER TABLE subscriptions ADD COLUMN owner_expires_us INTEGER;
 CREATE INDEX subscriptions_owner ON subscriptions (owner, id);

@@ -64,6 +64,10 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// How long a token read from the database is trusted without reading it
+/// again: a bound on a revocation missed by the poll.
+const CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// A stored token as the cache holds it.
 #[derive(Debug, Clone)]
 pub struct Known {
@@ -72,6 +76,7 @@ pub struct Known {
     /// Unix seconds.
     pub expires: Option<i64>,
     hash: String,
+    read_at: std::time::Instant,
 }
 
 impl Known {
@@ -95,6 +100,7 @@ impl Known {
             expires: row.expires_us.map(|us| us.div_euclid(1_000_000)),
             hash: row.hash,
             subject: row.subject,
+            read_at: std::time::Instant::now(),
         }))
     }
 }
@@ -118,6 +124,7 @@ impl Cache {
             .lock()
             .expect("token cache")
             .get(&token.id)
+            .filter(|k| k.read_at.elapsed() < CACHE_TTL)
             .cloned();
         let known = match cached {
             Some(k) => k,
@@ -171,8 +178,10 @@ pub enum IssueError {
 /// token, which exists nowhere else from then on.
 pub async fn issue(store: &dyn Store, spec: TokenSpec) -> Result<(i64, String), IssueError> {
     let invalid = |s: String| IssueError::Invalid(s);
-    crate::domain::scope::validate(&spec.publish).map_err(|e| invalid(format!("publish: {e}")))?;
-    crate::domain::scope::validate(&spec.subscribe)
+    let sub = spec.subject.as_deref();
+    crate::domain::scope::validate(&spec.publish, sub)
+        .map_err(|e| invalid(format!("publish: {e}")))?;
+    crate::domain::scope::validate(&spec.subscribe, sub)
         .map_err(|e| invalid(format!("subscribe: {e}")))?;
     let subject = spec.subject.unwrap_or_default();
     if subject.len() > 256 || subject.chars().any(char::is_control) {

@@ -63,14 +63,19 @@ impl Caller {
         }
     }
 
-    /// Who owns what this caller creates: `token:ID`, `jwt:SUBJECT`,
-    /// `anonymous`, or nobody while access control is off.
+    /// Who owns what this caller creates: `token:ID` or `jwt:SUBJECT`.
+    /// Nobody while access control is off, for anonymous callers, and for
+    /// a JWT without a subject: they share no identity that could tell
+    /// one owner from another.
     pub fn owner(&self) -> Option<String> {
         match self.identity {
-            Identity::Open => None,
-            Identity::Anonymous => Some("anonymous".into()),
+            Identity::Open | Identity::Anonymous => None,
             Identity::ApiToken(id) => Some(format!("token:{id}")),
-            Identity::Jwt => Some(format!("jwt:{}", self.subject.as_deref().unwrap_or(""))),
+            Identity::Jwt => self
+                .subject
+                .as_deref()
+                .filter(|s| !s.is_empty())
+                .map(|s| format!("jwt:{s}")),
         }
     }
 
@@ -79,6 +84,28 @@ impl Caller {
         self.identity == Identity::Open
             || self.grants.admin
             || (owner.is_some() && owner == self.owner().as_deref())
+    }
+
+    /// Whether the caller may do everything (access control off, or an
+    /// admin).
+    pub fn unrestricted(&self) -> bool {
+        self.identity == Identity::Open || self.grants.admin
+    }
+
+    /// When the caller's token expires, in microseconds (for what it owns).
+    pub fn expires_us(&self) -> Option<i64> {
+        self.expires.map(|s| s.saturating_mul(1_000_000))
+    }
+
+    /// `403` unless the caller can own what it creates (see
+    /// [`Caller::owner`]); admins and an open herald always can.
+    pub fn require_owner_identity(&self, what: &str) -> Result<(), ApiError> {
+        if self.unrestricted() || self.owner().is_some() {
+            return Ok(());
+        }
+        Err(self.refuse(format!(
+            "{what}: it needs an API token or a JWT with a subject (`sub`), which will own it"
+        )))
     }
 
     pub fn is_admin(&self) -> bool {
@@ -115,12 +142,16 @@ impl Caller {
         Err(self.refuse(format!("{what} (it needs an admin token)")))
     }
 
-    /// `404` for what the caller may not see, as if it did not exist.
+    /// `404` (as if it did not exist, so that ids cannot be probed) for
+    /// what belongs to another token; `401` without a token.
     pub fn require_owner(&self, owner: Option<&str>, what: &str) -> Result<(), ApiError> {
         if self.may_manage(owner) {
             return Ok(());
         }
-        Err(self.refuse(format!("{what}: it belongs to another token")))
+        if self.identity == Identity::Anonymous {
+            return Err(self.refuse(format!("reading or changing {what}")));
+        }
+        Err(ApiError::not_found(format!("no {what}")))
     }
 
     /// `401` without a token, `403` with one.
@@ -141,6 +172,13 @@ impl Caller {
     /// `429` unless `client` may publish `n` more messages now.
     pub fn take_publishes(&self, state: &AppState, n: usize) -> Result<(), ApiError> {
         state.auth.limits.publish(&self.client, n).map_err(|l| {
+            if let Some(burst) = l.never {
+                return ApiError::bad_request(
+                    "batch-over-rate-limit",
+                    "Batch larger than the rate limit allows",
+                    format!("--rate-limit-publish lets a client publish at most {burst} messages at once; split the batch"),
+                );
+            }
             ApiError::too_many(
                 format!(
                     "this client publishes faster than --rate-limit-publish allows; retry in {} s",
@@ -185,13 +223,16 @@ fn token(parts: &Parts) -> Result<Option<String>, ApiError> {
     if let Some(value) = parts.headers.get(header::AUTHORIZATION) {
         let text = value.to_str().unwrap_or_default().trim();
         let (scheme, rest) = text.split_once(' ').unwrap_or((text, ""));
-        if !scheme.eq_ignore_ascii_case("bearer") || rest.trim().is_empty() {
-            return Err(ApiError::unauthorized(
-                "the Authorization header must be `Bearer <token>`",
-                true,
-            ));
+        if scheme.eq_ignore_ascii_case("bearer") {
+            if rest.trim().is_empty() {
+                return Err(ApiError::unauthorized(
+                    "the Authorization header must be `Bearer <token>`",
+                    true,
+                ));
+            }
+            return Ok(Some(rest.trim().to_owned()));
         }
-        return Ok(Some(rest.trim().to_owned()));
+        // Another scheme (a proxy's Basic credentials, say) is not ours.
     }
     if let Some(query) = parts.uri.query() {
         let found = form_urlencoded::parse(query.as_bytes())
@@ -201,7 +242,10 @@ fn token(parts: &Parts) -> Result<Option<String>, ApiError> {
             return Ok(found);
         }
     }
-    Ok(cookie(&parts.headers))
+    // The cookie only on reads: a browser sends it with a cross-site form
+    // post too, so state-changing requests must carry the token explicitly.
+    let safe = parts.method == axum::http::Method::GET || parts.method == axum::http::Method::HEAD;
+    Ok(safe.then(|| cookie(&parts.headers)).flatten())
 }
 
 fn cookie(headers: &HeaderMap) -> Option<String> {

@@ -40,6 +40,8 @@ impl std::str::FromStr for Rate {
 pub struct Limited {
     pub retry_after_secs: u32,
     pub limit: &'static str,
+    /// More at once than this burst: waiting never helps.
+    pub never: Option<u32>,
 }
 
 /// The limits of one node.
@@ -73,13 +75,18 @@ impl Limits {
             return Ok(());
         };
         let n = NonZeroU32::new(n.clamp(1, u32::MAX as usize) as u32).expect("n >= 1");
-        let wait = match limiter.check_key_n(&client.to_owned(), n) {
-            Ok(Ok(())) => return Ok(()),
-            Ok(Err(not_until)) => not_until.wait_time_from(DefaultClock::default().now()),
+        match limiter.check_key_n(&client.to_owned(), n) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(not_until)) => Err(refused(
+                "publish",
+                not_until.wait_time_from(DefaultClock::default().now()),
+            )),
             // More than the whole burst at once: it can never pass.
-            Err(_) => Duration::from_secs(u64::from(burst.get()).max(1)),
-        };
-        Err(refused("publish", wait))
+            Err(_) => Err(Limited {
+                never: Some(burst.get()),
+                ..refused("publish", Duration::ZERO)
+            }),
+        }
     }
 
     /// A slot for one more open stream of `client`, held until dropped.
@@ -101,6 +108,7 @@ fn refused(limit: &'static str, wait: Duration) -> Limited {
     Limited {
         retry_after_secs: wait.as_secs_f64().ceil().max(1.0) as u32,
         limit,
+        never: None,
     }
 }
 
@@ -168,8 +176,8 @@ mod tests {
         assert_eq!(refused.retry_after_secs, 1);
         // Another client has a bucket of its own.
         limits.publish("b", 5).unwrap();
-        // A batch larger than the burst can never pass.
-        assert!(limits.publish("c", 6).is_err());
+        // A batch larger than the burst can never pass, and says so.
+        assert_eq!(limits.publish("c", 6).unwrap_err().never, Some(5));
     }
 
     #[test]

@@ -67,6 +67,21 @@ pub enum AuthError {
     Token(#[from] api_token::TokenError),
 }
 
+/// The limit key of a client without a token: its IPv4 address, or the
+/// /64 of its IPv6 one (a host may pick any address in its /64).
+fn client_key(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => format!("ip:{v4}"),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => format!("ip:{v4}"),
+            None => {
+                let s = v6.segments();
+                format!("ip:{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
+    }
+}
+
 /// Access control of one node.
 pub struct Auth {
     enabled: bool,
@@ -127,7 +142,7 @@ impl Auth {
         token: Option<&str>,
         ip: Option<IpAddr>,
     ) -> Result<Caller, AuthError> {
-        let ip_key = || ip.map_or_else(|| "ip:unknown".to_owned(), |ip| format!("ip:{ip}"));
+        let ip_key = || ip.map_or_else(|| "ip:unknown".to_owned(), client_key);
         if !self.enabled {
             return Ok(Caller::new(
                 Identity::Open,
@@ -148,10 +163,11 @@ impl Auth {
         };
         if token.starts_with(api_token::PREFIX) {
             let presented = api_token::Presented::parse(token)?;
-            let known = self.tokens.verify(self.store.as_ref(), &presented).await?;
+            // Known revoked: refused without a database lookup.
             if self.revocations.is_revoked(presented.id) {
                 return Err(api_token::TokenError::Unknown.into());
             }
+            let known = self.tokens.verify(self.store.as_ref(), &presented).await?;
             let grants = self.with_anonymous(&known.grants);
             let subject = (!known.subject.is_empty()).then_some(known.subject);
             let id = presented.id;

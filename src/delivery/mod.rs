@@ -195,7 +195,13 @@ impl Deliverer {
             .await?
             .into_iter()
             .collect();
+        let now = Timestamp::now();
         for sub in self.store.active_subscriptions().await? {
+            // Its creator's token has expired: it waits (a PATCH with a
+            // fresh token resumes it), like a stream that ended.
+            if sub.owner_expired(now) {
+                continue;
+            }
             let matcher = match self.matcher(&sub) {
                 Ok(m) => m,
                 Err(e) => {

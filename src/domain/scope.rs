@@ -80,11 +80,17 @@ impl Grants {
     }
 }
 
-/// Checks that each raw pattern is valid once `{sub}` is filled in, for
-/// tokens that are being created.
-pub fn validate(patterns: &[String]) -> Result<(), ScopeError> {
-    expand_all(patterns, Some("subject")).map(drop)
+/// Checks that each raw pattern is valid once `{sub}` is filled in with
+/// `subject`, or with the longest subject that can fill it when the token
+/// has none yet: a pattern accepted here never fails later.
+pub fn validate(patterns: &[String], subject: Option<&str>) -> Result<(), ScopeError> {
+    let longest = "s".repeat(MAX_SUBJECT_LEVEL);
+    let subject = subject.filter(|s| is_level(s)).unwrap_or(&longest);
+    expand_all(patterns, Some(subject)).map(drop)
 }
+
+/// The longest subject that fills `{sub}` (a longer one fills nothing).
+pub const MAX_SUBJECT_LEVEL: usize = 64;
 
 fn expand_all(raw: &[String], subject: Option<&str>) -> Result<Vec<TopicPattern>, ScopeError> {
     let subject = subject.filter(|s| is_level(s));
@@ -107,7 +113,7 @@ fn expand_all(raw: &[String], subject: Option<&str>) -> Result<Vec<TopicPattern>
 /// One literal topic level: `A-Z a-z 0-9 _ -`, 1 to 64 characters.
 fn is_level(s: &str) -> bool {
     !s.is_empty()
-        && s.len() <= 64
+        && s.len() <= MAX_SUBJECT_LEVEL
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
@@ -227,8 +233,12 @@ mod tests {
 
     #[test]
     fn invalid_patterns_are_named() {
-        let e = validate(&["orders..x".to_owned()]).unwrap_err();
+        let e = validate(&["orders..x".to_owned()], None).unwrap_err();
         assert_eq!(e.pattern, "orders..x");
-        assert!(validate(&["users.{sub}.**".to_owned()]).is_ok());
+        assert!(validate(&["users.{sub}.**".to_owned()], None).is_ok());
+        // Too long once the longest subject fills it.
+        let long = format!("{}.{{sub}}", "x".repeat(100));
+        assert!(validate(std::slice::from_ref(&long), Some("ab")).is_ok());
+        assert!(validate(&[long], None).is_err());
     }
 }

@@ -103,6 +103,11 @@ pub struct SubscriptionView {
     pub cursor: i64,
     pub created: String,
     pub updated: String,
+    /// When the token that created it expires (RFC 3339): nothing is
+    /// delivered after that until its owner `PATCH`es it with a fresh one.
+    /// Absent when it never expires.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owner_expires: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stats: Option<Stats>,
 }
@@ -142,6 +147,7 @@ fn view(s: Subscription, secret: bool, counts: Option<DeliveryCounts>) -> Subscr
         cursor: s.cursor,
         created: Timestamp(s.created_us).to_rfc3339(),
         updated: Timestamp(s.updated_us).to_rfc3339(),
+        owner_expires: s.owner_expires_us.map(|us| Timestamp(us).to_rfc3339()),
     }
 }
 
@@ -192,6 +198,7 @@ pub async fn create(
 ) -> Result<(StatusCode, Json<SubscriptionView>), ApiError> {
     let pattern = TopicPattern::parse(&body.topic)?;
     caller.require_subscribe_pattern(&pattern)?;
+    caller.require_owner_identity("creating a subscription")?;
     let secret = match &body.secret {
         Some(s) => Secret::parse(s).map_err(|e| invalid(format!("secret: {e}")))?,
         None => Secret::generate(),
@@ -222,6 +229,7 @@ pub async fn create(
         timeout_ms: body.timeout_ms.unwrap_or(TIMEOUT_MS.0),
         paused: body.paused,
         owner: caller.owner(),
+        owner_expires_us: caller.expires_us(),
     };
     let now = Timestamp::now();
     let draft = Subscription {
@@ -241,6 +249,7 @@ pub async fn create(
         updated_us: now.0,
         expired: 0,
         owner: new.owner.clone(),
+        owner_expires_us: new.owner_expires_us,
     };
     check(&state, &draft).await?;
     let created = state.store.create_subscription(new, start, now).await?;
@@ -273,8 +282,8 @@ pub async fn list(
     let limit = query.number("limit", 1, 1000)?.unwrap_or(100);
     let after = query.after_id("subscription")?;
     // Admins (and everyone while access control is off) see them all.
-    let owner = (!caller.may_manage(None)).then(|| caller.owner()).flatten();
-    if !caller.may_manage(None) && owner.is_none() {
+    let owner = (!caller.unrestricted()).then(|| caller.owner()).flatten();
+    if !caller.unrestricted() && owner.is_none() {
         return Err(caller.refuse("listing subscriptions".into()));
     }
     let subs = state
@@ -303,6 +312,12 @@ pub(crate) async fn load(
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no subscription {id}")))?;
     caller.require_owner(sub.owner.as_deref(), &format!("subscription {id}"))?;
+    // Its owner must still be allowed to read what it delivers.
+    if !caller.unrestricted() {
+        let pattern = TopicPattern::parse(&sub.topic)
+            .map_err(|e| ApiError::from(crate::storage::StoreError::Corrupt(e.to_string())))?;
+        caller.require_subscribe_pattern(&pattern)?;
+    }
     Ok(sub)
 }
 
@@ -342,6 +357,10 @@ pub async fn update(
     }
     if let Some(paused) = patch.paused {
         sub.paused = paused;
+    }
+    // The owner's fresh token renews a webhook whose token had expired.
+    if sub.owner.is_some() && sub.owner == caller.owner() {
+        sub.owner_expires_us = caller.expires_us();
     }
     if let Some(n) = patch.max_attempts {
         sub.max_attempts = n;

@@ -48,6 +48,21 @@ pub struct TokenView {
     pub expires: Option<String>,
 }
 
+/// While access control is off every caller is an admin: tokens made then
+/// would outlive the open phase as admin tokens nobody chose. They come
+/// from `herald token create` then.
+fn require_access_control(state: &AppState) -> Result<(), ApiError> {
+    if state.auth.enabled() {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        StatusCode::CONFLICT,
+        "access-control-off",
+        "Access control is off",
+        "API tokens are managed here only while access control is on (--auth-jwt-secret, --auth-jwt-key or --anonymous); use `herald token create` to make the first one",
+    ))
+}
+
 fn view(t: StoredToken, token: Option<String>) -> TokenView {
     let list = |s: &str| serde_json::from_str(s).unwrap_or_default();
     TokenView {
@@ -70,6 +85,7 @@ fn view(t: StoredToken, token: Option<String>) -> TokenView {
         (status = 400, description = "Invalid input (the detail says what)", content_type = "application/problem+json", body = Problem),
         (status = 413, description = "The body is too large", content_type = "application/problem+json", body = Problem),
         (status = 415, description = "The body is not JSON", content_type = "application/problem+json", body = Problem),
+        (status = 409, description = "Access control is off: tokens are managed with `herald token` then", content_type = "application/problem+json", body = Problem),
         (status = 503, description = "The database is unavailable; retry after `Retry-After` seconds", content_type = "application/problem+json", body = Problem, headers(("Retry-After" = u32, description = "Seconds to wait"))),
     )
 )]
@@ -79,6 +95,7 @@ pub async fn create(
     ApiJson(body): ApiJson<CreateToken>,
 ) -> Result<(StatusCode, Json<TokenView>), ApiError> {
     caller.require_admin("creating tokens")?;
+    require_access_control(&state)?;
     let invalid = |d: String| ApiError::bad_request("invalid-token-spec", "Invalid token", d);
     let expires = body
         .expires
@@ -122,6 +139,7 @@ pub struct TokenPage {
     responses(
         (status = 200, description = "A page, by id; without the tokens themselves", body = TokenPage),
         (status = 400, description = "Invalid input (the detail says what)", content_type = "application/problem+json", body = Problem),
+        (status = 409, description = "Access control is off: tokens are managed with `herald token` then", content_type = "application/problem+json", body = Problem),
         (status = 503, description = "The database is unavailable; retry after `Retry-After` seconds", content_type = "application/problem+json", body = Problem, headers(("Retry-After" = u32, description = "Seconds to wait"))),
     )
 )]
@@ -131,6 +149,7 @@ pub async fn list(
     query: QueryPairs,
 ) -> Result<Json<TokenPage>, ApiError> {
     caller.require_admin("listing tokens")?;
+    require_access_control(&state)?;
     let limit = query.number("limit", 1, 1000)?.unwrap_or(100);
     let after = query.after_id("token")?;
     let tokens = state.store.tokens(after, limit).await?;
@@ -152,6 +171,7 @@ pub async fn list(
         (status = 204, description = "Revoked"),
         (status = 400, description = "Invalid input (the detail says what)", content_type = "application/problem+json", body = Problem),
         (status = 404, description = "No such token, or revoked already", content_type = "application/problem+json", body = Problem),
+        (status = 409, description = "Access control is off: tokens are managed with `herald token` then", content_type = "application/problem+json", body = Problem),
         (status = 503, description = "The database is unavailable; retry after `Retry-After` seconds", content_type = "application/problem+json", body = Problem, headers(("Retry-After" = u32, description = "Seconds to wait"))),
     )
 )]
@@ -161,6 +181,7 @@ pub async fn revoke(
     ApiId(id): ApiId,
 ) -> Result<StatusCode, ApiError> {
     caller.require_admin("revoking tokens")?;
+    require_access_control(&state)?;
     if !state.store.revoke_token(id, Timestamp::now()).await? {
         return Err(ApiError::not_found(format!("no token {id}")));
     }

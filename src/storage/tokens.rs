@@ -46,7 +46,8 @@ pub trait TokenStore: Send + Sync {
     async fn token(&self, id: i64) -> Result<Option<StoredToken>, StoreError>;
     /// Tokens that are not revoked, by id, at most `limit` after `after`.
     async fn tokens(&self, after: i64, limit: u32) -> Result<Vec<StoredToken>, StoreError>;
-    /// Revokes a token; false if it is unknown or revoked already.
+    /// Revokes a token and pauses the subscriptions it owns, in one
+    /// transaction; false if it is unknown or revoked already.
     async fn revoke_token(&self, id: i64, now: Timestamp) -> Result<bool, StoreError>;
     /// Ids of the tokens revoked at or after `since`.
     async fn revoked_since(&self, since: Timestamp) -> Result<Vec<i64>, StoreError>;
@@ -60,6 +61,7 @@ impl<T> TokenStore for T
 where
     T: SqlBackend,
     for<'c> &'c Pool<T::DB>: Executor<'c, Database = T::DB>,
+    for<'c> &'c mut <T::DB as Database>::Connection: Executor<'c, Database = T::DB>,
     String: Binds<T::DB>,
     i64: Binds<T::DB>,
     bool: Binds<T::DB>,
@@ -108,15 +110,23 @@ where
     }
 
     async fn revoke_token(&self, id: i64, now: Timestamp) -> Result<bool, StoreError> {
+        let mut tx = self.writes().begin().await.map_err(T::err)?;
         let rows: Vec<(i64,)> = sqlx::query_as(
             "UPDATE api_tokens SET revoked_us = $1 WHERE id = $2 AND revoked_us IS NULL \
              RETURNING id",
         )
         .bind(now.0)
         .bind(id)
-        .fetch_all(self.writes())
+        .fetch_all(&mut *tx)
         .await
         .map_err(T::err)?;
+        sqlx::query("UPDATE subscriptions SET paused = TRUE, updated_us = $1 WHERE owner = $2")
+            .bind(now.0)
+            .bind(format!("token:{id}"))
+            .execute(&mut *tx)
+            .await
+            .map_err(T::err)?;
+        tx.commit().await.map_err(T::err)?;
         Ok(!rows.is_empty())
     }
 

@@ -183,12 +183,12 @@ async fn a_subscription_belongs_to_the_token_that_created_it(backend: Backend) {
     ] {
         assert_eq!(
             send(&app, method, &path, &bob, body).await.status(),
-            403,
+            404,
             "{method}"
         );
     }
     let dl = format!("/dead-letters?subscription={id}");
-    assert_eq!(send(&app, "GET", &dl, &bob, None).await.status(), 403);
+    assert_eq!(send(&app, "GET", &dl, &bob, None).await.status(), 404);
     assert_eq!(send(&app, "GET", &dl, &alice, None).await.status(), 200);
     assert_eq!(
         send(&app, "GET", "/dead-letters", &alice, None)
@@ -198,7 +198,7 @@ async fn a_subscription_belongs_to_the_token_that_created_it(backend: Backend) {
     );
     let redrive = json!({"subscription": id});
     let r = send(&app, "POST", "/dead-letters/redrive", &bob, Some(redrive)).await;
-    assert_eq!(r.status(), 403);
+    assert_eq!(r.status(), 404);
     // Each lists its own; the admin lists all.
     for (token, n) in [(&alice, 1), (&bob, 0), (&admin, 1)] {
         let page: Value = send(&app, "GET", "/subscriptions", token, None)
@@ -317,7 +317,11 @@ async fn publish_rate_and_open_streams_are_limited_per_client() {
         .send()
         .await
         .unwrap();
-    assert_eq!(batch.status(), 429, "4 messages exceed a burst of 3");
+    assert_eq!(
+        batch.status(),
+        400,
+        "4 messages exceed a burst of 3: never, not later"
+    );
     assert_eq!(
         send(&app, "POST", "/topics/t", &admin, Some(json!(1)))
             .await
@@ -340,5 +344,144 @@ async fn publish_rate_and_open_streams_are_limited_per_client() {
             "{limit}"
         );
     }
+    app.stop().await;
+}
+
+/// A webhook is a stream that never ends by itself: it lives no longer
+/// than the token that made it. Revoking an API token pauses its
+/// subscriptions; a JWT's expiry stops delivery until its owner renews it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_lives_no_longer_than_its_owners_token() {
+    use crate::jwt;
+    use crate::receiver::{Behaviour, Receiver};
+    let mut flags = jwt::flags();
+    flags.extend(["--webhook-poll-ms".into(), "20".into()]);
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let (app, admin) = locked_app(Backend::Sqlite, &flags).await;
+    let rx = Receiver::start(Behaviour::Ok).await;
+    let hook = json!({"topic": "hr.*", "url": rx.url, "min_backoff_ms": 10});
+    // An API token's webhook is paused when the token is revoked.
+    let (id, token) = make_token(&app, &admin, json!({"subscribe": ["hr.**"]})).await;
+    let r = send(&app, "POST", "/subscriptions", &token, Some(hook.clone())).await;
+    let by_token = r.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
+    assert_eq!(
+        send(&app, "DELETE", &format!("/tokens/{id}"), &admin, None)
+            .await
+            .status(),
+        204
+    );
+    let view: Value = send(
+        &app,
+        "GET",
+        &format!("/subscriptions/{by_token}"),
+        &admin,
+        None,
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(view["paused"], true, "{view}");
+    // A JWT's webhook stops at the JWT's `exp`.
+    let mut claims = jwt::claims("hr-bot", json!({"subscribe": ["hr.**"]}));
+    let exp = jwt::now() + 2;
+    claims["exp"] = json!(exp);
+    let r = send(
+        &app,
+        "POST",
+        "/subscriptions",
+        &jwt::hs256(&claims),
+        Some(hook.clone()),
+    )
+    .await;
+    let by_jwt: Value = r.json().await.unwrap();
+    assert!(by_jwt["owner_expires"].as_str().is_some(), "{by_jwt}");
+    let by_admin = send(&app, "POST", "/subscriptions", &admin, Some(hook)).await;
+    assert_eq!(by_admin.status(), 201);
+    crate::helpers::eventually("the JWT to expire", || async {
+        (jwt::now() > exp).then_some(())
+    })
+    .await;
+    let late = send(
+        &app,
+        "POST",
+        "/topics/hr.jan",
+        &admin,
+        Some(json!({"secret": 1})),
+    )
+    .await;
+    let late_id = late.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
+    // The admin's webhook got it: the pass that skipped the expired one ran.
+    assert_eq!(rx.successes(1).await.len(), 1);
+    let path = format!("/subscriptions/{}", by_jwt["id"]);
+    let view: Value = send(&app, "GET", &path, &admin, None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        view["cursor"].as_i64().unwrap() < late_id,
+        "not dispatched: {view}"
+    );
+    // Its owner's fresh token renews it, and nothing was lost meanwhile.
+    let fresh = jwt::hs256(&jwt::claims("hr-bot", json!({"subscribe": ["hr.**"]})));
+    assert_eq!(
+        send(&app, "PATCH", &path, &fresh, Some(json!({})))
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(rx.successes(2).await.len(), 2);
+    app.stop().await;
+}
+
+/// Only a caller with an identity of its own can own a subscription, and
+/// what belongs to another token is answered as if it did not exist.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscriptions_need_an_owner_and_stay_invisible_to_others() {
+    use crate::jwt;
+    let flags = jwt::flags();
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let (app, admin) = locked_app(Backend::Sqlite, &flags).await;
+    let hook = json!({"topic": "a.*", "url": "http://127.0.0.1:9/h", "paused": true});
+    let scopes = json!({"subscribe": ["a.**"]});
+    let no_sub = jwt::hs256(&json!({"aud": jwt::AUDIENCE, "herald": scopes}));
+    let r = send(&app, "POST", "/subscriptions", &no_sub, Some(hook.clone())).await;
+    assert_eq!(r.status(), 403, "a JWT without `sub`");
+    let r = app
+        .client
+        .post(app.url("/subscriptions"))
+        .json(&hook)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401, "anonymous");
+    let alice = jwt::hs256(&jwt::claims("alice", scopes.clone()));
+    let r = send(&app, "POST", "/subscriptions", &alice, Some(hook)).await;
+    let id = r.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
+    let bob = jwt::hs256(&jwt::claims("bob", scopes));
+    let r = send(&app, "GET", &format!("/subscriptions/{id}"), &bob, None).await;
+    assert_eq!(r.status(), 404, "someone else's is not there");
+    // Alice with a token that no longer covers it may not change it.
+    let narrowed = jwt::hs256(&jwt::claims("alice", json!({"subscribe": ["b.**"]})));
+    let r = send(
+        &app,
+        "PATCH",
+        &format!("/subscriptions/{id}"),
+        &narrowed,
+        Some(json!({"url": "http://127.0.0.1:9/x"})),
+    )
+    .await;
+    assert_eq!(r.status(), 403);
+    // The cookie carries a token on reads only (no cross-site form posts).
+    let r = app
+        .client
+        .post(app.url("/topics/a.x"))
+        .header("cookie", format!("herald_token={admin}"))
+        .body("forged")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
     app.stop().await;
 }

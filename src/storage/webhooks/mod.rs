@@ -45,6 +45,8 @@ pub struct NewSubscription {
     pub paused: bool,
     /// Who created it (see [`crate::auth::Caller::owner`]).
     pub owner: Option<String>,
+    /// When the creator's token expires: delivery stops then.
+    pub owner_expires_us: Option<i64>,
 }
 
 /// A stored subscription.
@@ -68,6 +70,16 @@ pub struct Subscription {
     pub expired: i64,
     /// Who created it (see [`crate::auth::Caller::owner`]).
     pub owner: Option<String>,
+    /// When the creator's token expires: delivery stops then (a PATCH by
+    /// the owner with a fresh token moves it).
+    pub owner_expires_us: Option<i64>,
+}
+
+impl Subscription {
+    /// Whether its owner's token has expired: nothing is delivered then.
+    pub fn owner_expired(&self, now: Timestamp) -> bool {
+        self.owner_expires_us.is_some_and(|e| e <= now.0)
+    }
 }
 
 /// Deliveries of a subscription by state.
