@@ -10,6 +10,7 @@ mod errors;
 mod expiry;
 mod filters;
 mod front_door;
+mod json_limits;
 mod lifecycle;
 mod pruner;
 mod publish;
