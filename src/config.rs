@@ -199,6 +199,12 @@ pub struct ServeConfig {
     /// reading can pin. `0`: the kernel's autotuning (up to 4 MiB each).
     #[arg(long, env = "HERALD_TCP_SEND_BUFFER", default_value = "128KiB", value_parser = crate::domain::units::parse_bytes)]
     pub tcp_send_buffer: usize,
+
+    /// Test hook, hidden: the most pages the SQLite file may hold (`PRAGMA
+    /// max_page_count` on the writer), past which writes fail with
+    /// SQLITE_FULL as on a full disk, without a small file system.
+    #[arg(long, env = "HERALD_SQLITE_MAX_PAGE_COUNT", hide = true)]
+    pub sqlite_max_page_count: Option<u32>,
 }
 
 /// A duration flag that cannot be `0`.

@@ -142,6 +142,8 @@ pub struct StoreOptions {
     pub max_connections: u32,
     /// SQLite `synchronous=FULL` (true) or `NORMAL`.
     pub sqlite_full_sync: bool,
+    /// SQLite `max_page_count` of the writer (a test hook: a full "disk").
+    pub sqlite_max_page_count: Option<u32>,
 }
 
 /// Opens the database named by `url` (`sqlite://…` or `postgres://…`) and

@@ -16,6 +16,7 @@ mod pruner;
 mod publish;
 mod readiness;
 mod receiver;
+mod refused_writes;
 mod resume;
 mod retention;
 mod slow;

@@ -207,6 +207,7 @@ pub async fn storage_floor(
             timeout: Duration::from_secs(5),
             max_connections: 4,
             sqlite_full_sync: true,
+            sqlite_max_page_count: None,
         },
     )
     .await?;

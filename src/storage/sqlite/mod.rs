@@ -48,6 +48,7 @@ async fn read_in(
     rows_to_messages(rows)
 }
 
+mod clean;
 mod topics;
 
 impl super::SqlBackend for SqliteStore {
@@ -225,7 +226,7 @@ impl SqliteStore {
         // Settings that write to the file, for the writer only: a reader
         // connection opened later must never write, or the writer's
         // transactions would meet a second writer and fail at once.
-        let writes = connect
+        let mut writes = connect
             .clone()
             // Lets retention give pages back to the file system (it takes
             // effect in a new file; see `TopicStore::reclaim_space`).
@@ -234,6 +235,9 @@ impl SqliteStore {
             // unless told otherwise: a burst (a large prune) would leave it
             // hundreds of MiB large for good.
             .pragma("journal_size_limit", "67108864");
+        if let Some(pages) = options.sqlite_max_page_count {
+            writes = writes.pragma("max_page_count", pages.to_string());
+        }
         let file = connect.get_filename().to_owned();
         let lock = if file.as_os_str() == ":memory:" {
             None
@@ -243,6 +247,7 @@ impl SqliteStore {
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(options.timeout)
+            .after_release(|conn, _| Box::pin(clean::outside_transaction(conn)))
             .connect_with(writes)
             .await
             .map_err(|e| super::open::sqlite_open_error(&file, &e))?;
@@ -405,6 +410,7 @@ mod tests {
             timeout: Duration::from_secs(5),
             max_connections: 2,
             sqlite_full_sync: false,
+            sqlite_max_page_count: None,
         };
         let store = SqliteStore::connect(&url, &options).await.unwrap();
         store
