@@ -3,6 +3,7 @@
 //! `storage`; they hold no SQL and no delivery logic.
 
 pub mod batch;
+pub mod cross_site;
 pub mod dead_letters;
 pub mod error;
 pub mod events;
@@ -87,6 +88,7 @@ impl AppState {
 pub fn router(state: AppState) -> Router {
     let body_limit = state.settings.max_message_bytes;
     let cors = cors(&state.settings.cors_origins);
+    let origins = cross_site::AllowedOrigins::new(&state.settings.cors_origins);
     Router::new()
         .route("/", get(ui::page))
         .route("/topics", get(topics::list))
@@ -129,6 +131,10 @@ pub fn router(state: AppState) -> Router {
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn_with_state(
+            origins,
+            cross_site::refuse_cross_site,
+        ))
         .layer(cors)
         .layer(CatchPanicLayer::custom(error::panicked))
         .layer(TraceLayer::new_for_http())

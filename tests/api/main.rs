@@ -6,6 +6,7 @@ mod helpers;
 
 mod batch;
 mod cluster;
+mod cross_site;
 mod errors;
 mod expiry;
 mod filters;
