@@ -166,6 +166,13 @@ pub struct ServeConfig {
     #[arg(long, env = "HERALD_HTTP_IDLE_TIMEOUT", default_value = "60s")]
     pub http_idle_timeout: HumanDuration,
 
+    /// How long a request body may go without a byte arriving before the
+    /// request is answered 408 and its connection closed (`0`: no limit).
+    /// Each byte restarts the clock, so slow uploads that keep sending are
+    /// not cut.
+    #[arg(long, env = "HERALD_HTTP_BODY_TIMEOUT", default_value = "30s")]
+    pub http_body_timeout: HumanDuration,
+
     /// Largest request head (request line and headers), in bytes; larger
     /// heads are answered 431.
     #[arg(long, env = "HERALD_HTTP_MAX_HEADER_BYTES", default_value_t = 16 * 1024, value_parser = clap::value_parser!(u64).range(1024..=1024 * 1024))]

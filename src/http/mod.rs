@@ -3,6 +3,7 @@
 //! `storage`; they hold no SQL and no delivery logic.
 
 pub mod batch;
+pub mod body_limits;
 pub mod cross_site;
 pub mod dead_letters;
 pub mod error;
@@ -100,7 +101,7 @@ pub fn router(state: AppState) -> Router {
                 .delete(topics::delete),
         )
         .route(
-            "/topics/{topic}/batch",
+            body_limits::BATCH_ROUTE,
             post(batch::publish_batch).layer(DefaultBodyLimit::max(state.settings.batch_max_bytes)),
         )
         .route("/topics/{topic}/events", get(events::topic_events))
@@ -131,6 +132,13 @@ pub fn router(state: AppState) -> Router {
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn_with_state(
+            body_limits::BodyLimits {
+                message: body_limit,
+                batch: state.settings.batch_max_bytes,
+            },
+            body_limits::refuse_oversized,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             origins,
             cross_site::refuse_cross_site,

@@ -5,6 +5,7 @@
 mod helpers;
 
 mod batch;
+mod body_limits;
 mod cluster;
 mod cross_site;
 mod errors;
