@@ -70,7 +70,7 @@ impl Application {
             store.clone(),
             feed_tx,
             config.max_batch as usize,
-            config.db_timeout() * 2,
+            config.db_timeout(),
             writer_stop.clone(),
         );
 

@@ -14,6 +14,7 @@ mod filters;
 mod front_door;
 mod json_limits;
 mod lifecycle;
+mod lock_waits;
 mod pruner;
 mod publish;
 mod readiness;

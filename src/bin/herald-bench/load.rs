@@ -224,7 +224,7 @@ pub async fn storage_floor(
                 ttl: None,
             })
             .collect();
-        n += store.append(messages).await?.len() as u64;
+        n += store.append(messages, Duration::from_secs(30)).await?.len() as u64;
     }
     Ok(n as f64 / started.elapsed().as_secs_f64())
 }

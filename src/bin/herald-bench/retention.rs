@@ -34,7 +34,7 @@ async fn prefill(database_url: &str, topic: &str, n: u64) -> anyhow::Result<()> 
                 ttl: None,
             })
             .collect();
-        store.append(batch).await?;
+        store.append(batch, Duration::from_secs(30)).await?;
         done += k;
     }
     Ok(())
