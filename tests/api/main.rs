@@ -15,6 +15,7 @@ mod front_door;
 mod json_limits;
 mod lifecycle;
 mod lock_waits;
+mod protocol_errors;
 mod pruner;
 mod publish;
 mod readiness;

@@ -10,6 +10,8 @@
 //!   client connections.
 //! - [`body_timeout`]: `--http-body-timeout`, a deadline on request body
 //!   progress (`408`).
+//! - [`protocol_errors`]: hyper's own answers to unparseable requests,
+//!   rewritten as problem+json.
 //! - [`service`]: the per-request part (client address, per-request cap
 //!   behind a proxy, health-only answers past the connection budget).
 //!
@@ -20,6 +22,7 @@ pub mod body_timeout;
 pub mod cidr;
 pub mod fd;
 pub mod per_ip;
+pub mod protocol_errors;
 pub mod service;
 pub mod watchdog;
 
