@@ -64,21 +64,24 @@ const GLOBAL: &[&str] = &[
     "2001:30::/28",    // Drone remote ID protocol entity tags
 ];
 
-static TABLE: LazyLock<(Vec<(Cidr, &'static str)>, Vec<Cidr>)> = LazyLock::new(|| {
+/// The tables above, parsed once.
+struct Table {
+    forbidden: Vec<(Cidr, &'static str)>,
+    global: Vec<Cidr>,
+}
+
+static TABLE: LazyLock<Table> = LazyLock::new(|| {
     let parse = |s: &str| s.parse::<Cidr>().expect("a valid range in the table");
-    (
-        FORBIDDEN
-            .iter()
-            .map(|(r, what)| (parse(r), *what))
-            .collect(),
-        GLOBAL.iter().map(|r| parse(r)).collect(),
-    )
+    Table {
+        forbidden: FORBIDDEN.iter().map(|(r, what)| (parse(r), *what)).collect(),
+        global: GLOBAL.iter().map(|r| parse(r)).collect(),
+    }
 });
 
 /// Why `ip` may not be a webhook target (what range it is in), or `None`
 /// when it is globally reachable. IPv4 inside IPv6 is judged as IPv4.
 pub fn forbidden_range(ip: IpAddr) -> Option<&'static str> {
-    let (forbidden, global) = &*TABLE;
+    let Table { forbidden, global } = &*TABLE;
     if let IpAddr::V6(v6) = ip
         && let Some(inner) = embedded_ipv4(v6)
         && let Some(what) = forbidden_range(IpAddr::V4(inner))
