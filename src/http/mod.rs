@@ -14,6 +14,7 @@ pub mod health;
 pub mod json;
 pub mod messages;
 pub mod openapi;
+pub mod openapi_guards;
 pub mod publish;
 pub mod server;
 pub mod subscriptions;

@@ -6,6 +6,7 @@ use super::json::Json;
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
+use super::openapi_guards::GuardAnswers;
 use super::{batch, dead_letters, events, health, messages, publish, subscriptions, topics};
 
 /// The message envelope: the `data:` of every SSE event, the items of the
@@ -103,6 +104,7 @@ pub struct HistoryGap {
         health::metrics,
         openapi_json,
     ),
+    modifiers(&GuardAnswers),
     tags(
         (name = "messages", description = "Publish and read messages"),
         (name = "streams", description = "Server-Sent Events"),
