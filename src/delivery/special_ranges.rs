@@ -73,7 +73,10 @@ struct Table {
 static TABLE: LazyLock<Table> = LazyLock::new(|| {
     let parse = |s: &str| s.parse::<Cidr>().expect("a valid range in the table");
     Table {
-        forbidden: FORBIDDEN.iter().map(|(r, what)| (parse(r), *what)).collect(),
+        forbidden: FORBIDDEN
+            .iter()
+            .map(|(r, what)| (parse(r), *what))
+            .collect(),
         global: GLOBAL.iter().map(|r| parse(r)).collect(),
     }
 });
