@@ -216,6 +216,13 @@ pub struct ServeConfig {
     #[arg(long, env = "HERALD_HTTP_IDLE_TIMEOUT", default_value = "60s")]
     pub http_idle_timeout: HumanDuration,
 
+    /// How long a request body may go without a byte arriving before the
+    /// request is answered 408 and its connection closed (`0`: no limit).
+    /// Each byte restarts the clock, so slow uploads that keep sending are
+    /// not cut.
+    #[arg(long, env = "HERALD_HTTP_BODY_TIMEOUT", default_value = "30s")]
+    pub http_body_timeout: HumanDuration,
+
     /// Largest request head (request line and headers), in bytes; larger
     /// heads are answered 431.
     #[arg(long, env = "HERALD_HTTP_MAX_HEADER_BYTES", default_value_t = 16 * 1024, value_parser = clap::value_parser!(u64).range(1024..=1024 * 1024))]
@@ -293,6 +300,12 @@ pub struct ServeConfig {
     /// limit.
     #[arg(long, env = "HERALD_MAX_STREAMS_PER_CLIENT", default_value_t = 0)]
     pub max_streams_per_client: u32,
+
+    /// Test hook, hidden: the most pages the SQLite file may hold (`PRAGMA
+    /// max_page_count` on the writer), past which writes fail with
+    /// SQLITE_FULL as on a full disk, without a small file system.
+    #[arg(long, env = "HERALD_SQLITE_MAX_PAGE_COUNT", hide = true)]
+    pub sqlite_max_page_count: Option<u32>,
 }
 
 /// A duration flag that cannot be `0`.

@@ -51,6 +51,7 @@ impl Application {
             timeout: config.db_timeout(),
             max_connections: config.db_max_connections,
             sqlite_full_sync: config.sqlite_synchronous == SqliteSync::Full,
+            sqlite_max_page_count: config.sqlite_max_page_count,
         };
         let store: Arc<dyn Store> = storage::connect(&config.database_url, &options).await?;
         let head = store.head().await?;
@@ -70,7 +71,7 @@ impl Application {
             store.clone(),
             feed_tx,
             config.max_batch as usize,
-            config.db_timeout() * 2,
+            config.db_timeout(),
             writer_stop.clone(),
         );
 

@@ -22,6 +22,7 @@ async fn open(db: &DatabaseArg) -> anyhow::Result<std::sync::Arc<dyn Store>> {
         timeout: std::time::Duration::from_secs(5),
         max_connections: 1,
         sqlite_full_sync: true,
+        sqlite_max_page_count: None,
     };
     storage::connect(&db.database_url, &options)
         .await

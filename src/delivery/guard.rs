@@ -1,8 +1,10 @@
 //! The SSRF guard: webhook URLs must be `http`/`https` and must not reach
-//! loopback, private, link-local or unspecified addresses unless herald
-//! runs with `--webhook-allow-private`. Checked when a subscription is
-//! saved and again, through the resolver, on every delivery (a DNS name
-//! can change its answer).
+//! an address that is not globally reachable (see [`super::special_ranges`]:
+//! loopback, private, link-local, every other special-purpose range, and
+//! IPv4 inside IPv6 transition forms) unless herald runs with
+//! `--webhook-allow-private`. Checked when a subscription is saved and
+//! again, through the resolver, on every delivery (a DNS name can change
+//! its answer).
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -14,30 +16,10 @@ use url::{Host, Url};
 /// queries would otherwise hold it for many seconds).
 const LOOKUP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// Addresses that belong to this machine or its private networks.
+/// Addresses that are not globally reachable: this machine, its private
+/// networks, and every other special-purpose range.
 pub fn is_forbidden(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => {
-            v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                || v4.is_multicast()
-                // 100.64.0.0/10, carrier-grade NAT: private in practice.
-                || (v4.octets()[0] == 100 && (v4.octets()[1] & 0xc0) == 64)
-        }
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => is_forbidden(IpAddr::V4(v4)),
-            None => {
-                v6.is_loopback()
-                    || v6.is_unspecified()
-                    || v6.is_unique_local()
-                    || v6.is_unicast_link_local()
-                    || v6.is_multicast()
-            }
-        },
-    }
+    super::special_ranges::forbidden_range(ip).is_some()
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -49,9 +31,9 @@ pub enum UrlError {
     #[error("the URL has no host")]
     NoHost,
     #[error(
-        "{0} is a loopback, private, link-local or unspecified address; start herald with --webhook-allow-private to allow it"
+        "{0} is not a globally reachable address ({1}); start herald with --webhook-allow-private to allow it"
     )]
-    Private(String),
+    Private(String, &'static str),
 }
 
 /// Checks a webhook URL, resolving its host name.
@@ -74,8 +56,12 @@ pub async fn check_url(raw: &str, allow_private: bool) -> Result<Url, UrlError> 
             }
         }
     };
-    if !allow_private && let Some(ip) = ips.into_iter().find(|ip| is_forbidden(*ip)) {
-        return Err(UrlError::Private(ip.to_string()));
+    if !allow_private
+        && let Some((ip, why)) = ips
+            .into_iter()
+            .find_map(|ip| super::special_ranges::forbidden_range(ip).map(|why| (ip, why)))
+    {
+        return Err(UrlError::Private(ip.to_string(), why));
     }
     Ok(url)
 }
@@ -149,15 +135,15 @@ mod tests {
         ));
         assert!(matches!(
             check_url("http://127.0.0.1:9/hook", false).await,
-            Err(UrlError::Private(_))
+            Err(UrlError::Private(..))
         ));
         assert!(matches!(
             check_url("http://[::1]/hook", false).await,
-            Err(UrlError::Private(_))
+            Err(UrlError::Private(..))
         ));
         assert!(matches!(
             check_url("http://localhost/hook", false).await,
-            Err(UrlError::Private(_))
+            Err(UrlError::Private(..))
         ));
         assert!(check_url("http://127.0.0.1:9/hook", true).await.is_ok());
         assert!(check_url("https://93.184.215.14/hook", false).await.is_ok());

@@ -15,6 +15,7 @@
 
 pub mod client;
 pub mod guard;
+pub mod special_ranges;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};

@@ -78,23 +78,12 @@ pub enum Payload {
 }
 
 impl Payload {
-    /// Validates JSON and puts it on one line, as an SSE `data:` line needs.
-    /// Raw CR/LF can only occur between tokens in valid JSON (inside strings
-    /// they must be escaped), so dropping them changes no value.
-    pub fn json(text: String) -> Result<Self, serde_json::Error> {
-        serde_json::from_str::<serde::de::IgnoredAny>(&text)?;
-        Self::json_checked(text)
-    }
-
-    /// Like [`Payload::json`] for text whose syntax is already checked
-    /// (an element of a batch).
-    pub fn json_checked(text: String) -> Result<Self, serde_json::Error> {
-        // The syntax check lets lone surrogate escapes (`"\ud800"`)
-        // through, and strict readers downstream refuse them: only text
-        // with a `\u` escape needs the full (allocating) parse.
-        if text.contains("\\u") {
-            serde_json::from_str::<serde_json::Value>(&text)?;
-        }
+    /// Validates JSON against herald's limits ([`super::json_limits`]) and
+    /// puts it on one line, as an SSE `data:` line needs. Raw CR/LF can only
+    /// occur between tokens in valid JSON (inside strings they must be
+    /// escaped), so dropping them changes no value.
+    pub fn json(text: String) -> Result<Self, super::json_limits::JsonRefused> {
+        super::json_limits::check(&text)?;
         let text = if text.contains(['\n', '\r']) {
             text.replace(['\n', '\r'], "")
         } else {
@@ -199,9 +188,13 @@ impl Message {
     /// text payloads.
     pub fn data(&self) -> &serde_json::Value {
         self.value.get_or_init(|| match &self.payload {
-            // Stored JSON was validated at publish; a row edited by hand
-            // into invalid JSON is seen as null rather than failing.
-            Payload::Json(text) => serde_json::from_str(text).unwrap_or_default(),
+            // Stored JSON was checked at publish against limits under
+            // serde_json's, so it parses. A row edited by hand into
+            // something else is seen as its text, never as null.
+            Payload::Json(text) => serde_json::from_str(text).unwrap_or_else(|e| {
+                tracing::warn!(position = %self.position, error = %e, "stored JSON payload does not parse; filters see it as text");
+                serde_json::Value::String(text.clone())
+            }),
             Payload::Text(text) => serde_json::Value::String(text.clone()),
         })
     }

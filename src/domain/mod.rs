@@ -5,6 +5,7 @@
 pub mod cursor;
 pub mod duration;
 pub mod filter;
+pub mod json_limits;
 pub mod message;
 pub mod scope;
 pub mod topic;

@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::Feed;
@@ -50,7 +51,21 @@ pub enum PublishError {
 struct Request {
     messages: Vec<NewMessage>,
     reply: oneshot::Sender<Result<Vec<Ack>, PublishError>>,
+    /// Answered by then (to [`ANSWER_MARGIN`]), committed or not.
+    deadline: Instant,
 }
+
+/// How long after `--db-timeout-ms` a publish may be answered: the writer
+/// gives each commit only what is left of its oldest request's time, and
+/// the storage layer overshoots a lock wait by at most
+/// [`crate::storage::LOCK_WAIT_SLACK`]; the rest is for the commit's own
+/// work and the answer.
+pub const ANSWER_MARGIN: Duration = Duration::from_millis(250);
+
+/// Past this, a publisher stops waiting even for a commit that has its
+/// lock but stalls (a disk that hangs): it is told 503, although that
+/// commit may still succeed.
+const STALL_MARGIN: Duration = Duration::from_secs(1);
 
 /// The handle request handlers publish through. Cheap to clone.
 #[derive(Clone)]
@@ -69,9 +84,14 @@ impl Publisher {
     /// Publishes messages all-or-nothing in one transaction, in order.
     pub async fn publish_all(&self, messages: Vec<NewMessage>) -> Result<Vec<Ack>, PublishError> {
         let (reply, answer) = oneshot::channel();
-        let request = Request { messages, reply };
+        let deadline = Instant::now() + self.timeout;
+        let request = Request {
+            messages,
+            reply,
+            deadline,
+        };
         // Bounded wait: a stuck database yields a 503, never a hung request.
-        let outcome = tokio::time::timeout(self.timeout, async {
+        let outcome = tokio::time::timeout_at(deadline + STALL_MARGIN, async {
             self.tx
                 .send(request)
                 .await
@@ -88,7 +108,10 @@ impl Publisher {
 }
 
 /// Starts the writer task. It stops after `stop` once every request already
-/// queued has been committed and answered.
+/// queued has been committed and answered. Every publish is answered
+/// within `timeout` (`--db-timeout-ms`) plus [`ANSWER_MARGIN`], however
+/// many wait before it: a commit waits for the database only as long as
+/// its oldest request has left.
 pub fn spawn(
     store: Arc<dyn Store>,
     feed: mpsc::Sender<Feed>,
@@ -138,8 +161,13 @@ async fn run(
             }
         }
         // A publisher that gave up (timed out, disconnected) was told its
-        // message was not stored: keep that true.
+        // message was not stored: keep that true. One whose time is up is
+        // told so now, not after a commit that it could not wait for.
         requests.retain(|r| !r.reply.is_closed());
+        let now = Instant::now();
+        let (late, requests): (Vec<_>, Vec<_>) =
+            requests.into_iter().partition(|r| r.deadline <= now);
+        fail(late, timed_out());
         if requests.is_empty() {
             continue;
         }
@@ -153,6 +181,10 @@ async fn run(
             }
         }
     }
+}
+
+fn timed_out() -> PublishError {
+    PublishError::Unavailable("timed out waiting for the database; try again shortly".into())
 }
 
 fn fail(requests: Vec<Request>, answer: PublishError) {
@@ -173,7 +205,14 @@ async fn commit(
         .iter()
         .flat_map(|r| r.messages.iter().cloned())
         .collect();
-    match store.append(batch).await {
+    let within = requests
+        .iter()
+        .map(|r| r.deadline)
+        .min()
+        .map_or(Duration::ZERO, |d| {
+            d.saturating_duration_since(Instant::now())
+        });
+    match store.append(batch, within).await {
         Ok(messages) => {
             metrics::counter!(crate::telemetry::MESSAGES_PUBLISHED)
                 .increment(messages.len() as u64);

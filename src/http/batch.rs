@@ -39,7 +39,7 @@ fn invalid(detail: impl Into<String>) -> ApiError {
         )),
     responses(
         (status = 201, description = "All stored, in order", body = BatchAck),
-        (status = 400, description = "Invalid input (the detail says what); nothing was stored", content_type = "application/problem+json", body = Problem),
+        (status = 400, description = "Invalid input (the detail says what): among others, a message nested deeper than 64 levels or with a number out of a double's range; nothing was stored", content_type = "application/problem+json", body = Problem),
         (status = 413, description = "A message or the body is too large; nothing was stored", content_type = "application/problem+json", body = Problem),
         (status = 415, description = "Neither JSON nor NDJSON", content_type = "application/problem+json", body = Problem),
         (status = 422, description = "A message does not satisfy the topic's schema; `errors` lists each violation with the message's index; nothing was stored", content_type = "application/problem+json", body = Problem),
@@ -120,8 +120,12 @@ pub async fn publish_batch(
                 text.len()
             )));
         }
-        let payload = Payload::json_checked(text.to_owned())
-            .map_err(|e| invalid(format!("message {} is not valid JSON: {e}", i + 1)))?;
+        let payload = Payload::json(text.to_owned()).map_err(|e| {
+            invalid(format!(
+                "message {} is not JSON that herald accepts: {e}",
+                i + 1
+            ))
+        })?;
         messages.push(NewMessage {
             topic: topic.clone(),
             event: event.clone(),

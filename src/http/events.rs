@@ -23,7 +23,7 @@ use futures_util::StreamExt;
     responses(
         (status = 200, description = "An SSE stream. Each event: `id: <message id>`, `event: <type>`, `data: <Envelope JSON>`. The stream starts with `retry:`, sends `: keep-alive` comments, and may send `event: gap` (data `{\"after\",\"oldest_available\",\"resumed_from\"}`) when history after the cursor is gone.", content_type = "text/event-stream", body = super::openapi::SseEvent),
         (status = 400, description = "Invalid input (the detail says what)", content_type = "application/problem+json", body = Problem),
-        (status = 431, description = "The request head (URL and headers) is larger than --http-max-header-bytes; answered by the HTTP layer itself, with an empty body"),
+        (status = 431, description = "The request head (URL and headers) is larger than --http-max-header-bytes; answered by the HTTP layer itself, before routing, as problem+json (headers-too-large)", content_type = "application/problem+json", body = Problem),
         (status = 503, description = "The database is unavailable; retry after `Retry-After` seconds", content_type = "application/problem+json", body = Problem, headers(("Retry-After" = u32, description = "Seconds to wait"))),
     )
 )]
@@ -50,7 +50,7 @@ pub async fn topic_events(
     responses(
         (status = 200, description = "An SSE stream. Each event: `id: <message id>`, `event: <type>`, `data: <Envelope JSON>`. The stream starts with `retry:`, sends `: keep-alive` comments, and may send `event: gap` (data `{\"after\",\"oldest_available\",\"resumed_from\"}`) when history after the cursor is gone.", content_type = "text/event-stream", body = super::openapi::SseEvent),
         (status = 400, description = "Invalid input (the detail says what)", content_type = "application/problem+json", body = Problem),
-        (status = 431, description = "The request head (URL and headers) is larger than --http-max-header-bytes; answered by the HTTP layer itself, with an empty body"),
+        (status = 431, description = "The request head (URL and headers) is larger than --http-max-header-bytes; answered by the HTTP layer itself, before routing, as problem+json (headers-too-large)", content_type = "application/problem+json", body = Problem),
         (status = 503, description = "The database is unavailable; retry after `Retry-After` seconds", content_type = "application/problem+json", body = Problem, headers(("Retry-After" = u32, description = "Seconds to wait"))),
     )
 )]

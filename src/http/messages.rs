@@ -36,7 +36,7 @@ const SCAN_LIMIT: usize = 20_000;
     responses(
         (status = 200, description = "Messages oldest first", body = super::openapi::MessagesPage),
         (status = 400, description = "Invalid input (the detail says what)", content_type = "application/problem+json", body = Problem),
-        (status = 431, description = "The request head (URL and headers) is larger than --http-max-header-bytes; answered by the HTTP layer itself, with an empty body"),
+        (status = 431, description = "The request head (URL and headers) is larger than --http-max-header-bytes; answered by the HTTP layer itself, before routing, as problem+json (headers-too-large)", content_type = "application/problem+json", body = Problem),
         (status = 503, description = "The database is unavailable; retry after `Retry-After` seconds", content_type = "application/problem+json", body = Problem, headers(("Retry-After" = u32, description = "Seconds to wait"))),
     )
 )]

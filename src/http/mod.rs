@@ -3,6 +3,8 @@
 //! `storage`; they hold no SQL and no delivery logic.
 
 pub mod batch;
+pub mod body_limits;
+pub mod cross_site;
 pub mod dead_letters;
 pub mod error;
 pub mod events;
@@ -12,6 +14,7 @@ pub mod health;
 pub mod json;
 pub mod messages;
 pub mod openapi;
+pub mod openapi_guards;
 pub mod openapi_security;
 pub mod publish;
 pub mod server;
@@ -91,6 +94,7 @@ impl AppState {
 pub fn router(state: AppState) -> Router {
     let body_limit = state.settings.max_message_bytes;
     let cors = cors(&state.settings.cors_origins);
+    let origins = cross_site::AllowedOrigins::new(&state.settings.cors_origins);
     Router::new()
         .route("/", get(ui::page))
         .route("/topics", get(topics::list))
@@ -102,7 +106,7 @@ pub fn router(state: AppState) -> Router {
                 .delete(topics::delete),
         )
         .route(
-            "/topics/{topic}/batch",
+            body_limits::BATCH_ROUTE,
             post(batch::publish_batch).layer(DefaultBodyLimit::max(state.settings.batch_max_bytes)),
         )
         .route("/topics/{topic}/events", get(events::topic_events))
@@ -135,6 +139,17 @@ pub fn router(state: AppState) -> Router {
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn_with_state(
+            body_limits::BodyLimits {
+                message: body_limit,
+                batch: state.settings.batch_max_bytes,
+            },
+            body_limits::refuse_oversized,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            origins,
+            cross_site::refuse_cross_site,
+        ))
         .layer(cors)
         .layer(CatchPanicLayer::custom(error::panicked))
         // Spans name the path only: a query may hold `access_token`.

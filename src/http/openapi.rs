@@ -7,6 +7,7 @@ use super::openapi_security::Security;
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
+use super::openapi_guards::GuardAnswers;
 use super::{
     batch, dead_letters, events, health, messages, publish, subscriptions, tokens, topics,
 };
@@ -117,7 +118,8 @@ pub struct HistoryGap {
         (name = "access", description = "API tokens (admin); see the README's \"Access control\""),
         (name = "operations", description = "Health, readiness and this document"),
     ),
-    modifiers(&Security)
+    // Security first: the guards append their note to its 403.
+    modifiers(&Security, &GuardAnswers)
 )]
 pub struct ApiDoc;
 

@@ -19,7 +19,8 @@ use crate::topics::TopicRules;
 
 /// Stores the body as one message and answers `201` with its id and seq
 /// once it is committed. `Content-Type: application/json` (or `…+json`)
-/// bodies must be valid JSON; anything else is stored as UTF-8 text.
+/// bodies must be valid JSON within herald's limits (nesting at most 64
+/// levels deep, finite numbers); anything else is stored as UTF-8 text.
 /// `?event=TYPE` sets the SSE event type (default `message`).
 #[utoipa::path(
     post, path = "/topics/{topic}", tag = "messages",
@@ -33,7 +34,7 @@ use crate::topics::TopicRules;
         )),
     responses(
         (status = 201, description = "Stored (committed) with its id and seq", body = Ack),
-        (status = 400, description = "Invalid input (the detail says what)", content_type = "application/problem+json", body = Problem),
+        (status = 400, description = "Invalid input (the detail says what): among others, JSON nested deeper than 64 levels or with a number out of a double's range", content_type = "application/problem+json", body = Problem),
         (status = 413, description = "The body is larger than --max-message-bytes", content_type = "application/problem+json", body = Problem),
         (status = 415, description = "A text body to a topic with a JSON Schema", content_type = "application/problem+json", body = Problem),
         (status = 422, description = "The payload does not satisfy the topic's schema; `errors` lists each violation; nothing was stored", content_type = "application/problem+json", body = Problem),
@@ -93,7 +94,7 @@ pub(crate) fn parse_message(
                 ApiError::bad_request(
                     "invalid-json",
                     "Invalid JSON body",
-                    format!("the body is not valid JSON: {e}"),
+                    format!("the body is not JSON that herald accepts: {e}"),
                 )
             })?;
             (payload, ct.to_owned())
@@ -158,8 +159,11 @@ pub(crate) fn check_schema<'a>(
                 "this topic has a JSON Schema: send JSON (Content-Type: application/json)",
             ));
         };
-        // Stored JSON was validated, so it parses.
-        let value: serde_json::Value = serde_json::from_str(text).unwrap_or_default();
+        // Checked at publish against limits under serde_json's: it parses.
+        let value: serde_json::Value = serde_json::from_str(text).map_err(|e| {
+            tracing::error!(error = %e, "a checked JSON payload does not parse");
+            ApiError::internal()
+        })?;
         errors.extend(schema.check(&value, many.then_some(i)));
     }
     if errors.is_empty() {

@@ -25,6 +25,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use super::front_door::protocol_errors::ProblemAnswers;
 use super::front_door::watchdog::{self, ConnState, Watched};
 use super::front_door::{FrontDoor, service};
 use super::write_timeout::WriteTimeout;
@@ -89,6 +90,7 @@ pub async fn serve(
         }
         let state = ConnState::new();
         let stream = WriteTimeout::new(stream, settings.write_timeout);
+        let stream = ProblemAnswers::new(stream, max_head);
         let io = TokioIo::new(Watched::new(stream, state.clone()));
         let service = service::service(service::Connection {
             app: app.clone(),

@@ -28,8 +28,15 @@ pub trait Store:
 
     /// Stores a batch in one transaction, assigning consecutive positions
     /// after the log head and consecutive seqs per topic. Returns the
-    /// committed messages in position order. All or nothing.
-    async fn append(&self, batch: Vec<NewMessage>) -> Result<Vec<Message>, StoreError>;
+    /// committed messages in position order. All or nothing. Gives up
+    /// (unavailable) when it cannot have the connection and the log's lock
+    /// `within` this long (to [`LOCK_WAIT_SLACK`]), however long the
+    /// configured timeout.
+    async fn append(
+        &self,
+        batch: Vec<NewMessage>,
+        within: Duration,
+    ) -> Result<Vec<Message>, StoreError>;
 
     /// Messages after `after` in position order, at most `limit`, of the
     /// given topics only when `topics` is given.
@@ -137,6 +144,22 @@ impl StoreError {
     }
 }
 
+/// How much longer than its budget an append may wait for the log's lock:
+/// below this, the connection's own lock timeout (`--db-timeout-ms`) is
+/// kept, which saves a statement on Postgres.
+pub const LOCK_WAIT_SLACK: Duration = Duration::from_millis(100);
+
+/// The lock wait an append with `within` left must set, when the
+/// connection's `default` would wait more than [`LOCK_WAIT_SLACK`] longer.
+fn shorter_lock_wait(within: Duration, default: Duration) -> Option<Duration> {
+    (within + LOCK_WAIT_SLACK < default).then_some(within)
+}
+
+/// An append that ran out of time before it had its connection.
+fn out_of_time() -> StoreError {
+    StoreError::Unavailable(sqlx::Error::PoolTimedOut)
+}
+
 /// Storage settings shared by both backends.
 #[derive(Debug, Clone)]
 pub struct StoreOptions {
@@ -145,6 +168,8 @@ pub struct StoreOptions {
     pub max_connections: u32,
     /// SQLite `synchronous=FULL` (true) or `NORMAL`.
     pub sqlite_full_sync: bool,
+    /// SQLite `max_page_count` of the writer (a test hook: a full "disk").
+    pub sqlite_max_page_count: Option<u32>,
 }
 
 /// Opens the database named by `url` (`sqlite://…` or `postgres://…`) and

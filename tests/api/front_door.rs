@@ -27,7 +27,7 @@ async fn get(stream: &mut TcpStream, path: &str, headers: &str) -> (u16, String)
     read_response(stream).await
 }
 
-async fn read_response(stream: &mut TcpStream) -> (u16, String) {
+pub async fn read_response(stream: &mut TcpStream) -> (u16, String) {
     let mut buf = Vec::new();
     let mut byte = [0u8; 1];
     let head = tokio::time::timeout(DEADLINE, async {
@@ -54,7 +54,7 @@ async fn read_response(stream: &mut TcpStream) -> (u16, String) {
 }
 
 /// Waits for the server to close `stream` and says how long that took.
-async fn closed(stream: &mut TcpStream, since: Instant) -> Duration {
+pub async fn closed(stream: &mut TcpStream, since: Instant) -> Duration {
     let mut sink = [0u8; 4096];
     tokio::time::timeout(DEADLINE, async {
         loop {

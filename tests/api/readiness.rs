@@ -54,7 +54,7 @@ async fn a_database_that_refuses_writes_is_not_ready_until_it_takes_them_again(b
 
 /// Sets or resets `default_transaction_read_only` on the database and
 /// ends herald's sessions, so that its next ones start read-only (or not).
-async fn read_only_postgres(admin: &str, name: &str, on: bool) {
+pub async fn read_only_postgres(admin: &str, name: &str, on: bool) {
     use sqlx::Connection;
     let mut conn = sqlx::PgConnection::connect(admin).await.unwrap();
     let set = if on {
@@ -76,10 +76,10 @@ async fn read_only_postgres(admin: &str, name: &str, on: bool) {
 
 /// The SQLite file and its WAL made immutable (`chattr +i`, which stops
 /// root, even through descriptors already open); undone when dropped.
-struct Immutable(Vec<PathBuf>);
+pub struct Immutable(Vec<PathBuf>);
 
 impl Immutable {
-    fn set(db: &Path) -> Option<Immutable> {
+    pub fn set(db: &Path) -> Option<Immutable> {
         let wal = PathBuf::from(format!("{}-wal", db.display()));
         let files = vec![db.to_owned(), wal];
         let ok = Command::new("chattr")
@@ -98,10 +98,10 @@ impl Drop for Immutable {
 }
 
 /// A small tmpfs mounted for one test, unmounted when dropped.
-struct SmallDisk(tempfile::TempDir);
+pub struct SmallDisk(pub tempfile::TempDir);
 
 impl SmallDisk {
-    fn mount(megabytes: u32) -> Option<SmallDisk> {
+    pub fn mount(megabytes: u32) -> Option<SmallDisk> {
         let dir = tempfile::tempdir().unwrap();
         let ok = Command::new("mount")
             .args(["-t", "tmpfs", "-o", &format!("size={megabytes}m"), "tmpfs"])

@@ -478,6 +478,18 @@ mod guard {
             "http://10.0.0.1/x",
             "http://[::1]/x",
             "http://169.254.169.254/latest",
+            // The red team's finds (issue 21): special-purpose ranges, and
+            // IPv4 loopback inside IPv6 transition forms.
+            "http://[::127.0.0.1]/x",
+            "http://[::ffff:0:127.0.0.1]/x",
+            "http://[64:ff9b::127.0.0.1]/x",
+            "http://[2002:7f00:1::]/x",
+            "http://[2001:0:808:808::80ff:fffe]/x",
+            "http://0.0.0.1/x",
+            "http://198.18.0.1/x",
+            "http://192.0.0.1/x",
+            "http://240.0.0.1/x",
+            "http://[fec0::1]/x",
         ] {
             let r = app
                 .client

@@ -45,6 +45,7 @@ async fn api_token(db: &BenchDb) -> anyhow::Result<String> {
         timeout: Duration::from_secs(5),
         max_connections: 1,
         sqlite_full_sync: true,
+        sqlite_max_page_count: None,
     };
     let store = storage::connect(&db.url, &options).await?;
     let spec = TokenSpec {

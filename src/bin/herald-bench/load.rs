@@ -225,6 +225,7 @@ pub async fn storage_floor(
             timeout: Duration::from_secs(5),
             max_connections: 4,
             sqlite_full_sync: true,
+            sqlite_max_page_count: None,
         },
     )
     .await?;
@@ -241,7 +242,7 @@ pub async fn storage_floor(
                 ttl: None,
             })
             .collect();
-        n += store.append(messages).await?.len() as u64;
+        n += store.append(messages, Duration::from_secs(30)).await?.len() as u64;
     }
     Ok(n as f64 / started.elapsed().as_secs_f64())
 }

@@ -367,6 +367,7 @@ async fn catchup(cx: &mut Ctx) -> anyhow::Result<()> {
                 timeout: Duration::from_secs(5),
                 max_connections: 2,
                 sqlite_full_sync: true,
+                sqlite_max_page_count: None,
             },
         )
         .await?;

@@ -18,6 +18,7 @@ async fn prefill(database_url: &str, topic: &str, n: u64) -> anyhow::Result<()> 
         timeout: Duration::from_secs(5),
         max_connections: 2,
         sqlite_full_sync: false,
+        sqlite_max_page_count: None,
     };
     let store = storage::connect(database_url, &options).await?;
     let topic = TopicName::parse(topic)?;
@@ -33,7 +34,7 @@ async fn prefill(database_url: &str, topic: &str, n: u64) -> anyhow::Result<()> 
                 ttl: None,
             })
             .collect();
-        store.append(batch).await?;
+        store.append(batch, Duration::from_secs(30)).await?;
         done += k;
     }
     Ok(())

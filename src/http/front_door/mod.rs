@@ -8,15 +8,21 @@
 //! - [`cidr`]: trusted proxies and the client address they report.
 //! - [`fd`]: the open-files limit, and the descriptors kept back from
 //!   client connections.
+//! - [`body_timeout`]: `--http-body-timeout`, a deadline on request body
+//!   progress (`408`).
+//! - [`protocol_errors`]: hyper's own answers to unparseable requests,
+//!   rewritten as problem+json.
 //! - [`service`]: the per-request part (client address, per-request cap
 //!   behind a proxy, health-only answers past the connection budget).
 //!
 //! The request-head size limit is hyper's `max_header_size` (see
 //! [`Limits::max_header_bytes`]).
 
+pub mod body_timeout;
 pub mod cidr;
 pub mod fd;
 pub mod per_ip;
+pub mod protocol_errors;
 pub mod service;
 pub mod watchdog;
 
@@ -37,6 +43,8 @@ use watchdog::{Pressure, Timeouts};
 pub struct Limits {
     pub header_timeout: Option<Duration>,
     pub idle_timeout: Option<Duration>,
+    /// How long a request body may make no progress (`408` past it).
+    pub body_timeout: Option<Duration>,
     /// Largest request head; hyper answers a larger one `431`.
     pub max_header_bytes: usize,
     pub max_connections_per_ip: u32,
@@ -53,6 +61,7 @@ impl Limits {
         Self {
             header_timeout: nonzero(config.http_header_timeout.0),
             idle_timeout: nonzero(config.http_idle_timeout.0),
+            body_timeout: nonzero(config.http_body_timeout.0),
             max_header_bytes: config.http_max_header_bytes as usize,
             max_connections_per_ip: config.max_connections_per_ip,
             trusted_proxies: config.trusted_proxies.clone(),

@@ -18,6 +18,7 @@ use axum::response::IntoResponse;
 use hyper::body::Incoming;
 use tower::ServiceExt;
 
+use super::body_timeout::{self, Expired, TimedBody};
 use super::watchdog::{ConnState, Guarded};
 use super::{Admitted, FrontDoor, cidr};
 use crate::http::error::ApiError;
@@ -58,9 +59,15 @@ impl hyper::service::Service<Request<Incoming>> for ConnService {
 
 async fn handle(
     conn: Arc<Connection>,
-    mut req: Request<Incoming>,
+    req: Request<Incoming>,
 ) -> Result<Response<Body>, Infallible> {
     let busy = conn.state.begin();
+    let expired = Expired::default();
+    let timeout = conn.door.limits.body_timeout;
+    let mut req = match timeout {
+        Some(t) => req.map(|body| TimedBody::wrap(body, t, &expired)),
+        None => req.map(Body::new),
+    };
     let peer = conn.admitted.peer;
     let client = if conn.admitted.proxied {
         cidr::client_ip(peer.ip(), req.headers(), &conn.door.limits.trusted_proxies)
@@ -84,17 +91,22 @@ async fn handle(
             .await
             .map(|b| Guarded::wrap(b, busy)));
     }
-    let response = match conn.app.clone().oneshot(req).await {
+    let mut response = match conn.app.clone().oneshot(req).await {
         Ok(response) => response,
         Err(never) => match never {},
     };
+    if let Some(t) = timeout
+        && expired.is_set()
+    {
+        response = body_timeout::timed_out(t);
+    }
     Ok(response.map(|body| Guarded::wrap(body, (busy, slot))))
 }
 
 /// Past the connection budget (descriptors nearly exhausted): `/healthz`
 /// is answered, `/readyz` says not ready, anything else gets 503; every
 /// such connection is closed after its answer.
-async fn overflow(app: &Router, req: Request<Incoming>) -> Response<Body> {
+async fn overflow(app: &Router, req: Request<Body>) -> Response<Body> {
     let mut response = match req.uri().path() {
         "/healthz" => match app.clone().oneshot(req).await {
             Ok(response) => response,

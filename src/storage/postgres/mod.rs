@@ -108,6 +108,8 @@ pub struct PgStore {
     /// webhooks) can never starve it.
     writer: PgPool,
     pool: PgPool,
+    /// The sessions' `lock_timeout` (`--db-timeout-ms`).
+    lock_timeout: Duration,
 }
 
 /// Lock timeouts (55P03), a database that refuses connections (55000) or
@@ -163,7 +165,11 @@ impl PgStore {
             .acquire_timeout(options.timeout)
             .connect_with(connect)
             .await?;
-        Ok(Self { writer, pool })
+        Ok(Self {
+            writer,
+            pool,
+            lock_timeout: options.timeout,
+        })
     }
 }
 
@@ -173,9 +179,28 @@ impl Store for PgStore {
         "postgres"
     }
 
-    async fn append(&self, batch: Vec<NewMessage>) -> Result<Vec<Message>, StoreError> {
+    async fn append(
+        &self,
+        batch: Vec<NewMessage>,
+        within: Duration,
+    ) -> Result<Vec<Message>, StoreError> {
         let time = Timestamp::now();
-        let mut tx = self.writer.begin().await.map_err(err)?;
+        let deadline = tokio::time::Instant::now() + within;
+        let mut tx = tokio::time::timeout_at(deadline, self.writer.begin())
+            .await
+            .map_err(|_| super::out_of_time())?
+            .map_err(err)?;
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        if let Some(wait) = super::shorter_lock_wait(left, self.lock_timeout) {
+            // 0 would mean no limit.
+            let ms = wait.as_millis().max(1);
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SET LOCAL lock_timeout = {ms}"
+            )))
+            .execute(&mut *tx)
+            .await
+            .map_err(err)?;
+        }
         // The one lock that orders every publish of every node.
         let head: i64 = sqlx::query_scalar("SELECT head FROM log_head WHERE id = 1 FOR UPDATE")
             .fetch_one(&mut *tx)

@@ -1,9 +1,9 @@
 //! The SQLite backend: one file, WAL, one writer connection (SQLite has one
 //! writer at a time anyway) and a small pool of readers.
 
-use std::collections::HashMap;
 use std::str::FromStr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures_util::stream::BoxStream;
 use sqlx::sqlite::{
@@ -13,10 +13,9 @@ use sqlx::sqlite::{
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
 use super::{
-    HeadNotice, MessageRow, Store, StoreError, StoreOptions, TopicInfo, TopicRow, assign,
-    distinct_topics, rows_to_messages,
+    HeadNotice, MessageRow, Store, StoreError, StoreOptions, TopicInfo, TopicRow, rows_to_messages,
 };
-use crate::domain::{Message, NewMessage, Position, Timestamp, TopicName};
+use crate::domain::{Message, NewMessage, Position, TopicName};
 
 const MESSAGE_COLUMNS: &str =
     "position, topic, seq, event, is_json, payload, content_type, time_us, expires_us";
@@ -48,7 +47,11 @@ async fn read_in(
     rows_to_messages(rows)
 }
 
+mod append;
+mod clean;
 mod topics;
+
+use append::Committed;
 
 impl super::SqlBackend for SqliteStore {
     type DB = Sqlite;
@@ -85,118 +88,8 @@ pub struct SqliteStore {
     _lock: Option<std::fs::File>,
     /// The database file (`None` in memory), for the readiness probe.
     file: Option<std::path::PathBuf>,
-}
-
-/// What the last append committed: the log head and topics' last seqs.
-///
-/// herald is the only writer of its SQLite file, so once read these need no
-/// query, and a group commit is one round trip to SQLite's thread instead of
-/// seven. Any failed append forgets them. A stale value cannot number a
-/// message wrongly: the primary key on `position` and `UNIQUE (topic, seq)`
-/// fail the append (it rolls back), and the next one reads afresh.
-#[derive(Default)]
-struct Committed {
-    head: Option<i64>,
-    last_seqs: HashMap<String, i64>,
-}
-
-/// Topics remembered in [`Committed`]; past this it starts over.
-const COMMITTED_TOPICS: usize = 100_000;
-
-/// One group commit on the writer connection: read what [`Committed`]
-/// lacks, then insert the messages, upsert their topics and advance the
-/// head in one multi-statement transaction.
-async fn append_on(
-    conn: &mut SqliteConnection,
-    committed: &mut Committed,
-    batch: Vec<NewMessage>,
-) -> Result<Vec<Message>, StoreError> {
-    let time = Timestamp::now();
-    let head = match committed.head {
-        Some(head) => head,
-        None => sqlx::query_scalar("SELECT head FROM log_head WHERE id = 1")
-            .fetch_one(&mut *conn)
-            .await
-            .map_err(err)?,
-    };
-    let topics: Vec<String> = distinct_topics(&batch)
-        .into_iter()
-        .map(str::to_owned)
-        .collect();
-    if committed.last_seqs.len() + topics.len() > COMMITTED_TOPICS {
-        committed.last_seqs.clear();
-    }
-    let unknown: Vec<&str> = topics
-        .iter()
-        .map(String::as_str)
-        .filter(|t| !committed.last_seqs.contains_key(*t))
-        .collect();
-    for chunk in unknown.chunks(INSERT_CHUNK) {
-        let mut q =
-            QueryBuilder::<Sqlite>::new("SELECT name, last_seq FROM topics WHERE name IN (");
-        let mut list = q.separated(", ");
-        for t in chunk {
-            list.push_bind(*t);
-        }
-        q.push(")");
-        let rows: Vec<(String, i64)> = q
-            .build_query_as()
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(err)?;
-        committed.last_seqs.extend(rows);
-    }
-    // `committed` keeps each topic's seq before this batch until the end.
-    let before = |t: &str| committed.last_seqs.get(t).copied().unwrap_or(0);
-    let mut last_seqs: HashMap<String, i64> =
-        topics.iter().map(|t| (t.clone(), before(t))).collect();
-    let messages = assign(batch, Position(head), time, &mut last_seqs);
-    let new_head = head + messages.len() as i64;
-
-    // IMMEDIATE takes the write lock up front, so a busy database fails
-    // here, after the busy timeout, instead of half-way through.
-    let mut q = QueryBuilder::<Sqlite>::new("BEGIN IMMEDIATE; ");
-    for chunk in messages.chunks(INSERT_CHUNK) {
-        q.push(format_args!("INSERT INTO messages ({MESSAGE_COLUMNS}) "));
-        q.push_values(chunk, |mut row, m| {
-            row.push_bind(m.position.0)
-                .push_bind(m.topic.as_str())
-                .push_bind(m.seq)
-                .push_bind(m.event.as_str())
-                .push_bind(m.payload.is_json())
-                .push_bind(m.payload.as_str())
-                .push_bind(m.content_type.as_str())
-                .push_bind(m.time.0)
-                .push_bind(m.expires.map(|e| e.0));
-        });
-        q.push("; ");
-    }
-    // One upsert creates new topics and advances existing ones.
-    for chunk in topics.chunks(INSERT_CHUNK) {
-        q.push(
-            "INSERT INTO topics (name, last_seq, message_count, created_us, last_published_us) ",
-        );
-        q.push_values(chunk, |mut row, t| {
-            let last = last_seqs[t];
-            row.push_bind(t.as_str())
-                .push_bind(last)
-                .push_bind(last - before(t))
-                .push_bind(time.0)
-                .push_bind(time.0);
-        });
-        q.push(
-            " ON CONFLICT (name) DO UPDATE SET last_seq = excluded.last_seq, \
-             message_count = topics.message_count + excluded.message_count, \
-             last_published_us = excluded.last_published_us; ",
-        );
-    }
-    q.push("UPDATE log_head SET head = ");
-    q.push_bind(new_head);
-    q.push(" WHERE id = 1; COMMIT");
-    q.build().execute(&mut *conn).await.map_err(err)?;
-    committed.head = Some(new_head);
-    committed.last_seqs.extend(last_seqs);
-    Ok(messages)
+    /// The connections' busy timeout (`--db-timeout-ms`).
+    busy_timeout: Duration,
 }
 
 /// SQLITE_BUSY, SQLITE_LOCKED, and the disk's troubles: READONLY, IOERR,
@@ -225,7 +118,7 @@ impl SqliteStore {
         // Settings that write to the file, for the writer only: a reader
         // connection opened later must never write, or the writer's
         // transactions would meet a second writer and fail at once.
-        let writes = connect
+        let mut writes = connect
             .clone()
             // Lets retention give pages back to the file system (it takes
             // effect in a new file; see `TopicStore::reclaim_space`).
@@ -234,6 +127,9 @@ impl SqliteStore {
             // unless told otherwise: a burst (a large prune) would leave it
             // hundreds of MiB large for good.
             .pragma("journal_size_limit", "67108864");
+        if let Some(pages) = options.sqlite_max_page_count {
+            writes = writes.pragma("max_page_count", pages.to_string());
+        }
         let file = connect.get_filename().to_owned();
         let lock = if file.as_os_str() == ":memory:" {
             None
@@ -243,6 +139,7 @@ impl SqliteStore {
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(options.timeout)
+            .after_release(|conn, _| Box::pin(clean::outside_transaction(conn)))
             .connect_with(writes)
             .await
             .map_err(|e| super::open::sqlite_open_error(&file, &e))?;
@@ -258,6 +155,7 @@ impl SqliteStore {
             committed: Default::default(),
             file: lock.is_some().then_some(file),
             _lock: lock,
+            busy_timeout: options.timeout,
         })
     }
 }
@@ -268,29 +166,13 @@ impl Store for SqliteStore {
         "sqlite"
     }
 
-    async fn append(&self, batch: Vec<NewMessage>) -> Result<Vec<Message>, StoreError> {
+    async fn append(
+        &self,
+        batch: Vec<NewMessage>,
+        within: Duration,
+    ) -> Result<Vec<Message>, StoreError> {
         let (writer, committed) = (self.writer.clone(), self.committed.clone());
-        // In a task of its own: if the caller goes away mid-way, the append
-        // still ends with a COMMIT or a ROLLBACK, never with a transaction
-        // left open on the writer connection.
-        let append = tokio::spawn(async move {
-            let mut committed = committed.lock_owned().await;
-            let mut conn = writer.acquire().await.map_err(err)?;
-            let result = append_on(&mut conn, &mut committed, batch).await;
-            if result.is_err() {
-                // Forget what we knew, and end a transaction the failed
-                // statement may have left open (an error here means none was).
-                *committed = Committed::default();
-                let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
-            }
-            result
-        });
-        match append.await {
-            Ok(result) => result,
-            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-            // Cancelled: the runtime is shutting down.
-            Err(_) => Err(StoreError::Unavailable(sqlx::Error::PoolClosed)),
-        }
+        append::append(writer, committed, batch, within, self.busy_timeout).await
     }
 
     async fn read(
@@ -405,20 +287,24 @@ mod tests {
             timeout: Duration::from_secs(5),
             max_connections: 2,
             sqlite_full_sync: false,
+            sqlite_max_page_count: None,
         };
         let store = SqliteStore::connect(&url, &options).await.unwrap();
         store
-            .append(vec![message("a"), message("a")])
+            .append(vec![message("a"), message("a")], Duration::from_secs(5))
             .await
             .unwrap();
         {
             let mut committed = store.committed.lock().await;
-            for i in committed.last_seqs.len()..COMMITTED_TOPICS - 1 {
+            for i in committed.last_seqs.len()..append::COMMITTED_TOPICS - 1 {
                 committed.last_seqs.insert(format!("filler{i}"), 1);
             }
         }
         let appended = store
-            .append(vec![message("a"), message("b"), message("c")])
+            .append(
+                vec![message("a"), message("b"), message("c")],
+                Duration::from_secs(5),
+            )
             .await
             .unwrap();
         let seqs: Vec<(&str, i64)> = appended.iter().map(|m| (m.topic.as_str(), m.seq)).collect();
