@@ -64,6 +64,18 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The 32 bytes of a 64-digit hex hash.
+fn unhex(text: &str) -> Option<[u8; 32]> {
+    let mut out = [0u8; 32];
+    if text.len() != 64 {
+        return None;
+    }
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(text.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(out)
+}
+
 /// How long a token read from the database is trusted without reading it
 /// again: a bound on a revocation missed by the poll.
 const CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(60);
@@ -75,7 +87,8 @@ pub struct Known {
     pub grants: Arc<Grants>,
     /// Unix seconds.
     pub expires: Option<i64>,
-    hash: String,
+    /// The stored SHA-256 of the secret, decoded once.
+    hash: [u8; 32],
     read_at: std::time::Instant,
 }
 
@@ -98,7 +111,8 @@ impl Known {
         Ok(Some(Known {
             grants: Arc::new(grants),
             expires: row.expires_us.map(|us| us.div_euclid(1_000_000)),
-            hash: row.hash,
+            hash: unhex(&row.hash)
+                .ok_or_else(|| StoreError::Corrupt("an API token hash".into()))?,
             subject: row.subject,
             read_at: std::time::Instant::now(),
         }))
@@ -138,8 +152,8 @@ impl Cache {
                 known
             }
         };
-        let presented = hex(&Sha256::digest(token.secret.as_bytes()));
-        if !bool::from(presented.as_bytes().ct_eq(known.hash.as_bytes())) {
+        let presented: [u8; 32] = Sha256::digest(token.secret.as_bytes()).into();
+        if !bool::from(presented.ct_eq(&known.hash)) {
             return Err(TokenError::Unknown);
         }
         let now = Timestamp::now().0.div_euclid(1_000_000);
