@@ -98,7 +98,7 @@ pub async fn auth(cx: &mut Ctx) -> anyhow::Result<()> {
         cx.args.url.is_none(),
         "auth starts its own servers; drop --url"
     );
-    let rounds = if cx.args.smoke { 1 } else { 3 };
+    let rounds = if cx.args.smoke { 1 } else { 5 };
     let (d, c, b) = (cx.secs(), cx.args.clients, cx.backend);
     let sides = sides();
     let mut rates = vec![Vec::new(); sides.len()];
