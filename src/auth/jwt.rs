@@ -149,6 +149,11 @@ impl Verifier {
         })?;
         let family = Family::of(header.alg)
             .ok_or_else(|| JwtError::Algorithm(format!("{:?}", header.alg)))?;
+        // RFC 7515 §4.1.11: extensions marked critical must be understood,
+        // and herald understands none.
+        if header.crit.as_ref().is_some_and(|c| !c.is_empty()) {
+            return Err(JwtError::Malformed);
+        }
         let mut candidates = self.keys.iter().filter(|(f, _)| *f == family).peekable();
         if candidates.peek().is_none() {
             return Err(JwtError::Algorithm(format!("{:?}", header.alg)));
@@ -288,6 +293,20 @@ mod tests {
         assert_eq!(ok.subject.as_deref(), Some("a"));
         assert!(v.cache.lock().unwrap().contains_key(real.as_str()));
         assert!(v.verify(&real).is_ok());
+    }
+
+    #[test]
+    fn a_critical_extension_herald_does_not_know_is_refused() {
+        let _ = jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER.install_default();
+        let secret = "a-secret-of-at-least-thirty-two-bytes!";
+        let v = Verifier::new(Some(secret), &[], None).unwrap().unwrap();
+        let mut header = Header::new(Algorithm::HS256);
+        header.crit = Some(vec!["exp-ext".into()]);
+        let key = EncodingKey::from_secret(secret.as_bytes());
+        let token = jsonwebtoken::encode(&header, &claims(), &key).unwrap();
+        assert!(matches!(v.verify(&token), Err(JwtError::Malformed)));
+        let plain = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims(), &key).unwrap();
+        assert!(v.verify(&plain).is_ok());
     }
 
     #[test]
