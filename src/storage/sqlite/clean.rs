@@ -18,6 +18,15 @@ use sqlx::{Connection, SqliteConnection};
 /// For [`sqlx::pool::PoolOptions::after_release`]: `true` keeps the
 /// connection, `false` replaces it.
 pub async fn outside_transaction(conn: &mut SqliteConnection) -> Result<bool, sqlx::Error> {
+    // A `Transaction` dropped without commit (a cancelled request, an early
+    // `?`) has queued its ROLLBACK on the worker, and this hook runs before
+    // sqlx flushes it. A ping runs everything queued first; only a
+    // connection still inside a transaction after that is broken. (Without
+    // it, every cancelled transaction replaced the writer, and the new one
+    // waited for the old one's lock: seen as 2-5 s stalls under fuzzing.)
+    if conn.is_in_transaction() {
+        conn.ping().await?;
+    }
     let believed = conn.is_in_transaction();
     let mut handle = conn.lock_handle().await?;
     // SAFETY: the handle is locked away from sqlx's worker thread while
