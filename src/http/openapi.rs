@@ -8,7 +8,7 @@ use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
 use super::{
-    batch, dead_letters, events, health, messages, publish, subscriptions, tokens, topics,
+    batch, dead_letters, events, health, messages, publish, pull, subscriptions, tokens, topics,
 };
 
 /// The message envelope: the `data:` of every SSE event, the items of the
@@ -96,6 +96,12 @@ pub struct HistoryGap {
         subscriptions::show,
         subscriptions::update,
         subscriptions::delete,
+        pull::pull,
+        pull::ack,
+        pull::nack,
+        pull::extend,
+        pull::seek,
+        pull::stream::events,
         dead_letters::list,
         dead_letters::show,
         dead_letters::delete,
@@ -114,6 +120,7 @@ pub struct HistoryGap {
         (name = "streams", description = "Server-Sent Events"),
         (name = "topics", description = "What is stored, who listens, and each topic's configuration (retention, TTL, schema)"),
         (name = "webhooks", description = "Webhook subscriptions and dead letters"),
+        (name = "pull", description = "Pull subscriptions: consumers lease, ack and nack messages (create them with `POST /subscriptions` and `\"mode\": \"pull\"`)"),
         (name = "access", description = "API tokens (admin); see the README's \"Access control\""),
         (name = "operations", description = "Health, readiness and this document"),
     ),

@@ -16,6 +16,8 @@ mod front_door;
 mod lifecycle;
 mod pruner;
 mod publish;
+mod pull;
+mod pull_faults;
 mod readiness;
 mod receiver;
 mod resume;

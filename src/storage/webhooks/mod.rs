@@ -17,6 +17,11 @@ use super::StoreError;
 /// this many were scanned without a match.
 pub const CURSOR_WRITE_EVERY: usize = 100;
 
+/// A webhook subscription: herald itself attempts each delivery.
+pub const MODE_PUSH: &str = "push";
+/// A pull subscription: consumers lease, ack and nack its deliveries.
+pub const MODE_PULL: &str = "pull";
+
 /// Decides which messages a subscription wants.
 pub type MessagePredicate = dyn for<'m> Fn(&'m Message) -> bool + Send + Sync;
 
@@ -45,6 +50,10 @@ pub struct NewSubscription {
     pub paused: bool,
     /// Who created it (see [`crate::auth::Caller::owner`]).
     pub owner: Option<String>,
+    /// [`MODE_PUSH`] or [`MODE_PULL`].
+    pub mode: String,
+    /// How long a pull lease lasts unless extended.
+    pub ack_deadline_ms: i64,
 }
 
 /// A stored subscription.
@@ -68,6 +77,18 @@ pub struct Subscription {
     pub expired: i64,
     /// Who created it (see [`crate::auth::Caller::owner`]).
     pub owner: Option<String>,
+    /// [`MODE_PUSH`] (a webhook) or [`MODE_PULL`] (consumers lease its
+    /// messages, see [`super::pull`]).
+    pub mode: String,
+    /// How long a pull lease lasts unless extended.
+    pub ack_deadline_ms: i64,
+}
+
+impl Subscription {
+    /// Whether consumers pull its messages (no webhook is attempted).
+    pub fn is_pull(&self) -> bool {
+        self.mode == MODE_PULL
+    }
 }
 
 /// Deliveries of a subscription by state.
@@ -115,6 +136,9 @@ pub struct DeadLetter {
     /// The message's envelope as it was delivered (kept so that retention,
     /// expiry or a topic delete never leaves a dead letter without it).
     pub envelope: Option<String>,
+    /// Why it is here: `max_attempts` (also when NULL, as for dead letters
+    /// from before reasons were kept) or `retention`.
+    pub reason: Option<String>,
 }
 
 /// Which dead letters to list: oldest first, after the id `after`.
