@@ -122,9 +122,9 @@ pub fn router(state: AppState) -> Router {
                 .delete(subscriptions::delete),
         )
         .route("/subscriptions/{id}/pull", post(pull::pull))
-        .route("/subscriptions/{id}/ack", post(pull::ack))
-        .route("/subscriptions/{id}/nack", post(pull::nack))
-        .route("/subscriptions/{id}/extend", post(pull::extend))
+        .route("/subscriptions/{id}/ack", post(pull::acks::ack))
+        .route("/subscriptions/{id}/nack", post(pull::acks::nack))
+        .route("/subscriptions/{id}/extend", post(pull::acks::extend))
         .route("/subscriptions/{id}/seek", post(pull::seek))
         .route("/subscriptions/{id}/events", get(pull::stream::events))
         .route("/dead-letters", get(dead_letters::list))
