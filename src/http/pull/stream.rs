@@ -5,11 +5,13 @@
 //! leases simply run out and the messages go to other consumers.
 
 use std::convert::Infallible;
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::State;
 use axum::response::Response;
 use bytes::Bytes;
+use tokio::time::Instant;
 
 use super::super::AppState;
 use super::super::error::{ApiError, Problem};
@@ -19,6 +21,7 @@ use crate::auth::Caller;
 use crate::delivery::pull::{Consumer, Woken};
 use crate::domain::{AckId, Timestamp};
 use crate::storage::pull::Leased;
+use crate::storage::{Store, StoreError};
 
 /// Default `max_in_flight`.
 const MAX_IN_FLIGHT: u32 = 100;
@@ -26,7 +29,7 @@ const MAX_IN_FLIGHT: u32 = 100;
 #[utoipa::path(
     get, path = "/subscriptions/{id}/events", tag = "pull",
     summary = "Streaming pull (Server-Sent Events)",
-    description = "Leases messages to this stream as they become ready, at most `max_in_flight` unacked at a time. Each event: `id: <message id>`, `event: <type>`, `data: <Envelope JSON with ack_id and attempt>`. Ack with `POST /subscriptions/{id}/ack`; leases this stream holds when it closes run out at their deadline.",
+    description = "Leases messages to this stream as they become ready, at most `max_in_flight` unacked at a time (an ack on another node is noticed within a second). Each event: `id: <message id>`, `event: <type>`, `data: <Envelope JSON with ack_id and attempt>`. Ack with `POST /subscriptions/{id}/ack`; leases this stream holds when it closes run out at their deadline.",
     params(("id" = i64, Path, description = "Subscription id", minimum = 1),
         ("max_in_flight" = Option<u32>, Query, description = "Most unacked messages leased to this stream, 1 to 1000 (default 100)", minimum = 1, maximum = 1000)),
     responses(
@@ -57,6 +60,10 @@ pub async fn events(
     Ok(sse_response(Body::from_stream(frames)))
 }
 
+/// How often a stream at its `max_in_flight` looks for acks made on other
+/// nodes (acks on this node wake it at once).
+const FULL_RECHECK: Duration = Duration::from_secs(1);
+
 /// The stream: lease up to the free room, send, wait, repeat.
 fn frames(
     state: AppState,
@@ -69,48 +76,29 @@ fn frames(
     let (mut hub, _) = state.hub.subscribe();
     let mut signals = state.pulls.subscribe();
     let store = state.store.clone();
-    let sub = consumer.subscription().id;
     async_stream::stream! {
         yield Ok(Bytes::from(format!("retry: {}\n\n", settings.retry.as_millis())));
         let mut heartbeat = tokio::time::interval_at(
-            tokio::time::Instant::now() + settings.heartbeat,
+            Instant::now() + settings.heartbeat,
             settings.heartbeat,
         );
         let mut held: Vec<AckId> = Vec::new();
         loop {
-            // Which of ours are still unacked (and not expired).
-            if !held.is_empty() {
-                match store.still_leased(sub, &held, Timestamp::now()).await {
-                    Ok(h) => held = h,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "streaming pull failed; closing the stream");
-                        break;
-                    }
+            let full = match refill(&*store, &consumer, &mut held, max).await {
+                Ok(Some(chunk)) => {
+                    yield Ok(chunk);
+                    continue;
                 }
-            }
-            let free = max.saturating_sub(held.len());
-            if free > 0 {
-                match consumer.lease(free as u32).await {
-                    Ok(leased) if !leased.is_empty() => {
-                        let mut chunk = Vec::new();
-                        for l in leased {
-                            held.push(l.ack_id);
-                            chunk.extend_from_slice(&frame(&l));
-                        }
-                        yield Ok(Bytes::from(chunk));
-                        continue;
-                    }
-                    Ok(_) => {}
-                    Err(e) => {
-                        tracing::warn!(error = %e, "streaming pull failed; closing the stream");
-                        break;
-                    }
+                Ok(None) => held.len() >= max,
+                Err(e) => {
+                    tracing::warn!(error = %e, "streaming pull failed; closing the stream");
+                    break;
                 }
-            }
-            let far = tokio::time::Instant::now() + std::time::Duration::from_secs(3600);
+            };
+            let until = Instant::now() + if full { FULL_RECHECK } else { Duration::from_secs(3600) };
             tokio::select! {
                 _ = heartbeat.tick() => yield Ok(Bytes::from_static(b": keep-alive\n\n")),
-                woken = consumer.wait(&mut hub, &mut signals, far, &stop) => match woken {
+                woken = consumer.wait(&mut hub, &mut signals, until, &stop) => match woken {
                     Ok(Woken::Maybe | Woken::Deadline) => {}
                     Ok(Woken::Shutdown) => break,
                     Err(e) => {
@@ -121,6 +109,34 @@ fn frames(
             }
         }
     }
+}
+
+/// Forgets the leases of `held` that were acked, nacked or ran out, then
+/// leases up to the free room: the frames of what it leased, if anything.
+async fn refill(
+    store: &dyn Store,
+    consumer: &Consumer,
+    held: &mut Vec<AckId>,
+    max: usize,
+) -> Result<Option<Bytes>, StoreError> {
+    if !held.is_empty() {
+        let sub = consumer.subscription().id;
+        *held = store.still_leased(sub, held, Timestamp::now()).await?;
+    }
+    let free = max.saturating_sub(held.len());
+    if free == 0 {
+        return Ok(None);
+    }
+    let leased = consumer.lease(free as u32).await?;
+    if leased.is_empty() {
+        return Ok(None);
+    }
+    let mut chunk = Vec::new();
+    for l in leased {
+        held.push(l.ack_id);
+        chunk.extend_from_slice(&frame(&l));
+    }
+    Ok(Some(Bytes::from(chunk)))
 }
 
 /// `id:`, `event:` and the envelope with `ack_id` and `attempt` first.
