@@ -5,10 +5,12 @@
 //!    its matching messages into `retries` and advance its cursor, in one
 //!    transaction (on Postgres, one node at a time per subscription).
 //!    Pull subscriptions are dispatched the same way (see [`dispatch`]).
-//! 2. **Attempt.** Of push subscriptions only: claim due rows of each subscription with a lease, up to
-//!    its free concurrency slots, and `POST` each in its own task. Success
-//!    deletes the row; failure reschedules it with backoff; the last allowed
-//!    failure moves it to `dead_letters`.
+//! 2. **Attempt** (push subscriptions only; consumers lease the rows of
+//!    pull subscriptions, see [`pull`]). Claim due rows of each
+//!    subscription with a lease, up to its free concurrency slots, and
+//!    `POST` each in its own task. Success deletes the row; failure
+//!    reschedules it with backoff; the last allowed failure moves it to
+//!    `dead_letters`.
 //!
 //! A crash loses nothing: rows stay in `retries`, and a claimed row whose
 //! node died is claimed again when its lease runs out. A slow endpoint

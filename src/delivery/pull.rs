@@ -97,6 +97,15 @@ impl Consumer {
                 .lease(self.sub.id, now, until, n, self.sub.max_attempts.max(1))
                 .await?;
             if !outcome.leased.is_empty() || outcome.dropped == 0 {
+                let again = outcome
+                    .leased
+                    .iter()
+                    .filter(|l| l.ack_id.attempt > 1)
+                    .count();
+                let first = outcome.leased.len() - again;
+                let counter = crate::telemetry::PULL_MESSAGES;
+                metrics::counter!(counter, "event" => "leased").increment(first as u64);
+                metrics::counter!(counter, "event" => "redelivered").increment(again as u64);
                 return Ok(outcome.leased);
             }
         }

@@ -149,11 +149,7 @@ pub struct Stats {
     pub expired: i64,
 }
 
-pub(crate) fn view(
-    s: Subscription,
-    secret: bool,
-    counts: Option<DeliveryCounts>,
-) -> SubscriptionView {
+fn view(s: Subscription, secret: bool, counts: Option<DeliveryCounts>) -> SubscriptionView {
     SubscriptionView {
         stats: counts.map(|c| Stats {
             delivered: s.delivered,
@@ -219,7 +215,7 @@ async fn check(state: &AppState, s: &Subscription) -> Result<(), ApiError> {
 }
 
 #[utoipa::path(
-    post, path = "/subscriptions", tag = "webhooks", summary = "Create a webhook subscription",
+    post, path = "/subscriptions", tag = "webhooks", summary = "Create a webhook (push) or pull subscription",
     request_body = CreateSubscription,
     responses(
         (status = 201, description = "Created; the answer holds the signing secret, shown only here", body = SubscriptionView),

@@ -222,6 +222,11 @@ async fn a_nack_redelivers_and_max_attempts_makes_a_dead_letter_that_redrives(ba
     nack(&app, sub, &[&first[0].ack_id], "0s").await;
     let second = pull(&app, sub, 1, "5s").await;
     assert_eq!((second[0].attempt, second[0].message.id), (2, id));
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    assert!(
+        metrics.contains(r#"herald_pull_messages_total{event="redelivered"}"#),
+        "{metrics}"
+    );
     nack(&app, sub, &[&second[0].ack_id], "0s").await;
     // Its attempts are used up: a dead letter, not a third lease.
     assert!(pull(&app, sub, 1, "0s").await.is_empty());

@@ -72,6 +72,8 @@ pub async fn ack(
     let ids = ack_ids(&body.ack_ids)?;
     load(&state, &caller, id).await?;
     let done = state.store.ack(id, &ids, Timestamp::now()).await?;
+    metrics::counter!(crate::telemetry::PULL_MESSAGES, "event" => "acked")
+        .increment(done.len() as u64);
     if !done.is_empty() {
         // Streams at their max_in_flight may take more now.
         state.pulls.changed();
@@ -143,6 +145,8 @@ pub async fn nack(
         })
         .collect();
     let done = state.store.relet(id, &items, false, now).await?;
+    metrics::counter!(crate::telemetry::PULL_MESSAGES, "event" => "nacked")
+        .increment(done.len() as u64);
     state.pulls.changed();
     Ok(Json(ReletResponse {
         updated: done.len(),
