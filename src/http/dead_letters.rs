@@ -74,7 +74,7 @@ fn bad_query(detail: &str) -> ApiError {
         ("topic" = Option<String>, Query, description = "Only this topic's", pattern = r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$", max_length = 128),
         ("after" = Option<i64>, Query, description = "Only ids above this (the `next` of the previous page)"),
         ("limit" = Option<u32>, Query, description = "Page size, 1 to 1000 (default 100)", minimum = 1, maximum = 1000)),
-    responses((status = 200, description = "A page", body = DeadLetterPage), (status = 400, description = "Invalid input (the detail says what)", content_type = "application/problem+json", body = Problem), (status = 503, description = "The database is unavailable; retry after `Retry-After` seconds", content_type = "application/problem+json", body = Problem, headers(("Retry-After" = u32, description = "Seconds to wait"))))
+    responses((status = 200, description = "A page", body = DeadLetterPage), (status = 400, description = "Invalid input (the detail says what)", content_type = "application/problem+json", body = Problem), (status = 404, description = "No such subscription (`?subscription=`)", content_type = "application/problem+json", body = Problem), (status = 503, description = "The database is unavailable; retry after `Retry-After` seconds", content_type = "application/problem+json", body = Problem, headers(("Retry-After" = u32, description = "Seconds to wait"))))
 )]
 pub async fn list(
     State(state): State<AppState>,

@@ -214,6 +214,20 @@ async fn a_streaming_pull_ends_cleanly_at_shutdown(backend: Backend) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_streaming_pull_ends_after_the_longest_stream_duration() {
+    let db = TestDb::new(&Backend::Sqlite).await;
+    let app = spawn_app_with(db, &["--sse-max-duration-ms", "300"]).await;
+    let sub = create_pull(&app, "jobs", json!({})).await;
+    let mut sse = app
+        .subscribe(&format!("/subscriptions/{sub}/events"), None)
+        .await;
+    assert!(
+        sse.next_event().await.is_none(),
+        "the stream ends by itself"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_the_owner_or_an_admin_may_use_a_pull_subscription() {
     let flags = jwt::flags();
     let flags: Vec<&str> = flags.iter().map(String::as_str).collect();

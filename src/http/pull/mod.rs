@@ -166,13 +166,13 @@ pub(crate) fn consumer(state: &AppState, sub: Subscription) -> Result<Consumer, 
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-#[schema(example = json!({"max_messages": 10, "wait": "10s"}))]
+#[schema(example = json!({"max_messages": 10, "wait": "1s"}))]
 pub struct PullRequest {
     /// 1 to 1000 (default 1).
     #[schema(minimum = 1, maximum = 1000)]
     pub max_messages: Option<i64>,
     /// How long to wait when nothing is ready, `"0s"` (default) to `"30s"`.
-    #[schema(example = "10s")]
+    #[schema(example = "1s")]
     pub wait: Option<String>,
 }
 

@@ -76,6 +76,9 @@ fn frames(
     let (mut hub, _) = state.hub.subscribe();
     let mut signals = state.pulls.subscribe();
     let store = state.store.clone();
+    // Like every stream, it ends after --sse-max-duration-ms, if set; the
+    // client reconnects (its leases stay until acked or run out).
+    let ends = settings.max_duration.map(|d| Instant::now() + d);
     async_stream::stream! {
         yield Ok(Bytes::from(format!("retry: {}\n\n", settings.retry.as_millis())));
         let mut heartbeat = tokio::time::interval_at(
@@ -84,6 +87,9 @@ fn frames(
         );
         let mut held: Vec<AckId> = Vec::new();
         loop {
+            if ends.is_some_and(|e| Instant::now() >= e) {
+                break;
+            }
             let full = match refill(&*store, &consumer, &mut held, max).await {
                 Ok(Some(chunk)) => {
                     yield Ok(chunk);
@@ -95,7 +101,11 @@ fn frames(
                     break;
                 }
             };
-            let until = Instant::now() + if full { FULL_RECHECK } else { Duration::from_secs(3600) };
+            let idle = if full { FULL_RECHECK } else { Duration::from_secs(3600) };
+            let mut until = Instant::now() + idle;
+            if let Some(ends) = ends {
+                until = until.min(ends);
+            }
             tokio::select! {
                 _ = heartbeat.tick() => yield Ok(Bytes::from_static(b": keep-alive\n\n")),
                 woken = consumer.wait(&mut hub, &mut signals, until, &stop) => match woken {
