@@ -190,6 +190,12 @@ async fn an_expired_lease_is_redelivered_with_the_next_attempt(backend: Backend)
     let app = spawn_app(backend).await;
     let sub = create_pull(&app, "jobs", json!({"ack_deadline": "1s"})).await;
     let id = app.publish_json("jobs", json!({"n": 1})).await.id;
+    // The deliverer dispatches pull subscriptions too (and never attempts
+    // them: the first lease below is attempt 1).
+    eventually("the message to be in the backlog", || async {
+        (stats(&app, sub).await["backlog"] == 1).then_some(())
+    })
+    .await;
     let first = pull(&app, sub, 10, "5s").await;
     assert_eq!(
         (first.len(), first[0].attempt, first[0].message.id),

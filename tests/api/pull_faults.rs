@@ -89,6 +89,24 @@ async fn bad_pull_input_gets_problem_answers(backend: Backend) {
     problem(r, 400, "push").await;
     let r = app.get(&format!("/subscriptions/{push}/events")).await;
     problem(r, 400, "push").await;
+    let patch = |id: i64, body: Value| {
+        let req = app.client.patch(app.url(&format!("/subscriptions/{id}")));
+        async move { req.json(&body).send().await.unwrap() }
+    };
+    problem(
+        patch(sub, json!({"url": "http://127.0.0.1:9/"})).await,
+        400,
+        "push",
+    )
+    .await;
+    problem(
+        patch(push, json!({"ack_deadline": "5s"})).await,
+        400,
+        "pull",
+    )
+    .await;
+    let r = patch(sub, json!({"ack_deadline": "5s"})).await;
+    assert_eq!(r.json::<Value>().await.unwrap()["ack_deadline"], "5s");
     for (body, needle) in [
         (
             json!({"topic": "j", "mode": "pull", "url": "http://127.0.0.1:9/"}),
