@@ -12,7 +12,9 @@
 //! - [`fanout`]: the group-commit writer, the hub and sequencer, and the
 //!   per-connection subscriber streams.
 //! - [`http`]: the router, one module per resource, problem+json errors.
-//! - [`delivery`]: webhook delivery with retries and dead letters.
+//! - [`delivery`]: one ledger of deliveries for every subscription: webhook
+//!   attempts with retries and dead letters, and the consumers of pull
+//!   subscriptions (leases, long polls).
 //! - [`topics`]: each topic's configuration while herald runs (its schema
 //!   compiled); [`retention`]: retention policies and the pruner task.
 //! - [`telemetry`]: Prometheus metrics.

@@ -105,6 +105,7 @@ impl Application {
             filters: filters.clone(),
             topics,
             subscription_changes: subscription_changes.clone(),
+            pulls: Default::default(),
             shutdown: shutdown.clone(),
             readiness: Default::default(),
             auth,

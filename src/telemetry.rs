@@ -18,6 +18,7 @@ pub const HUB_BYTES: &str = "herald_hub_bytes";
 pub const WEBHOOK_ATTEMPTS: &str = "herald_webhook_attempts_total";
 pub const WEBHOOK_PENDING: &str = "herald_webhook_deliveries_pending";
 pub const DEAD_LETTERS: &str = "herald_dead_letters";
+pub const PULL_MESSAGES: &str = "herald_pull_messages_total";
 pub const DB_CONNECTIONS: &str = "herald_db_connections";
 pub const MESSAGES_PRUNED: &str = "herald_messages_pruned_total";
 pub const RATE_LIMITED: &str = "herald_rate_limited_total";
@@ -79,6 +80,10 @@ fn describe() {
     describe_counter!(WEBHOOK_ATTEMPTS, "Webhook attempts by outcome");
     describe_gauge!(WEBHOOK_PENDING, "Webhook deliveries waiting for an attempt");
     describe_gauge!(DEAD_LETTERS, "Dead letters stored");
+    describe_counter!(
+        PULL_MESSAGES,
+        "Messages of pull subscriptions by event: leased (first delivery), redelivered, acked, nacked"
+    );
     describe_counter!(
         MESSAGES_PRUNED,
         "Messages removed by retention or because they expired, by reason"

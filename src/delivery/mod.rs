@@ -4,17 +4,22 @@
 //! 1. **Dispatch.** For every active subscription behind the log head, move
 //!    its matching messages into `retries` and advance its cursor, in one
 //!    transaction (on Postgres, one node at a time per subscription).
-//! 2. **Attempt.** Claim due rows of each subscription with a lease, up to
-//!    its free concurrency slots, and `POST` each in its own task. Success
-//!    deletes the row; failure reschedules it with backoff; the last allowed
-//!    failure moves it to `dead_letters`.
+//!    Pull subscriptions are dispatched the same way (see [`dispatch`]).
+//! 2. **Attempt** (push subscriptions only; consumers lease the rows of
+//!    pull subscriptions, see [`pull`]). Claim due rows of each
+//!    subscription with a lease, up to its free concurrency slots, and
+//!    `POST` each in its own task. Success deletes the row; failure
+//!    reschedules it with backoff; the last allowed failure moves it to
+//!    `dead_letters`.
 //!
 //! A crash loses nothing: rows stay in `retries`, and a claimed row whose
 //! node died is claimed again when its lease runs out. A slow endpoint
 //! only fills its own subscription's slots.
 
 pub mod client;
+pub mod dispatch;
 pub mod guard;
+pub mod pull;
 pub mod special_ranges;
 
 use std::collections::{HashMap, HashSet};
@@ -26,14 +31,12 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::domain::webhook::Backoff;
-use crate::domain::{Message, Timestamp, TopicPattern, TopicSelector};
+use crate::domain::{Message, Timestamp, TopicSelector};
 use crate::fanout::{FilterRegistry, Hub, Matcher, Missed};
 use crate::storage::webhooks::{Due, Failure, Subscription};
 use crate::storage::{Store, StoreError};
 use client::WebhookClient;
 
-/// Messages read per dispatch transaction.
-const DISPATCH_PAGE: u32 = 500;
 /// How long past its timeout a claimed delivery stays leased: enough to
 /// record the outcome. A node that dies mid-attempt leaves its deliveries
 /// to be claimed again this long after their timeout.
@@ -214,33 +217,12 @@ impl Deliverer {
             let woken =
                 new_topics.is_none_or(|t| t.iter().any(|topic| matcher.selector.matches(topic)));
             if woken && sub.cursor < head {
-                let topics = matcher.selector.exact_names();
-                // The predicate is a `'static` trait object: it owns its matcher.
-                let owned = matcher.clone();
-                let wants = move |m: &Message| owned.matches(m);
-                let mut cursor = sub.cursor;
-                loop {
-                    let read = self
-                        .store
-                        .dispatch(
-                            sub.id,
-                            cursor,
-                            topics.as_deref(),
-                            DISPATCH_PAGE,
-                            &wants,
-                            Timestamp::now(),
-                        )
-                        .await?;
-                    if read < DISPATCH_PAGE as usize {
-                        break;
-                    }
-                    // A full page moved the cursor: go on from where it is.
-                    match self.store.subscription(sub.id).await? {
-                        Some(s) => cursor = s.cursor,
-                        None => break,
-                    }
-                }
+                dispatch::catch_up(&*self.store, &sub, &matcher).await?;
             } else if !due.contains(&sub.id) {
+                continue;
+            }
+            // Consumers lease a pull subscription's deliveries.
+            if sub.is_pull() {
                 continue;
             }
             self.attempt_due(Arc::new(sub)).await?;
@@ -249,12 +231,7 @@ impl Deliverer {
     }
 
     fn matcher(&self, sub: &Subscription) -> anyhow::Result<Matcher> {
-        let selector = TopicSelector::new(vec![TopicPattern::parse(&sub.topic)?]);
-        let filter = match &sub.filter {
-            Some(f) => Some(self.filters.get(f)?),
-            None => None,
-        };
-        Ok(Matcher { selector, filter })
+        dispatch::matcher(&self.filters, sub)
     }
 
     async fn attempt_due(self: &Arc<Self>, sub: Arc<Subscription>) -> Result<(), StoreError> {

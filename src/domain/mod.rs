@@ -2,6 +2,7 @@
 //! patterns, log positions and resume cursors, content filters, messages
 //! and their wire encoding. Nothing here knows about axum or sqlx.
 
+pub mod ack;
 pub mod cursor;
 pub mod duration;
 pub mod filter;
@@ -13,6 +14,7 @@ pub mod topic_config;
 pub mod units;
 pub mod webhook;
 
+pub use ack::{AckId, AckIdError};
 pub use cursor::{Cursor, CursorError, Position};
 pub use duration::{DurationError, HumanDuration};
 pub use message::{EventType, Message, NewMessage, Payload, Timestamp};

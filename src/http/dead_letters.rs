@@ -21,6 +21,11 @@ pub struct DeadLetterView {
     pub message_id: i64,
     pub topic: String,
     pub attempts: i32,
+    /// Why it is a dead letter: `max_attempts` (its attempts, or a pull
+    /// subscription's leases, ran out) or `retention` (its message was
+    /// removed before it could be delivered).
+    #[schema(example = "max_attempts")]
+    pub reason: String,
     /// HTTP status of the last attempt, if the endpoint answered.
     pub last_status: Option<i32>,
     pub last_error: Option<String>,
@@ -39,6 +44,9 @@ fn view(d: DeadLetter) -> DeadLetterView {
         message_id: d.position,
         topic: d.topic,
         attempts: d.attempts,
+        reason: d
+            .reason
+            .unwrap_or_else(|| crate::storage::pull::REASON_MAX_ATTEMPTS.to_owned()),
         last_status: d.last_status,
         last_error: d.last_error,
         first_attempt: Timestamp(d.first_attempt_us).to_rfc3339(),
@@ -198,6 +206,8 @@ pub async fn redrive(
 ) -> Result<(StatusCode, Json<Redriven>), ApiError> {
     load(&state, &caller, id).await?;
     if state.store.redrive(id, Timestamp::now()).await? {
+        // A pull subscription's consumers may be waiting for it.
+        state.pulls.changed();
         Ok((StatusCode::ACCEPTED, Json(Redriven { redriven: 1 })))
     } else {
         Err(missing(id))
@@ -237,5 +247,6 @@ pub async fn redrive_all(
             Timestamp::now(),
         )
         .await?;
+    state.pulls.changed();
     Ok((StatusCode::ACCEPTED, Json(Redriven { redriven: n })))
 }

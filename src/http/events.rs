@@ -14,6 +14,7 @@ use crate::auth::Caller;
 use crate::domain::{Cursor, TopicName, TopicPattern, TopicSelector};
 use crate::fanout::subscriber;
 use futures_util::StreamExt;
+use tokio_util::sync::CancellationToken;
 
 /// One topic's stream.
 #[utoipa::path(
@@ -119,6 +120,31 @@ async fn stream(
     caller.require_subscribe(&selector)?;
     let cursor = cursor(query, headers)?;
     let matcher = state.matcher(selector, query.one("filter")?)?;
+    let (slot, stop) = open_slot(state, caller)?;
+    let frames = subscriber::open(
+        &state.hub,
+        state.store.clone(),
+        matcher,
+        cursor,
+        state.settings.stream.clone(),
+        stop.clone(),
+    )
+    .await?;
+    // Dropped with the stream: frees the slot and ends the watcher above.
+    let held = (slot, stop.drop_guard());
+    let frames = frames.map(move |f| {
+        let _ = &held;
+        f
+    });
+    Ok(sse_response(Body::from_stream(frames)))
+}
+
+/// A stream slot of the caller's (`--max-streams-per-client`), and a token
+/// cancelled at shutdown or when the caller's token expires or is revoked.
+pub(crate) fn open_slot(
+    state: &AppState,
+    caller: &Caller,
+) -> Result<(crate::auth::limits::StreamSlot, CancellationToken), ApiError> {
     let slot = state.auth.limits.open_stream(&caller.client).map_err(|l| {
         ApiError::too_many(
             "this client has as many open streams as --max-streams-per-client allows",
@@ -138,22 +164,12 @@ async fn stream(
             }
         });
     }
-    let frames = subscriber::open(
-        &state.hub,
-        state.store.clone(),
-        matcher,
-        cursor,
-        state.settings.stream.clone(),
-        stop.clone(),
-    )
-    .await?;
-    // Dropped with the stream: frees the slot and ends the watcher above.
-    let held = (slot, stop.drop_guard());
-    let frames = frames.map(move |f| {
-        let _ = &held;
-        f
-    });
-    let mut response = Response::new(Body::from_stream(frames));
+    Ok((slot, stop))
+}
+
+/// An SSE response with the headers every stream sends.
+pub(crate) fn sse_response(body: Body) -> Response {
+    let mut response = Response::new(body);
     let h = response.headers_mut();
     h.insert(
         header::CONTENT_TYPE,
@@ -162,5 +178,5 @@ async fn stream(
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     // Tell nginx-style proxies not to buffer the stream.
     h.insert("x-accel-buffering", HeaderValue::from_static("no"));
-    Ok(response)
+    response
 }

@@ -17,6 +17,7 @@ pub mod openapi;
 pub mod openapi_guards;
 pub mod openapi_security;
 pub mod publish;
+pub mod pull;
 pub mod server;
 pub mod subscriptions;
 pub mod tokens;
@@ -68,6 +69,8 @@ pub struct AppState {
     pub topics: Arc<crate::topics::TopicDirectory>,
     /// Told of every subscription change, so webhook delivery sees it.
     pub subscription_changes: Arc<crate::delivery::SubscriptionChanges>,
+    /// Wakes consumers of pull subscriptions waiting on this node.
+    pub pulls: Arc<crate::delivery::pull::PullSignals>,
     /// Cancelled at shutdown: open streams end cleanly.
     pub shutdown: CancellationToken,
     /// The last readiness probe, shared by `/readyz` requests.
@@ -122,6 +125,12 @@ pub fn router(state: AppState) -> Router {
                 .patch(subscriptions::update)
                 .delete(subscriptions::delete),
         )
+        .route("/subscriptions/{id}/pull", post(pull::pull))
+        .route("/subscriptions/{id}/ack", post(pull::acks::ack))
+        .route("/subscriptions/{id}/nack", post(pull::acks::nack))
+        .route("/subscriptions/{id}/extend", post(pull::acks::extend))
+        .route("/subscriptions/{id}/seek", post(pull::seek))
+        .route("/subscriptions/{id}/events", get(pull::stream::events))
         .route("/dead-letters", get(dead_letters::list))
         .route("/dead-letters/redrive", post(dead_letters::redrive_all))
         .route(

@@ -9,7 +9,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use super::openapi_guards::GuardAnswers;
 use super::{
-    batch, dead_letters, events, health, messages, publish, subscriptions, tokens, topics,
+    batch, dead_letters, events, health, messages, publish, pull, subscriptions, tokens, topics,
 };
 
 /// The message envelope: the `data:` of every SSE event, the items of the
@@ -97,6 +97,12 @@ pub struct HistoryGap {
         subscriptions::show,
         subscriptions::update,
         subscriptions::delete,
+        pull::pull,
+        pull::acks::ack,
+        pull::acks::nack,
+        pull::acks::extend,
+        pull::seek,
+        pull::stream::events,
         dead_letters::list,
         dead_letters::show,
         dead_letters::delete,
@@ -115,6 +121,7 @@ pub struct HistoryGap {
         (name = "streams", description = "Server-Sent Events"),
         (name = "topics", description = "What is stored, who listens, and each topic's configuration (retention, TTL, schema)"),
         (name = "webhooks", description = "Webhook subscriptions and dead letters"),
+        (name = "pull", description = "Pull subscriptions: consumers lease, ack and nack messages (create them with `POST /subscriptions` and `\"mode\": \"pull\"`)"),
         (name = "access", description = "API tokens (admin); see the README's \"Access control\""),
         (name = "operations", description = "Health, readiness and this document"),
     ),

@@ -1,5 +1,6 @@
 //! `POST/GET /subscriptions`, `GET/PATCH/DELETE /subscriptions/{id}`:
-//! webhook subscriptions.
+//! webhook (push) and pull subscriptions. What only pull subscriptions
+//! have is in [`super::pull`].
 
 use super::json::Json;
 use axum::extract::State;
@@ -7,14 +8,20 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+mod fields;
+
+pub(crate) use fields::parse_start;
+use fields::{draft, push_fields};
+
 use super::AppState;
 use super::error::{ApiError, Problem};
 use super::extract::{ApiId, ApiJson, QueryPairs};
 use crate::auth::Caller;
 use crate::delivery::guard;
-use crate::domain::webhook::Secret;
-use crate::domain::{Cursor, Timestamp, TopicPattern};
-use crate::storage::webhooks::{DeliveryCounts, NewSubscription, Start, Subscription};
+use crate::domain::{Timestamp, TopicPattern};
+use crate::storage::webhooks::{
+    DeliveryCounts, MODE_PULL, MODE_PUSH, NewSubscription, Start, Subscription,
+};
 
 /// Defaults and bounds of the retry settings.
 const MAX_ATTEMPTS: (i32, i32) = (5, 100);
@@ -28,6 +35,10 @@ const BACKOFF_CEILING_MS: i64 = 86_400_000;
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"topic": "orders.*", "url": "https://example.com/hook", "filter": "data.total > 100"}))]
 pub struct CreateSubscription {
+    /// `push` (the default: herald POSTs each message to `url`) or `pull`
+    /// (consumers lease messages with `POST /subscriptions/{id}/pull`).
+    #[schema(value_type = Option<String>, pattern = "^(push|pull)$", example = "push")]
+    pub mode: Option<String>,
     /// A topic name or pattern.
     #[schema(
         pattern = r"^((\*|[A-Za-z0-9_-]+)\.)*(\*\*|\*|[A-Za-z0-9_-]+)$",
@@ -35,9 +46,9 @@ pub struct CreateSubscription {
         max_length = 128
     )]
     pub topic: String,
-    /// An http or https URL.
+    /// An http or https URL; required for push, refused for pull.
     #[schema(pattern = r"^https?://", example = "https://example.com/hook")]
-    pub url: String,
+    pub url: Option<String>,
     /// A filter expression.
     #[schema(max_length = 1024)]
     pub filter: Option<String>,
@@ -58,6 +69,12 @@ pub struct CreateSubscription {
     /// `"head"` (default), `"earliest"`, or a message id to start after.
     #[schema(value_type = Option<Object>, example = "earliest")]
     pub start: Option<Value>,
+    /// Pull only: how long a lease lasts before the message is handed to
+    /// another consumer, `"1s"` to `"10m"` (default `"30s"`).
+    #[schema(example = "30s")]
+    pub ack_deadline: Option<String>,
+    /// Ordering keys are not supported yet: only `false` is accepted.
+    pub ordered: Option<bool>,
 }
 
 /// Every field optional; `"filter": null` removes the filter.
@@ -78,6 +95,8 @@ pub struct PatchSubscription {
     pub max_backoff_ms: Option<i64>,
     #[schema(minimum = 1, maximum = 300_000)]
     pub timeout_ms: Option<i64>,
+    /// Pull only: `"1s"` to `"10m"`.
+    pub ack_deadline: Option<String>,
 }
 
 /// Tells an absent field (`None`) from an explicit `null` (`Some(None)`).
@@ -88,9 +107,13 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<Strin
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct SubscriptionView {
     pub id: i64,
+    /// `push` or `pull`.
+    pub mode: String,
     pub topic: String,
     pub filter: Option<String>,
-    pub url: String,
+    /// Push only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
     /// Shown once, in the answer to the create request.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub secret: Option<String>,
@@ -110,6 +133,12 @@ pub struct SubscriptionView {
     pub owner_expires: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stats: Option<Stats>,
+    /// Pull only: the ack deadline (e.g. `"30s"`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ack_deadline: Option<String>,
+    /// Pull only, on `GET /subscriptions/{id}`: its ledger now.
+    #[serde(flatten)]
+    pub pull: super::pull::PullStatsView,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -134,11 +163,16 @@ fn view(s: Subscription, secret: bool, counts: Option<DeliveryCounts>) -> Subscr
             dead_lettered: c.dead_lettered,
             expired: s.expired,
         }),
-        secret: secret.then(|| s.secret.clone()),
+        secret: (secret && !s.is_pull()).then(|| s.secret.clone()),
+        ack_deadline: s
+            .is_pull()
+            .then(|| super::pull::show_duration(s.ack_deadline_ms)),
+        pull: Default::default(),
+        url: (!s.is_pull()).then(|| s.url.clone()),
         id: s.id,
+        mode: s.mode,
         topic: s.topic,
         filter: s.filter,
-        url: s.url,
         max_attempts: s.max_attempts,
         min_backoff_ms: s.min_backoff_ms,
         max_backoff_ms: s.max_backoff_ms,
@@ -151,15 +185,19 @@ fn view(s: Subscription, secret: bool, counts: Option<DeliveryCounts>) -> Subscr
     }
 }
 
-fn invalid(detail: impl Into<String>) -> ApiError {
+pub(crate) fn invalid(detail: impl Into<String>) -> ApiError {
     ApiError::bad_request("invalid-subscription", "Invalid subscription", detail)
 }
 
 /// Checks the settings that PATCH can change too.
 async fn check(state: &AppState, s: &Subscription) -> Result<(), ApiError> {
-    guard::check_url(&s.url, state.settings.webhook_allow_private)
-        .await
-        .map_err(|e| invalid(format!("url: {e}")))?;
+    if s.is_pull() {
+        super::pull::check(s)?;
+    } else {
+        guard::check_url(&s.url, state.settings.webhook_allow_private)
+            .await
+            .map_err(|e| invalid(format!("url: {e}")))?;
+    }
     if let Some(f) = &s.filter {
         state.filters.get(f)?;
     }
@@ -183,7 +221,7 @@ async fn check(state: &AppState, s: &Subscription) -> Result<(), ApiError> {
 }
 
 #[utoipa::path(
-    post, path = "/subscriptions", tag = "webhooks", summary = "Create a webhook subscription",
+    post, path = "/subscriptions", tag = "webhooks", summary = "Create a webhook (push) or pull subscription",
     request_body = CreateSubscription,
     responses(
         (status = 201, description = "Created; the answer holds the signing secret, shown only here", body = SubscriptionView),
@@ -199,28 +237,28 @@ pub async fn create(
     let pattern = TopicPattern::parse(&body.topic)?;
     caller.require_subscribe_pattern(&pattern)?;
     caller.require_owner_identity("creating a subscription")?;
-    let secret = match &body.secret {
-        Some(s) => Secret::parse(s).map_err(|e| invalid(format!("secret: {e}")))?,
-        None => Secret::generate(),
-    };
+    if body.ordered == Some(true) {
+        return Err(invalid("ordered subscriptions are not supported yet"));
+    }
     let start = match &body.start {
         None => Start::Head,
-        Some(Value::String(s)) if s == "head" => Start::Head,
-        Some(Value::String(s)) => match Cursor::parse(s) {
-            Ok(Cursor::Earliest) => Start::Earliest,
-            Ok(Cursor::After(p)) => Start::After(p.0),
-            Err(_) => return Err(invalid("start is \"head\", \"earliest\" or a message id")),
-        },
-        Some(Value::Number(n)) if n.as_i64().is_some_and(|n| n >= 0) => {
-            Start::After(n.as_i64().unwrap_or_default())
+        Some(v) => parse_start(v)
+            .ok_or_else(|| invalid("start is \"head\", \"earliest\" or a message id"))?,
+    };
+    let (mode, url, secret, ack_deadline_ms) = match body.mode.as_deref() {
+        None | Some(MODE_PUSH) => push_fields(&body)?,
+        Some(MODE_PULL) => super::pull::create_fields(&body)?,
+        Some(other) => {
+            return Err(invalid(format!(
+                "mode is \"push\" or \"pull\", not {other:?}"
+            )));
         }
-        Some(_) => return Err(invalid("start is \"head\", \"earliest\" or a message id")),
     };
     let new = NewSubscription {
         topic: pattern.as_str().to_owned(),
         filter: body.filter,
-        url: body.url,
-        secret: secret.as_str().to_owned(),
+        url,
+        secret,
         max_attempts: body.max_attempts.unwrap_or(MAX_ATTEMPTS.0),
         min_backoff_ms: body.min_backoff_ms.unwrap_or(MIN_BACKOFF_MS),
         max_backoff_ms: body
@@ -230,27 +268,11 @@ pub async fn create(
         paused: body.paused,
         owner: caller.owner(),
         owner_expires_us: caller.expires_us(),
+        mode: mode.to_owned(),
+        ack_deadline_ms,
     };
     let now = Timestamp::now();
-    let draft = Subscription {
-        id: 0,
-        topic: new.topic.clone(),
-        filter: new.filter.clone(),
-        url: new.url.clone(),
-        secret: new.secret.clone(),
-        max_attempts: new.max_attempts,
-        min_backoff_ms: new.min_backoff_ms,
-        max_backoff_ms: new.max_backoff_ms,
-        timeout_ms: new.timeout_ms,
-        paused: new.paused,
-        cursor: 0,
-        delivered: 0,
-        created_us: now.0,
-        updated_us: now.0,
-        expired: 0,
-        owner: new.owner.clone(),
-        owner_expires_us: new.owner_expires_us,
-    };
+    let draft = draft(&new, now);
     check(&state, &draft).await?;
     let created = state.store.create_subscription(new, start, now).await?;
     state.subscription_changes.bump();
@@ -333,7 +355,13 @@ pub async fn show(
 ) -> Result<Json<SubscriptionView>, ApiError> {
     let sub = load(&state, &caller, id).await?;
     let counts = state.store.delivery_counts(id).await?;
-    Ok(Json(view(sub, false, Some(counts))))
+    let pull = match sub.is_pull() {
+        true => super::pull::stats(&state, &sub, &counts).await?,
+        false => Default::default(),
+    };
+    let mut shown = view(sub, false, Some(counts));
+    shown.pull = pull;
+    Ok(Json(shown))
 }
 
 #[utoipa::path(
@@ -349,6 +377,17 @@ pub async fn update(
     ApiJson(patch): ApiJson<PatchSubscription>,
 ) -> Result<Json<SubscriptionView>, ApiError> {
     let mut sub = load(&state, &caller, id).await?;
+    if sub.is_pull() && (patch.url.is_some() || patch.timeout_ms.is_some()) {
+        return Err(invalid(
+            "url and timeout_ms are for push (webhook) subscriptions",
+        ));
+    }
+    if !sub.is_pull() && patch.ack_deadline.is_some() {
+        return Err(invalid("ack_deadline is for pull subscriptions"));
+    }
+    if let Some(d) = &patch.ack_deadline {
+        sub.ack_deadline_ms = super::pull::parse_ack_deadline(d)?;
+    }
     if let Some(url) = patch.url {
         sub.url = url;
     }

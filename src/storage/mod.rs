@@ -4,6 +4,7 @@
 
 pub mod open;
 pub mod postgres;
+pub mod pull;
 pub mod readiness;
 pub mod sqlite;
 pub mod tokens;
@@ -21,7 +22,13 @@ use crate::domain::{Message, NewMessage, Position, Timestamp, TopicName};
 /// transaction that stores the messages, in commit order.
 #[async_trait::async_trait]
 pub trait Store:
-    webhooks::WebhookStore + topics::TopicStore + tokens::TokenStore + Send + Sync + 'static
+    webhooks::WebhookStore
+    + pull::PullStore
+    + topics::TopicStore
+    + tokens::TokenStore
+    + Send
+    + Sync
+    + 'static
 {
     /// `sqlite` or `postgres`, for logs and metrics.
     fn backend(&self) -> &'static str;
@@ -184,9 +191,11 @@ pub async fn connect(url: &str, options: &StoreOptions) -> anyhow::Result<Arc<dy
     }
 }
 
-/// A row of `messages`, the same on both backends.
+/// A row of `messages`, the same on both backends (public only because
+/// the SQL shared by both backends names it in its bounds).
+#[doc(hidden)]
 #[derive(sqlx::FromRow)]
-struct MessageRow {
+pub struct MessageRow {
     position: i64,
     topic: String,
     seq: i64,

@@ -21,6 +21,8 @@ mod lock_waits;
 mod protocol_errors;
 mod pruner;
 mod publish;
+mod pull;
+mod pull_faults;
 mod readiness;
 mod receiver;
 mod refused_writes;

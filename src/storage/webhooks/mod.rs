@@ -17,6 +17,11 @@ use super::StoreError;
 /// this many were scanned without a match.
 pub const CURSOR_WRITE_EVERY: usize = 100;
 
+/// A webhook subscription: herald itself attempts each delivery.
+pub const MODE_PUSH: &str = "push";
+/// A pull subscription: consumers lease, ack and nack its deliveries.
+pub const MODE_PULL: &str = "pull";
+
 /// Decides which messages a subscription wants.
 pub type MessagePredicate = dyn for<'m> Fn(&'m Message) -> bool + Send + Sync;
 
@@ -47,6 +52,10 @@ pub struct NewSubscription {
     pub owner: Option<String>,
     /// When the creator's token expires: delivery stops then.
     pub owner_expires_us: Option<i64>,
+    /// [`MODE_PUSH`] or [`MODE_PULL`].
+    pub mode: String,
+    /// How long a pull lease lasts unless extended.
+    pub ack_deadline_ms: i64,
 }
 
 /// A stored subscription.
@@ -73,12 +82,22 @@ pub struct Subscription {
     /// When the creator's token expires: delivery stops then (a PATCH by
     /// the owner with a fresh token moves it).
     pub owner_expires_us: Option<i64>,
+    /// [`MODE_PUSH`] (a webhook) or [`MODE_PULL`] (consumers lease its
+    /// messages, see [`super::pull`]).
+    pub mode: String,
+    /// How long a pull lease lasts unless extended.
+    pub ack_deadline_ms: i64,
 }
 
 impl Subscription {
     /// Whether its owner's token has expired: nothing is delivered then.
     pub fn owner_expired(&self, now: Timestamp) -> bool {
         self.owner_expires_us.is_some_and(|e| e <= now.0)
+    }
+
+    /// Whether consumers pull its messages (no webhook is attempted).
+    pub fn is_pull(&self) -> bool {
+        self.mode == MODE_PULL
     }
 }
 
@@ -127,6 +146,9 @@ pub struct DeadLetter {
     /// The message's envelope as it was delivered (kept so that retention,
     /// expiry or a topic delete never leaves a dead letter without it).
     pub envelope: Option<String>,
+    /// Why it is here: `max_attempts` (also when NULL, as for dead letters
+    /// from before reasons were kept) or `retention`.
+    pub reason: Option<String>,
 }
 
 /// Which dead letters to list: oldest first, after the id `after`.

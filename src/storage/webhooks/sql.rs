@@ -59,8 +59,9 @@ where
         let created = sqlx::query_as(
             "INSERT INTO subscriptions (topic, filter, url, secret, max_attempts, min_backoff_ms, \
              max_backoff_ms, timeout_ms, paused, cursor, created_us, updated_us, owner, \
-             owner_expires_us) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12, $13) RETURNING *",
+             owner_expires_us, mode, ack_deadline_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12, $13, $14, $15) \
+             RETURNING *",
         )
         .bind(s.topic.clone())
         .bind(s.filter.clone())
@@ -75,6 +76,8 @@ where
         .bind(now.0)
         .bind(s.owner.clone())
         .bind(s.owner_expires_us)
+        .bind(s.mode.clone())
+        .bind(s.ack_deadline_ms)
         .fetch_one(&mut *tx)
         .await
         .map_err(T::err)?;
@@ -128,7 +131,7 @@ where
         let done: Option<(i64,)> = sqlx::query_as(
             "UPDATE subscriptions SET filter = $2, url = $3, max_attempts = $4, min_backoff_ms = $5, \
              max_backoff_ms = $6, timeout_ms = $7, paused = $8, updated_us = $9, \
-             owner_expires_us = $10 WHERE id = $1 RETURNING id",
+             owner_expires_us = $10, ack_deadline_ms = $11 WHERE id = $1 RETURNING id",
         )
         .bind(s.id)
         .bind(s.filter.clone())
@@ -140,6 +143,7 @@ where
         .bind(s.paused)
         .bind(now.0)
         .bind(s.owner_expires_us)
+        .bind(s.ack_deadline_ms)
         .fetch_optional(self.writes())
         .await
         .map_err(T::err)?;
@@ -323,8 +327,8 @@ where
         };
         sqlx::query(
             "INSERT INTO dead_letters (subscription_id, position, topic, attempts, last_status, \
-             last_error, first_attempt_us, last_attempt_us, created_us, envelope) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9)",
+             last_error, first_attempt_us, last_attempt_us, created_us, envelope, reason) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, 'max_attempts')",
         )
         .bind(due.subscription_id)
         .bind(due.position)

@@ -1,0 +1,58 @@
+//! Dispatch: moves a subscription's matching messages from the log into
+//! its ledger (`retries`) and advances its cursor. The deliverer runs it
+//! for every subscription after each commit; a pull runs it for its own
+//! subscription before leasing, so a consumer never waits for the
+//! deliverer's next pass. Both can run at once, on any node: each
+//! transaction moves the cursor only from where it read it.
+
+use crate::domain::{Message, Timestamp, TopicPattern, TopicSelector};
+use crate::fanout::{FilterRegistry, Matcher};
+use crate::storage::webhooks::Subscription;
+use crate::storage::{Store, StoreError};
+
+/// Messages read per dispatch transaction.
+pub const DISPATCH_PAGE: u32 = 500;
+
+/// The topics and filter of a subscription.
+pub fn matcher(filters: &FilterRegistry, sub: &Subscription) -> anyhow::Result<Matcher> {
+    let selector = TopicSelector::new(vec![TopicPattern::parse(&sub.topic)?]);
+    let filter = match &sub.filter {
+        Some(f) => Some(filters.get(f)?),
+        None => None,
+    };
+    Ok(Matcher { selector, filter })
+}
+
+/// Queues every message of `sub` (as stored, cursor included) up to the
+/// log head, page by page.
+pub async fn catch_up(
+    store: &dyn Store,
+    sub: &Subscription,
+    matcher: &Matcher,
+) -> Result<(), StoreError> {
+    let topics = matcher.selector.exact_names();
+    // The predicate is a `'static` trait object: it owns its matcher.
+    let owned = matcher.clone();
+    let wants = move |m: &Message| owned.matches(m);
+    let mut cursor = sub.cursor;
+    loop {
+        let read = store
+            .dispatch(
+                sub.id,
+                cursor,
+                topics.as_deref(),
+                DISPATCH_PAGE,
+                &wants,
+                Timestamp::now(),
+            )
+            .await?;
+        if read < DISPATCH_PAGE as usize {
+            return Ok(());
+        }
+        // A full page moved the cursor: go on from where it is.
+        match store.subscription(sub.id).await? {
+            Some(s) => cursor = s.cursor,
+            None => return Ok(()),
+        }
+    }
+}

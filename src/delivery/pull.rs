@@ -1,0 +1,155 @@
+//! Consumers of pull subscriptions: lease what is due (dispatching new
+//! messages first, with the deliverer's own [`super::dispatch`]), and wait
+//! for more without polling: a wait ends on a commit that may match, on a
+//! local ack/nack/seek/redrive ([`PullSignals`]), when the subscription's
+//! next row becomes due (a lease runs out, a nack's delay ends), at the
+//! caller's deadline, or at shutdown.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::domain::Timestamp;
+use crate::fanout::{FilterRegistry, HubReceiver, Matcher, Missed};
+use crate::storage::pull::Leased;
+use crate::storage::webhooks::Subscription;
+use crate::storage::{Store, StoreError};
+
+/// Shortest wait for a row that the store says is due but that another
+/// node's open transaction holds: enough for it to commit.
+const MIN_DUE_WAIT: Duration = Duration::from_millis(10);
+
+/// Tells waiting consumers on this node that rows may have become due
+/// without a commit (a nack, a seek, a redrive) or that leases ended (an
+/// ack, which frees a stream's `max_in_flight`).
+#[derive(Debug)]
+pub struct PullSignals(watch::Sender<u64>);
+
+impl Default for PullSignals {
+    fn default() -> Self {
+        Self(watch::channel(0).0)
+    }
+}
+
+impl PullSignals {
+    pub fn changed(&self) {
+        self.0.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// A receiver that has seen every change so far.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.0.subscribe()
+    }
+}
+
+/// Why a wait ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Woken {
+    /// Something may be ready: look again.
+    Maybe,
+    /// The caller's deadline passed.
+    Deadline,
+    /// herald is shutting down.
+    Shutdown,
+}
+
+/// One consumer of one pull subscription.
+pub struct Consumer {
+    store: Arc<dyn Store>,
+    sub: Subscription,
+    matcher: Matcher,
+}
+
+impl Consumer {
+    pub fn new(
+        store: Arc<dyn Store>,
+        filters: &FilterRegistry,
+        sub: Subscription,
+    ) -> anyhow::Result<Self> {
+        let matcher = super::dispatch::matcher(filters, &sub)?;
+        Ok(Self {
+            store,
+            sub,
+            matcher,
+        })
+    }
+
+    pub fn subscription(&self) -> &Subscription {
+        &self.sub
+    }
+
+    /// Dispatches what the log holds for the subscription, then leases up
+    /// to `n` due rows for its ack deadline.
+    pub async fn lease(&self, n: u32) -> Result<Vec<Leased>, StoreError> {
+        // The cursor as stored now: another consumer or the deliverer may
+        // have moved it.
+        if let Some(fresh) = self.store.subscription(self.sub.id).await? {
+            super::dispatch::catch_up(&*self.store, &fresh, &self.matcher).await?;
+        }
+        loop {
+            let now = Timestamp::now();
+            let until = Timestamp(now.0 + self.sub.ack_deadline_ms.max(1) * 1000);
+            let outcome = self
+                .store
+                .lease(self.sub.id, now, until, n, self.sub.max_attempts.max(1))
+                .await?;
+            if !outcome.leased.is_empty() || outcome.dropped == 0 {
+                let again = outcome
+                    .leased
+                    .iter()
+                    .filter(|l| l.ack_id.attempt > 1)
+                    .count();
+                let first = outcome.leased.len() - again;
+                let counter = crate::telemetry::PULL_MESSAGES;
+                metrics::counter!(counter, "event" => "leased").increment(first as u64);
+                metrics::counter!(counter, "event" => "redelivered").increment(again as u64);
+                return Ok(outcome.leased);
+            }
+        }
+    }
+
+    /// Waits until something may be ready (see the module docs), or
+    /// `deadline`.
+    pub async fn wait(
+        &self,
+        hub: &mut HubReceiver,
+        signals: &mut watch::Receiver<u64>,
+        deadline: Instant,
+        shutdown: &CancellationToken,
+    ) -> Result<Woken, StoreError> {
+        let due = match self.store.next_due(self.sub.id).await? {
+            Some(t) => {
+                let wait = (t.0 - Timestamp::now().0).max(0) as u64;
+                Instant::now() + Duration::from_micros(wait).max(MIN_DUE_WAIT)
+            }
+            None => deadline,
+        };
+        let until = due.min(deadline);
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return Ok(Woken::Shutdown),
+                _ = tokio::time::sleep_until(until) => {
+                    return Ok(if until >= deadline { Woken::Deadline } else { Woken::Maybe });
+                }
+                r = signals.changed() => {
+                    if r.is_err() {
+                        return Ok(Woken::Shutdown);
+                    }
+                    return Ok(Woken::Maybe);
+                }
+                r = hub.recv() => match r {
+                    Ok(batch) if batch.iter().any(|m| self.matcher.selector.matches(m.topic.as_str())) => {
+                        return Ok(Woken::Maybe);
+                    }
+                    Ok(_) => {}
+                    Err(Missed::Lagged { .. }) => return Ok(Woken::Maybe),
+                    Err(Missed::Closed) => return Ok(Woken::Shutdown),
+                    Err(Missed::Empty) => {}
+                },
+            }
+        }
+    }
+}

@@ -1,0 +1,95 @@
+//! Pull subscriptions on the webhook ledger. The same cursor and dispatch
+//! that queue webhook deliveries fill `retries` for a pull subscription;
+//! a consumer then *leases* due rows: `attempts + 1`, and `leased_until` =
+//! `next_attempt_us` = the lease's end. An ack deletes a row still leased
+//! with the same attempt; a nack or the end of a lease makes it due again
+//! (redelivered with `attempt + 1`); a due row whose attempts reached
+//! `max_attempts` becomes a dead letter.
+//!
+//! [`PullStore`] is implemented once, for every [`SqlBackend`]. Postgres
+//! adds `FOR UPDATE SKIP LOCKED` to the claims, so consumers on several
+//! nodes never lease one row twice at the same time.
+
+mod sql;
+
+use sqlx::FromRow;
+
+use super::StoreError;
+use super::webhooks::Start;
+use crate::domain::{AckId, Timestamp};
+
+/// Dead-letter reason: leased `max_attempts` times without an ack.
+pub const REASON_MAX_ATTEMPTS: &str = "max_attempts";
+/// Dead-letter reason: the message was gone (retention) before a lease.
+pub const REASON_RETENTION: &str = "retention";
+
+/// A delivery leased to a consumer.
+#[derive(Debug, Clone)]
+pub struct Leased {
+    pub ack_id: AckId,
+    /// The message envelope (JSON).
+    pub envelope: String,
+    /// Its event type, for the SSE `event:` line.
+    pub event: String,
+}
+
+/// What one lease did.
+#[derive(Debug, Default)]
+pub struct LeaseOutcome {
+    pub leased: Vec<Leased>,
+    /// Rows claimed but dropped instead (message expired or no longer
+    /// retained): more may be due.
+    pub dropped: usize,
+}
+
+/// A pull subscription's ledger now.
+#[derive(Debug, Clone, Default, FromRow)]
+pub struct PullStats {
+    /// Rows not leased now: due, or waiting out a nack's delay.
+    pub backlog: i64,
+    /// Rows leased now.
+    pub in_flight: i64,
+    /// Commit time of the oldest message not acked yet.
+    pub oldest_us: Option<i64>,
+}
+
+/// Pull-subscription storage. Part of every [`super::Store`].
+#[async_trait::async_trait]
+pub trait PullStore: Send + Sync {
+    /// In one transaction: buries due rows that reached `max_attempts`,
+    /// then leases up to `n` due rows in position order until `until`.
+    async fn lease(
+        &self,
+        sub: i64,
+        now: Timestamp,
+        until: Timestamp,
+        n: u32,
+        max_attempts: i32,
+    ) -> Result<LeaseOutcome, StoreError>;
+    /// Deletes the rows still leased under these ids and counts them as
+    /// delivered; returns the ids acked.
+    async fn ack(&self, sub: i64, ids: &[AckId], now: Timestamp) -> Result<Vec<AckId>, StoreError>;
+    /// Moves rows still leased under these ids to `next`: still leased
+    /// until then (`keep_lease`, an extend) or due then (a nack). Returns
+    /// the ids changed.
+    async fn relet(
+        &self,
+        sub: i64,
+        ids: &[(AckId, Timestamp)],
+        keep_lease: bool,
+        now: Timestamp,
+    ) -> Result<Vec<AckId>, StoreError>;
+    /// Those of `ids` still leased now.
+    async fn still_leased(
+        &self,
+        sub: i64,
+        ids: &[AckId],
+        now: Timestamp,
+    ) -> Result<Vec<AckId>, StoreError>;
+    /// Drops the subscription's pending rows and moves its cursor; false
+    /// if it does not exist.
+    async fn seek(&self, sub: i64, to: Start, now: Timestamp) -> Result<bool, StoreError>;
+    async fn pull_stats(&self, sub: i64, now: Timestamp) -> Result<PullStats, StoreError>;
+    /// When the next row of the subscription becomes due (or is due).
+    async fn next_due(&self, sub: i64) -> Result<Option<Timestamp>, StoreError>;
+}

@@ -1,0 +1,201 @@
+//! The parts of a lease that look past `retries`: dead letters for rows
+//! whose attempts are used up, and the envelopes of the rows handed out
+//! (or why a row cannot be).
+
+use std::collections::HashMap;
+
+use sqlx::{Database, Executor, Transaction};
+
+use super::super::{LeaseOutcome, Leased, REASON_MAX_ATTEMPTS, REASON_RETENTION};
+use super::{ROW, Row, Rows, placeholders};
+use crate::domain::{AckId, Message, Timestamp};
+use crate::storage::topics::Binds;
+use crate::storage::{MessageRow, SqlBackend, StoreError};
+
+/// Most rows buried per lease transaction.
+const BURY_PAGE: i64 = 1000;
+
+/// Moves due rows whose attempts are used up to the dead letters, with
+/// their envelopes.
+pub(super) async fn bury_exhausted<T>(
+    tx: &mut Transaction<'static, T::DB>,
+    sub: i64,
+    now: Timestamp,
+    max_attempts: i32,
+) -> Result<(), StoreError>
+where
+    T: SqlBackend,
+    for<'c> &'c mut <T::DB as Database>::Connection: Executor<'c, Database = T::DB>,
+    String: Binds<T::DB>,
+    Option<String>: Binds<T::DB>,
+    i64: Binds<T::DB>,
+    i32: Binds<T::DB>,
+    MessageRow: Rows<T::DB>,
+    Row: Rows<T::DB>,
+{
+    let buried: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "DELETE FROM retries WHERE subscription_id = $1 AND position IN \
+         (SELECT position FROM retries WHERE subscription_id = $1 AND next_attempt_us <= $2 \
+         AND attempts >= $3 ORDER BY position LIMIT $4 {}) RETURNING {ROW}",
+        T::CLAIM_LOCK
+    )))
+    .bind(sub)
+    .bind(now.0)
+    .bind(max_attempts)
+    .bind(BURY_PAGE)
+    .fetch_all(&mut **tx)
+    .await
+    .map_err(T::err)?;
+    let error = format!("leased {max_attempts} times without an ack");
+    let messages = messages_in::<T>(tx, &buried).await?;
+    for row in &buried {
+        let envelope = envelope_of(row, &messages).map(|(e, _)| e);
+        bury::<T>(tx, sub, row, &error, REASON_MAX_ATTEMPTS, envelope, now).await?;
+    }
+    Ok(())
+}
+
+/// The claimed rows as leases, in position order; those whose message
+/// expired are dropped and counted, and those whose message is gone (and
+/// kept no copy) become dead letters.
+pub(super) async fn hand_out<T>(
+    tx: &mut Transaction<'static, T::DB>,
+    sub: i64,
+    mut claimed: Vec<Row>,
+    now: Timestamp,
+) -> Result<LeaseOutcome, StoreError>
+where
+    T: SqlBackend,
+    for<'c> &'c mut <T::DB as Database>::Connection: Executor<'c, Database = T::DB>,
+    String: Binds<T::DB>,
+    Option<String>: Binds<T::DB>,
+    i64: Binds<T::DB>,
+    i32: Binds<T::DB>,
+    MessageRow: Rows<T::DB>,
+{
+    claimed.sort_by_key(|r| r.position);
+    let messages = messages_in::<T>(tx, &claimed).await?;
+    let mut out = LeaseOutcome::default();
+    for row in claimed {
+        let expired = messages
+            .get(&row.position)
+            .is_some_and(|m| m.is_expired(now));
+        let found = (!expired).then(|| envelope_of(&row, &messages)).flatten();
+        let Some((envelope, event)) = found else {
+            sqlx::query("DELETE FROM retries WHERE subscription_id = $1 AND position = $2")
+                .bind(sub)
+                .bind(row.position)
+                .execute(&mut **tx)
+                .await
+                .map_err(T::err)?;
+            if expired {
+                // Dropped and counted, never sent, and not a dead letter
+                // (as for webhooks).
+                sqlx::query("UPDATE subscriptions SET expired = expired + 1 WHERE id = $1")
+                    .bind(sub)
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(T::err)?;
+            } else {
+                let error = "the message is no longer retained";
+                bury::<T>(tx, sub, &row, error, REASON_RETENTION, None, now).await?;
+            }
+            out.dropped += 1;
+            continue;
+        };
+        let ack_id = AckId {
+            position: row.position,
+            attempt: row.attempts,
+        };
+        out.leased.push(Leased {
+            ack_id,
+            envelope,
+            event,
+        });
+    }
+    Ok(out)
+}
+
+/// The envelope and event type of a row: its message's, or the copy a
+/// redriven dead letter brought back.
+fn envelope_of(row: &Row, messages: &HashMap<i64, Message>) -> Option<(String, String)> {
+    if let Some(m) = messages.get(&row.position) {
+        let envelope = String::from_utf8_lossy(&m.envelope()).into_owned();
+        return Some((envelope, m.event.as_str().to_owned()));
+    }
+    let kept = row.envelope.clone()?;
+    let event = serde_json::from_str::<serde_json::Value>(&kept)
+        .ok()
+        .and_then(|v| v.get("event").and_then(|e| e.as_str()).map(str::to_owned))
+        .unwrap_or_else(|| "message".to_owned());
+    Some((kept, event))
+}
+
+/// The messages of these rows that are still stored, by position.
+async fn messages_in<T>(
+    tx: &mut Transaction<'static, T::DB>,
+    rows: &[Row],
+) -> Result<HashMap<i64, Message>, StoreError>
+where
+    T: SqlBackend,
+    for<'c> &'c mut <T::DB as Database>::Connection: Executor<'c, Database = T::DB>,
+    i64: Binds<T::DB>,
+    MessageRow: Rows<T::DB>,
+{
+    if rows.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let sql = format!(
+        "SELECT position, topic, seq, event, is_json, payload, content_type, time_us, expires_us \
+         FROM messages WHERE position IN ({})",
+        placeholders(1, rows.len())
+    );
+    let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql));
+    for r in rows {
+        q = q.bind(r.position);
+    }
+    let found: Vec<MessageRow> = q.fetch_all(&mut **tx).await.map_err(T::err)?;
+    found
+        .into_iter()
+        .map(|r| Message::try_from(r).map(|m| (m.position.0, m)))
+        .collect()
+}
+
+/// A dead letter for a row already deleted from `retries`.
+#[allow(clippy::too_many_arguments)]
+async fn bury<T>(
+    tx: &mut Transaction<'static, T::DB>,
+    sub: i64,
+    row: &Row,
+    error: &str,
+    reason: &str,
+    envelope: Option<String>,
+    now: Timestamp,
+) -> Result<(), StoreError>
+where
+    T: SqlBackend,
+    for<'c> &'c mut <T::DB as Database>::Connection: Executor<'c, Database = T::DB>,
+    String: Binds<T::DB>,
+    Option<String>: Binds<T::DB>,
+    i64: Binds<T::DB>,
+    i32: Binds<T::DB>,
+{
+    sqlx::query(
+        "INSERT INTO dead_letters (subscription_id, position, topic, attempts, last_error, \
+         first_attempt_us, last_attempt_us, created_us, envelope, reason) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9)",
+    )
+    .bind(sub)
+    .bind(row.position)
+    .bind(row.topic.clone())
+    .bind(row.attempts)
+    .bind(error.to_owned())
+    .bind(row.first_attempt_us.unwrap_or(now.0))
+    .bind(now.0)
+    .bind(envelope.or_else(|| row.envelope.clone()))
+    .bind(reason.to_owned())
+    .execute(&mut **tx)
+    .await
+    .map_err(T::err)
+    .map(drop)
+}
