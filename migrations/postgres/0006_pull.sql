@@ -14,3 +14,7 @@ ALTER TABLE retries ADD COLUMN leased_until BIGINT;
 -- message was gone before it could be delivered); NULL reads as
 -- `max_attempts`.
 ALTER TABLE dead_letters ADD COLUMN reason TEXT;
+
+-- Finds the few deliveries that used up their attempts without scanning
+-- every due one (the lease buries those before it claims).
+CREATE INDEX retries_attempts ON retries (subscription_id, attempts);

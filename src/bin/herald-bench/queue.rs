@@ -1,0 +1,206 @@
+//! `queue`: pull subscriptions as a work queue. A backlog prefilled
+//! through the storage layer is drained by 8 consumers that pull 100 at a
+//! time and ack each batch; acked messages/s sit beside the storage floor
+//! (batched appends) of the same run. Then the latency from a publish to
+//! an idle consumer's long poll.
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use herald::domain::{EventType, NewMessage, Payload, TopicName};
+use herald::storage::{self, StoreOptions};
+use serde_json::{Value, json};
+
+use crate::Ctx;
+use crate::load;
+use crate::server::{BenchDb, Server};
+use crate::stats::{Latencies, Row};
+
+const CONSUMERS: usize = 8;
+const PULL: usize = 100;
+
+/// Appends `n` messages to `topic` straight through the storage layer.
+async fn prefill(db: &BenchDb, topic: &str, n: u64) -> anyhow::Result<()> {
+    let options = StoreOptions {
+        timeout: Duration::from_secs(5),
+        max_connections: 2,
+        sqlite_full_sync: false,
+        sqlite_max_page_count: None,
+    };
+    let store = storage::connect(&db.url, &options).await?;
+    let topic = TopicName::parse(topic)?;
+    let mut done = 0;
+    while done < n {
+        let k = (n - done).min(1000);
+        let batch = (done..done + k)
+            .map(|i| NewMessage {
+                topic: topic.clone(),
+                event: EventType::message(),
+                payload: Payload::Json(load::payload(i)),
+                content_type: "application/json".into(),
+                ttl: None,
+            })
+            .collect();
+        store.append(batch, Duration::from_secs(30)).await?;
+        done += k;
+    }
+    Ok(())
+}
+
+async fn subscribe(http: &reqwest::Client, base: &str, topic: &str) -> anyhow::Result<i64> {
+    let body = json!({"topic": topic, "mode": "pull", "start": "earliest", "ack_deadline": "60s"});
+    let r = http
+        .post(format!("{base}/subscriptions"))
+        .json(&body)
+        .send()
+        .await?;
+    anyhow::ensure!(r.status() == 201, "create: {}", r.text().await?);
+    Ok(r.json::<Value>().await?["id"].as_i64().unwrap_or_default())
+}
+
+/// One pull: the ack ids, the message ids, and whether any was a redelivery.
+async fn pull(
+    http: &reqwest::Client,
+    url: &str,
+    max: usize,
+    wait: &str,
+) -> anyhow::Result<(Vec<String>, Vec<i64>, bool)> {
+    let r = http
+        .post(format!("{url}/pull"))
+        .json(&json!({"max_messages": max, "wait": wait}))
+        .send()
+        .await?;
+    anyhow::ensure!(r.status() == 200, "pull: {}", r.text().await?);
+    let body: Value = r.json().await?;
+    let items = body["messages"].as_array().cloned().unwrap_or_default();
+    let acks = items
+        .iter()
+        .filter_map(|m| m["ack_id"].as_str().map(str::to_owned))
+        .collect();
+    let ids = items
+        .iter()
+        .filter_map(|m| m["message"]["id"].as_i64())
+        .collect();
+    let again = items.iter().any(|m| m["attempt"].as_i64() != Some(1));
+    Ok((acks, ids, again))
+}
+
+/// 8 consumers drain `n` messages; returns acked/s and redeliveries seen.
+async fn drain(base: &str, sub: i64, n: u64) -> anyhow::Result<(f64, usize)> {
+    let url = format!("{base}/subscriptions/{sub}");
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..CONSUMERS {
+        let url = url.clone();
+        tasks.push(tokio::spawn(async move {
+            let http = reqwest::Client::new();
+            let (mut ids, mut again) = (Vec::new(), 0usize);
+            loop {
+                let (acks, got, redelivered) = pull(&http, &url, PULL, "0s").await?;
+                if acks.is_empty() {
+                    return anyhow::Ok((ids, again));
+                }
+                again += usize::from(redelivered);
+                let r = http
+                    .post(format!("{url}/ack"))
+                    .json(&json!({"ack_ids": acks}))
+                    .send()
+                    .await?;
+                let body: Value = r.json().await?;
+                anyhow::ensure!(
+                    body["unknown"].as_array().is_some_and(Vec::is_empty),
+                    "ack: {body}"
+                );
+                ids.extend(got);
+            }
+        }));
+    }
+    let (mut all, mut again) = (HashSet::new(), 0);
+    for t in tasks {
+        let (ids, a) = t.await??;
+        again += a;
+        for id in ids {
+            anyhow::ensure!(all.insert(id), "message {id} acked twice");
+        }
+    }
+    let elapsed = started.elapsed();
+    anyhow::ensure!(all.len() as u64 == n, "acked {} of {n}", all.len());
+    Ok((n as f64 / elapsed.as_secs_f64(), again))
+}
+
+/// An idle consumer long-polls; each publish's time to reach it.
+async fn latency(base: &str, sub: i64, samples: usize) -> anyhow::Result<Latencies> {
+    let url = format!("{base}/subscriptions/{sub}");
+    let http = reqwest::Client::new();
+    let mut lat = Latencies::default();
+    for i in 0..samples {
+        let waiting = {
+            let (http, url) = (http.clone(), url.clone());
+            tokio::spawn(async move { pull(&http, &url, 1, "10s").await })
+        };
+        // Let the pull reach its wait before publishing.
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let t0 = Instant::now();
+        let r = http
+            .post(format!("{base}/topics/live"))
+            .body(format!("{i}"))
+            .send()
+            .await?;
+        anyhow::ensure!(r.status() == 201, "publish");
+        let (acks, _, _) = waiting.await??;
+        lat.extend([t0.elapsed()]);
+        anyhow::ensure!(
+            acks.len() == 1,
+            "the long poll returned {} messages",
+            acks.len()
+        );
+        http.post(format!("{url}/ack"))
+            .json(&json!({"ack_ids": acks}))
+            .send()
+            .await?;
+    }
+    Ok(lat)
+}
+
+pub async fn queue(cx: &mut Ctx) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        cx.args.url.is_none(),
+        "queue starts its own server; drop --url"
+    );
+    let n: u64 = if cx.args.smoke { 2_000 } else { 1_000_000 };
+    let db = BenchDb::fresh(cx.args.database_url.as_deref()).await?;
+    prefill(&db, "jobs", n).await?;
+    let floor = load::storage_floor(&db.url, 1000, cx.secs()).await?;
+    let server = Server::start(&db, &[]).await?;
+    let http = reqwest::Client::new();
+    let sub = subscribe(&http, &server.url, "jobs").await?;
+    let (rate, again) = drain(&server.url, sub, n).await?;
+    let live = subscribe(&http, &server.url, "live").await?;
+    let mut lat = latency(&server.url, live, if cx.args.smoke { 10 } else { 200 }).await?;
+    server.stop().await;
+    db.cleanup().await;
+    let (b, target) = match cx.backend {
+        "postgres" => ("postgres", "≥ 10,000 acked msgs/s"),
+        _ => ("sqlite", "≥ 40,000 acked msgs/s"),
+    };
+    cx.rows.push(
+        Row::new("queue: drain a backlog", b, "acked", rate, "msgs/s")
+            .baseline("storage floor (1,000/txn)", floor)
+            .target(target)
+            .note(format!(
+                "{n} messages, {CONSUMERS} consumers pulling {PULL} and acking each batch; {again} pulls held a redelivery"
+            )),
+    );
+    cx.rows.push(
+        Row::new(
+            "queue: publish to an idle long poll",
+            b,
+            "latency p50",
+            lat.ms(0.5),
+            "ms",
+        )
+        .note(format!("p99 {:.2} ms", lat.ms(0.99)))
+        .target("p99 ≤ 20 ms (SQLite)"),
+    );
+    Ok(())
+}
