@@ -485,3 +485,21 @@ async fn subscriptions_need_an_owner_and_stay_invisible_to_others() {
     assert_eq!(r.status(), 401);
     app.stop().await;
 }
+
+/// While access control is off everyone is an admin: a token made then
+/// would outlive that as an admin token nobody chose.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_cannot_be_made_over_http_while_access_control_is_off() {
+    let app = crate::helpers::spawn_app(Backend::Sqlite).await;
+    let r = app
+        .client
+        .post(app.url("/tokens"))
+        .json(&json!({"admin": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 409);
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
+    assert_eq!(app.get("/tokens").await.status(), 409);
+    app.stop().await;
+}
