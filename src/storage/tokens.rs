@@ -7,7 +7,7 @@
 
 use sqlx::{Database, Executor, FromRow, Pool};
 
-use super::topics::Binds;
+use super::topics::{Binds, Rows};
 use super::{SqlBackend, StoreError};
 use crate::domain::Timestamp;
 
@@ -66,8 +66,8 @@ where
     i64: Binds<T::DB>,
     bool: Binds<T::DB>,
     Option<i64>: Binds<T::DB>,
-    StoredToken: for<'r> FromRow<'r, <T::DB as Database>::Row> + Send + Unpin,
-    (i64,): for<'r> FromRow<'r, <T::DB as Database>::Row> + Send + Unpin,
+    StoredToken: Rows<T::DB>,
+    (i64,): Rows<T::DB>,
 {
     async fn create_token(&self, token: NewToken, now: Timestamp) -> Result<i64, StoreError> {
         let (id,): (i64,) = sqlx::query_as(

@@ -74,6 +74,10 @@ impl<DB: Database<Arguments: sqlx::IntoArguments<DB>>> Sql for DB {}
 pub trait Binds<DB: Database>: for<'q> Encode<'q, DB> + Type<DB> + Send {}
 impl<DB: Database, T: for<'q> Encode<'q, DB> + Type<DB> + Send> Binds<DB> for T {}
 
+/// A row type the shared SQL decodes: `for<'r> T: FromRow`, sendable.
+pub trait Rows<DB: Database>: for<'r> FromRow<'r, DB::Row> + Send + Unpin {}
+impl<DB: Database, T: for<'r> FromRow<'r, DB::Row> + Send + Unpin> Rows<DB> for T {}
+
 pub(super) async fn put_config<'c, DB, E>(
     ex: E,
     name: &str,

@@ -7,7 +7,7 @@ use sqlx::{Database, Executor, FromRow, Pool};
 
 use super::{LeaseOutcome, PullStats, PullStore};
 use crate::domain::{AckId, Timestamp};
-use crate::storage::topics::Binds;
+use crate::storage::topics::{Binds, Rows};
 use crate::storage::webhooks::Start;
 use crate::storage::{MessageRow, SqlBackend, StoreError};
 use hand_out::{bury_exhausted, hand_out};
@@ -32,10 +32,6 @@ pub(super) fn placeholders(first: usize, n: usize) -> String {
         .join(", ")
 }
 
-/// Shorthand for the row types this module decodes.
-pub(super) trait Rows<DB: Database>: for<'r> FromRow<'r, DB::Row> + Send + Unpin {}
-impl<DB: Database, T: for<'r> FromRow<'r, DB::Row> + Send + Unpin> Rows<DB> for T {}
-
 #[async_trait::async_trait]
 impl<T> PullStore for T
 where
@@ -46,6 +42,7 @@ where
     Option<String>: Binds<T::DB>,
     i64: Binds<T::DB>,
     i32: Binds<T::DB>,
+    Option<i32>: Binds<T::DB>,
     Option<i64>: Binds<T::DB>,
     MessageRow: Rows<T::DB>,
     PullStats: Rows<T::DB>,

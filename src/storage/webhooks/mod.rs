@@ -9,6 +9,8 @@
 
 mod sql;
 
+pub(crate) use sql::{Burial, insert_dead_letter};
+
 use crate::domain::{Message, Timestamp};
 
 use super::StoreError;

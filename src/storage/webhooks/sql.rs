@@ -2,19 +2,15 @@
 //! runs on SQLite and Postgres alike, generic over the sqlx database of a
 //! [`SqlBackend`]. Row counts come from `RETURNING`, which both have.
 
-use sqlx::{Database, Executor, FromRow, Pool};
+use sqlx::{Database, Executor, Pool};
 
 use super::{
     DeadLetter, DeadLetterQuery, DeliveryCounts, Due, Failure, MessagePredicate, NewSubscription,
     Start, Subscription, WebhookStore,
 };
 use crate::domain::{Message, Position, Timestamp};
-use crate::storage::topics::Binds;
+use crate::storage::topics::{Binds, Rows};
 use crate::storage::{SqlBackend, StoreError};
-
-/// Shorthand for the row types this module decodes.
-trait Rows<DB: Database>: for<'r> FromRow<'r, DB::Row> + Send + Unpin {}
-impl<DB: Database, T: for<'r> FromRow<'r, DB::Row> + Send + Unpin> Rows<DB> for T {}
 
 #[async_trait::async_trait]
 impl<T> WebhookStore for T
@@ -325,23 +321,20 @@ where
         let Some((first, kept)) = gone else {
             return Ok(());
         };
-        sqlx::query(
-            "INSERT INTO dead_letters (subscription_id, position, topic, attempts, last_status, \
-             last_error, first_attempt_us, last_attempt_us, created_us, envelope, reason) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, 'max_attempts')",
-        )
-        .bind(due.subscription_id)
-        .bind(due.position)
-        .bind(due.topic.clone())
-        .bind(due.attempts + 1)
-        .bind(failure.status)
-        .bind(failure.error.clone())
-        .bind(first.unwrap_or(now.0))
-        .bind(now.0)
-        .bind(envelope.map(str::to_owned).or(kept))
-        .execute(&mut *tx)
-        .await
-        .map_err(T::err)?;
+        let burial = Burial {
+            subscription: due.subscription_id,
+            position: due.position,
+            topic: &due.topic,
+            attempts: due.attempts + 1,
+            status: failure.status,
+            error: &failure.error,
+            first_attempt_us: first,
+            envelope: envelope.map(str::to_owned).or(kept),
+            reason: "max_attempts",
+        };
+        insert_dead_letter::<T::DB>(&mut tx, &burial, now)
+            .await
+            .map_err(T::err)?;
         tx.commit().await.map_err(T::err)
     }
 
@@ -471,4 +464,56 @@ where
             .map_err(T::err)?;
     }
     tx.commit().await.map_err(T::err)
+}
+
+/// A delivery on its way to the dead letters, push or pull: the one shape
+/// of a dead letter, written by [`insert_dead_letter`].
+pub(crate) struct Burial<'a> {
+    pub subscription: i64,
+    pub position: i64,
+    pub topic: &'a str,
+    pub attempts: i32,
+    /// HTTP status of the last attempt (push only).
+    pub status: Option<i32>,
+    pub error: &'a str,
+    pub first_attempt_us: Option<i64>,
+    pub envelope: Option<String>,
+    /// `max_attempts`, `retention` …
+    pub reason: &'a str,
+}
+
+/// Writes a dead letter in the caller's transaction (its row in `retries`
+/// is already gone).
+pub(crate) async fn insert_dead_letter<DB>(
+    conn: &mut DB::Connection,
+    b: &Burial<'_>,
+    now: Timestamp,
+) -> Result<(), sqlx::Error>
+where
+    DB: crate::storage::topics::Sql,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    String: Binds<DB>,
+    Option<String>: Binds<DB>,
+    i64: Binds<DB>,
+    i32: Binds<DB>,
+    Option<i32>: Binds<DB>,
+{
+    sqlx::query(
+        "INSERT INTO dead_letters (subscription_id, position, topic, attempts, last_status, \
+         last_error, first_attempt_us, last_attempt_us, created_us, envelope, reason) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $10)",
+    )
+    .bind(b.subscription)
+    .bind(b.position)
+    .bind(b.topic.to_owned())
+    .bind(b.attempts)
+    .bind(b.status)
+    .bind(b.error.to_owned())
+    .bind(b.first_attempt_us.unwrap_or(now.0))
+    .bind(now.0)
+    .bind(b.envelope.clone())
+    .bind(b.reason.to_owned())
+    .execute(conn)
+    .await
+    .map(drop)
 }

@@ -7,9 +7,11 @@ use std::collections::HashMap;
 use sqlx::{Database, Executor, Transaction};
 
 use super::super::{LeaseOutcome, Leased, REASON_MAX_ATTEMPTS, REASON_RETENTION};
-use super::{ROW, Row, Rows, placeholders};
+use super::{ROW, Row, placeholders};
 use crate::domain::{AckId, Message, Timestamp};
 use crate::storage::topics::Binds;
+use crate::storage::topics::Rows;
+use crate::storage::webhooks::{Burial, insert_dead_letter};
 use crate::storage::{MessageRow, SqlBackend, StoreError};
 
 /// Most rows buried per lease transaction.
@@ -30,6 +32,7 @@ where
     Option<String>: Binds<T::DB>,
     i64: Binds<T::DB>,
     i32: Binds<T::DB>,
+    Option<i32>: Binds<T::DB>,
     MessageRow: Rows<T::DB>,
     Row: Rows<T::DB>,
 {
@@ -71,6 +74,7 @@ where
     Option<String>: Binds<T::DB>,
     i64: Binds<T::DB>,
     i32: Binds<T::DB>,
+    Option<i32>: Binds<T::DB>,
     MessageRow: Rows<T::DB>,
 {
     claimed.sort_by_key(|r| r.position);
@@ -179,23 +183,20 @@ where
     Option<String>: Binds<T::DB>,
     i64: Binds<T::DB>,
     i32: Binds<T::DB>,
+    Option<i32>: Binds<T::DB>,
 {
-    sqlx::query(
-        "INSERT INTO dead_letters (subscription_id, position, topic, attempts, last_error, \
-         first_attempt_us, last_attempt_us, created_us, envelope, reason) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9)",
-    )
-    .bind(sub)
-    .bind(row.position)
-    .bind(row.topic.clone())
-    .bind(row.attempts)
-    .bind(error.to_owned())
-    .bind(row.first_attempt_us.unwrap_or(now.0))
-    .bind(now.0)
-    .bind(envelope.or_else(|| row.envelope.clone()))
-    .bind(reason.to_owned())
-    .execute(&mut **tx)
-    .await
-    .map_err(T::err)
-    .map(drop)
+    let burial = Burial {
+        subscription: sub,
+        position: row.position,
+        topic: &row.topic,
+        attempts: row.attempts,
+        status: None,
+        error,
+        first_attempt_us: row.first_attempt_us,
+        envelope: envelope.or_else(|| row.envelope.clone()),
+        reason,
+    };
+    insert_dead_letter::<T::DB>(tx, &burial, now)
+        .await
+        .map_err(T::err)
 }
