@@ -134,7 +134,8 @@ async fn a_locked_database_answers_503_and_recovers(backend: Backend) {
     let db = TestDb::new(&backend).await;
     let app = spawn_app_with(db.clone(), &["--db-timeout-ms", "300"]).await;
     app.publish_text("t", "before").await;
-    let lock = Lock::take(&db).await;
+    let lock =
+        crate::helpers::DbLock::take(&db, "LOCK TABLE log_head IN ACCESS EXCLUSIVE MODE").await;
 
     let started = std::time::Instant::now();
     let r = app.post("/topics/t", None, "during").await;
@@ -169,43 +170,4 @@ async fn assert_stream_sees(app: &TestApp, id: i64) {
         .await;
     let ids: Vec<i64> = sse.messages(2).await.iter().map(|m| m.id).collect();
     assert_eq!(ids.last(), Some(&id));
-}
-
-/// Another client holding the write lock of the database.
-enum Lock {
-    Sqlite(sqlx::SqliteConnection),
-    Postgres(sqlx::PgConnection),
-}
-
-impl Lock {
-    async fn take(db: &TestDb) -> Lock {
-        use sqlx::Connection;
-        if db.is_postgres() {
-            let mut c = sqlx::PgConnection::connect(&db.url).await.unwrap();
-            sqlx::query("BEGIN").execute(&mut c).await.unwrap();
-            sqlx::query("LOCK TABLE log_head IN ACCESS EXCLUSIVE MODE")
-                .execute(&mut c)
-                .await
-                .unwrap();
-            Lock::Postgres(c)
-        } else {
-            let mut c = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
-            sqlx::query("BEGIN IMMEDIATE")
-                .execute(&mut c)
-                .await
-                .unwrap();
-            Lock::Sqlite(c)
-        }
-    }
-
-    async fn release(self) {
-        match self {
-            Lock::Sqlite(mut c) => {
-                sqlx::query("ROLLBACK").execute(&mut c).await.unwrap();
-            }
-            Lock::Postgres(mut c) => {
-                sqlx::query("ROLLBACK").execute(&mut c).await.unwrap();
-            }
-        }
-    }
 }

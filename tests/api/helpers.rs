@@ -367,3 +367,41 @@ pub fn client() -> reqwest::Client {
     let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::new()
 }
+
+/// Another client holding what every publish needs: SQLite's write lock
+/// (`BEGIN IMMEDIATE`), or on Postgres whatever `postgres_lock` takes
+/// inside a transaction (a `log_head` row or table lock). Held until
+/// [`DbLock::release`].
+pub enum DbLock {
+    Sqlite(sqlx::SqliteConnection),
+    Postgres(sqlx::PgConnection),
+}
+
+impl DbLock {
+    pub async fn take(db: &TestDb, postgres_lock: &str) -> DbLock {
+        use sqlx::Connection;
+        if db.is_postgres() {
+            let mut c = sqlx::PgConnection::connect(&db.url).await.unwrap();
+            sqlx::query("BEGIN").execute(&mut c).await.unwrap();
+            sqlx::query(sqlx::AssertSqlSafe(postgres_lock.to_owned()))
+                .execute(&mut c)
+                .await
+                .unwrap();
+            DbLock::Postgres(c)
+        } else {
+            let mut c = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
+            sqlx::query("BEGIN IMMEDIATE")
+                .execute(&mut c)
+                .await
+                .unwrap();
+            DbLock::Sqlite(c)
+        }
+    }
+
+    pub async fn release(self) {
+        match self {
+            DbLock::Sqlite(mut c) => drop(sqlx::query("ROLLBACK").execute(&mut c).await.unwrap()),
+            DbLock::Postgres(mut c) => drop(sqlx::query("ROLLBACK").execute(&mut c).await.unwrap()),
+        }
+    }
+}

@@ -13,42 +13,6 @@ const TIMEOUT: Duration = Duration::from_millis(1000);
 /// `herald::fanout::writer::ANSWER_MARGIN`.
 const MARGIN: Duration = Duration::from_millis(250);
 
-/// Another client holding what every publish needs: the SQLite write lock
-/// (`BEGIN IMMEDIATE`), or the Postgres `log_head` row (`FOR UPDATE`).
-enum Holder {
-    Sqlite(sqlx::SqliteConnection),
-    Postgres(sqlx::PgConnection),
-}
-
-impl Holder {
-    async fn take(db: &TestDb) -> Holder {
-        use sqlx::Connection;
-        if db.is_postgres() {
-            let mut c = sqlx::PgConnection::connect(&db.url).await.unwrap();
-            sqlx::query("BEGIN").execute(&mut c).await.unwrap();
-            sqlx::query("SELECT head FROM log_head WHERE id = 1 FOR UPDATE")
-                .execute(&mut c)
-                .await
-                .unwrap();
-            Holder::Postgres(c)
-        } else {
-            let mut c = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
-            sqlx::query("BEGIN IMMEDIATE")
-                .execute(&mut c)
-                .await
-                .unwrap();
-            Holder::Sqlite(c)
-        }
-    }
-
-    async fn release(self) {
-        match self {
-            Holder::Sqlite(mut c) => drop(sqlx::query("ROLLBACK").execute(&mut c).await.unwrap()),
-            Holder::Postgres(mut c) => drop(sqlx::query("ROLLBACK").execute(&mut c).await.unwrap()),
-        }
-    }
-}
-
 /// Publishes and says how long the answer took, and its status.
 async fn timed_publish(app: &TestApp) -> (u16, Duration) {
     let start = Instant::now();
@@ -61,7 +25,9 @@ async fn publishes_queued_behind_a_lock_wait_are_answered_within_the_timeout(bac
     let ms = TIMEOUT.as_millis().to_string();
     let app = spawn_app_with(db.clone(), &["--db-timeout-ms", &ms]).await;
     app.publish_text("t", "before").await;
-    let holder = Holder::take(&db).await;
+    let holder =
+        crate::helpers::DbLock::take(&db, "SELECT head FROM log_head WHERE id = 1 FOR UPDATE")
+            .await;
 
     // The first publish waits for the lock; the next ones queue behind it.
     let first = tokio::spawn({
