@@ -18,6 +18,8 @@ fn bench(c: &mut Criterion) {
     )
     .expect("valid payload");
     let view = |data| MessageView {
+        priority: 3,
+        key: None,
         topic: "orders",
         event: "created",
         seq: 1,

@@ -147,6 +147,21 @@ pub struct ServeConfig {
     #[arg(long, env = "HERALD_MAX_BATCH", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=10_000))]
     pub max_batch: u64,
 
+    /// Most messages that may wait for the writer; past it a publish gets
+    /// `503` with `Retry-After` at once (counted in
+    /// `herald_publish_rejected_total`), so memory stays bounded when the
+    /// database is slow.
+    #[arg(long, env = "HERALD_MAX_PENDING_PUBLISHES", default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub max_pending_publishes: u64,
+
+    /// How long an `Idempotency-Key` is remembered per topic, e.g. `24h`.
+    #[arg(long, env = "HERALD_IDEMPOTENCY_WINDOW", default_value = "24h")]
+    pub idempotency_window: HumanDuration,
+
+    /// The furthest ahead a publish may be scheduled (`?delay=`, `?at=`).
+    #[arg(long, env = "HERALD_SCHEDULE_MAX_DELAY", default_value = "30d")]
+    pub schedule_max_delay: HumanDuration,
+
     /// How long to wait for the database (connection, lock, commit) before
     /// answering 503, in milliseconds.
     #[arg(long, env = "HERALD_DB_TIMEOUT_MS", default_value_t = 5_000, value_parser = clap::value_parser!(u64).range(1..))]

@@ -16,7 +16,9 @@
 //!   attempts with retries and dead letters, and the consumers of pull
 //!   subscriptions (leases, long polls).
 //! - [`topics`]: each topic's configuration while herald runs (its schema
-//!   compiled); [`retention`]: retention policies and the pruner task.
+//!   compiled); [`retention`]: retention policies and the pruner task;
+//!   [`scheduler`]: appends scheduled publishes when due, and prunes
+//!   idempotency keys past their window.
 //! - [`telemetry`]: Prometheus metrics.
 //! - [`config`]: flags and environment; [`startup`]: wiring and shutdown.
 
@@ -27,6 +29,7 @@ pub mod domain;
 pub mod fanout;
 pub mod http;
 pub mod retention;
+pub mod scheduler;
 pub mod startup;
 pub mod storage;
 pub mod telemetry;

@@ -29,6 +29,7 @@ pub struct Application {
     sequencer: JoinHandle<()>,
     delivery: JoinHandle<()>,
     pruner: JoinHandle<()>,
+    scheduler: JoinHandle<()>,
     auth_poll: JoinHandle<()>,
     grace: Duration,
     database: String,
@@ -67,11 +68,25 @@ impl Application {
             store.head_notifications(),
             shutdown.clone(),
         ));
+        let scheduler_wake = Arc::new(tokio::sync::Notify::new());
+        let scheduler = tokio::spawn(
+            crate::scheduler::Scheduler {
+                store: store.clone(),
+                feed: feed_tx.clone(),
+                wake: scheduler_wake.clone(),
+                timeout: config.db_timeout(),
+                idempotency_window: config.idempotency_window.0,
+            }
+            .run(shutdown.clone()),
+        );
         let (publisher, writer) = writer::spawn(
             store.clone(),
             feed_tx,
-            config.max_batch as usize,
-            config.db_timeout(),
+            writer::WriterLimits {
+                max_batch: config.max_batch as usize,
+                max_pending: config.max_pending_publishes as usize,
+                timeout: config.db_timeout(),
+            },
             writer_stop.clone(),
         );
 
@@ -101,6 +116,8 @@ impl Application {
                         .then(|| Duration::from_millis(config.sse_max_duration_ms)),
                 },
                 retention: config.retention(),
+                idempotency_window: config.idempotency_window.0,
+                schedule_max_delay: config.schedule_max_delay.0,
             }),
             filters: filters.clone(),
             topics,
@@ -109,6 +126,8 @@ impl Application {
             shutdown: shutdown.clone(),
             readiness: Default::default(),
             auth,
+            in_flight: Default::default(),
+            scheduler: scheduler_wake,
         };
         let deliverer = Deliverer::new(
             state.store.clone(),
@@ -137,6 +156,7 @@ impl Application {
             sequencer,
             delivery,
             pruner,
+            scheduler,
             auth_poll,
             grace: Duration::from_millis(config.shutdown_grace_ms),
             database: redact(&config.database_url),
@@ -203,6 +223,7 @@ impl Application {
         let _ = self.sequencer.await;
         let _ = self.delivery.await;
         let _ = self.pruner.await;
+        let _ = self.scheduler.await;
         let _ = self.auth_poll.await;
         tracing::info!("herald stopped");
         Ok(())

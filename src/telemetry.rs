@@ -8,6 +8,8 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 pub const MESSAGES_PUBLISHED: &str = "herald_messages_published_total";
 pub const PUBLISH_SECONDS: &str = "herald_publish_duration_seconds";
+pub const PUBLISH_REJECTED: &str = "herald_publish_rejected_total";
+pub const SCHEDULED_APPENDED: &str = "herald_scheduled_appended_total";
 pub const COMMIT_BATCH: &str = "herald_commit_batch_messages";
 pub const SSE_CONNECTIONS: &str = "herald_sse_connections";
 pub const SSE_EVENTS: &str = "herald_sse_events_delivered_total";
@@ -62,6 +64,14 @@ fn describe() {
     describe_counter!(MESSAGES_PUBLISHED, "Messages committed by this node");
     describe_histogram!(PUBLISH_SECONDS, Unit::Seconds, "Publish request to commit");
     describe_histogram!(COMMIT_BATCH, "Messages per group commit");
+    describe_counter!(
+        PUBLISH_REJECTED,
+        "Publishes refused at once because --max-pending-publishes messages already waited for the writer (reason=overloaded)"
+    );
+    describe_counter!(
+        SCHEDULED_APPENDED,
+        "Scheduled messages appended to the log by this node at their time"
+    );
     describe_gauge!(SSE_CONNECTIONS, "Open SSE streams");
     describe_counter!(SSE_EVENTS, "Events written to SSE streams");
     describe_counter!(

@@ -69,6 +69,8 @@ fn evaluation_does_not_allocate() {
     )
     .expect("valid payload");
     let msg = MessageView {
+        priority: 3,
+        key: None,
         topic: "orders.eu",
         event: "order.created",
         seq: 42,

@@ -8,7 +8,7 @@ use std::sync::{Arc, OnceLock};
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use super::{Position, TopicName};
+use super::{OrderingKey, Position, Priority, TopicName};
 
 /// Microseconds since the Unix epoch, UTC.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -121,6 +121,10 @@ pub struct NewMessage {
     /// How long the message lives after its commit (`?ttl=`, or the
     /// topic's `message_ttl`); `None`: until retention removes it.
     pub ttl: Option<std::time::Duration>,
+    /// `?priority=`: higher is leased and pushed first.
+    pub priority: Priority,
+    /// `?key=`: the ordering key.
+    pub key: Option<OrderingKey>,
 }
 
 /// A committed message.
@@ -135,6 +139,8 @@ pub struct Message {
     pub content_type: String,
     /// When it stops being sent, if it expires.
     pub expires: Option<Timestamp>,
+    pub priority: Priority,
+    pub key: Option<OrderingKey>,
     /// The SSE frame, built by the first reader that needs it and then
     /// shared by every subscriber (messages travel as `Arc`s).
     encoded: OnceLock<Encoded>,
@@ -168,6 +174,8 @@ impl Message {
             payload,
             content_type,
             expires: None,
+            priority: Priority::DEFAULT,
+            key: None,
             encoded: OnceLock::new(),
             value: OnceLock::new(),
         }
@@ -176,6 +184,13 @@ impl Message {
     /// The same message, expiring at `expires`.
     pub fn expiring(mut self, expires: Option<Timestamp>) -> Self {
         self.expires = expires;
+        self
+    }
+
+    /// The same message, with its publish options.
+    pub fn with_options(mut self, priority: Priority, key: Option<OrderingKey>) -> Self {
+        self.priority = priority;
+        self.key = key;
         self
     }
 
@@ -205,6 +220,8 @@ impl Message {
             topic: self.topic.as_str(),
             event: self.event.as_str(),
             seq: self.seq,
+            priority: self.priority.get(),
+            key: self.key.as_ref().map(OrderingKey::as_str),
             data: self.data(),
         }
     }
@@ -249,14 +266,21 @@ impl Message {
             let _ = std::io::Write::write_fmt(
                 &mut w,
                 format_args!(
-                    r#"{{"id":{},"topic":"{}","seq":{},"time":"{}","event":"{}","#,
+                    r#"{{"id":{},"topic":"{}","seq":{},"time":"{}","event":"{}","priority":{},"#,
                     self.position,
                     self.topic,
                     self.seq,
                     self.time.to_rfc3339(),
-                    self.event.as_str()
+                    self.event.as_str(),
+                    self.priority.get()
                 ),
             );
+            if let Some(key) = &self.key {
+                // Printable ASCII (validated); serde_json escapes `"` and `\`.
+                buf.put_slice(b"\"key\":");
+                let _ = serde_json::to_writer((&mut buf).writer(), key.as_str());
+                buf.put_u8(b',');
+            }
             if let Some(expires) = self.expires {
                 buf.put_slice(b"\"expires\":\"");
                 buf.put_slice(expires.to_rfc3339().as_bytes());
@@ -306,7 +330,7 @@ mod tests {
             envelope,
             serde_json::json!({"id": 42, "topic": "orders", "seq": 7,
                 "time": "2023-11-14T22:13:20.123456Z", "event": "message",
-                "data": {"total": 150}})
+                "priority": 3, "data": {"total": 150}})
         );
         let frame = String::from_utf8(m.sse_frame().to_vec()).unwrap();
         assert!(frame.starts_with("id: 42\nevent: message\ndata: {"));

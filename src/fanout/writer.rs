@@ -10,9 +10,11 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::Feed;
+use crate::domain::idempotency::KeyClaim;
 use crate::domain::{Message, NewMessage, Position};
-use crate::storage::{Store, StoreError};
+use crate::storage::{Keyed, Store, StoreError};
 use std::sync::Arc;
+use tokio::sync::Semaphore;
 
 /// What a publisher is told once its message is committed.
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
@@ -44,12 +46,19 @@ pub enum PublishError {
     Unavailable(String),
     #[error("herald is shutting down")]
     ShuttingDown,
+    /// More publishes wait for the writer than `--max-pending-publishes`.
+    #[error("herald is overloaded: too many publishes are waiting to be stored; try again shortly")]
+    Overloaded,
+    /// The request's Idempotency-Key was recorded first by another request.
+    #[error("the idempotency key is already recorded")]
+    DuplicateKey,
     #[error("internal error")]
     Internal,
 }
 
 struct Request {
     messages: Vec<NewMessage>,
+    key: Option<KeyClaim>,
     reply: oneshot::Sender<Result<Vec<Ack>, PublishError>>,
     /// Answered by then (to [`ANSWER_MARGIN`]), committed or not.
     deadline: Instant,
@@ -72,6 +81,9 @@ const STALL_MARGIN: Duration = Duration::from_secs(1);
 pub struct Publisher {
     tx: mpsc::Sender<Request>,
     timeout: Duration,
+    /// One permit per message that may wait for the writer
+    /// (`--max-pending-publishes`).
+    pending: Arc<Semaphore>,
 }
 
 impl Publisher {
@@ -83,10 +95,29 @@ impl Publisher {
 
     /// Publishes messages all-or-nothing in one transaction, in order.
     pub async fn publish_all(&self, messages: Vec<NewMessage>) -> Result<Vec<Ack>, PublishError> {
+        self.publish_keyed(messages, None).await
+    }
+
+    /// Publishes messages as [`Publisher::publish_all`] does, recording
+    /// `key` with them in the same transaction ([`PublishError::DuplicateKey`]
+    /// if it is recorded already). Refused at once with
+    /// [`PublishError::Overloaded`] when too many messages wait already.
+    pub async fn publish_keyed(
+        &self,
+        messages: Vec<NewMessage>,
+        key: Option<KeyClaim>,
+    ) -> Result<Vec<Ack>, PublishError> {
+        let n = u32::try_from(messages.len()).unwrap_or(u32::MAX);
+        let Ok(_permit) = Arc::clone(&self.pending).try_acquire_many_owned(n) else {
+            metrics::counter!(crate::telemetry::PUBLISH_REJECTED, "reason" => "overloaded")
+                .increment(1);
+            return Err(PublishError::Overloaded);
+        };
         let (reply, answer) = oneshot::channel();
         let deadline = Instant::now() + self.timeout;
         let request = Request {
             messages,
+            key,
             reply,
             deadline,
         };
@@ -115,15 +146,33 @@ impl Publisher {
 pub fn spawn(
     store: Arc<dyn Store>,
     feed: mpsc::Sender<Feed>,
-    max_batch: usize,
-    timeout: Duration,
+    limits: WriterLimits,
     stop: CancellationToken,
 ) -> (Publisher, tokio::task::JoinHandle<()>) {
-    // The queue holds a few batches' worth: beyond that, publishers wait
-    // (back-pressure) rather than herald buffering without bound.
-    let (tx, rx) = mpsc::channel(max_batch.max(1) * 4);
-    let task = tokio::spawn(run(store, rx, feed, max_batch.max(1), stop));
-    (Publisher { tx, timeout }, task)
+    let max_batch = limits.max_batch.max(1);
+    // The permits bound what waits; the channel only needs room for it.
+    let pending = limits.max_pending.clamp(1, Semaphore::MAX_PERMITS);
+    let (tx, rx) = mpsc::channel(pending.min(1 << 16));
+    let task = tokio::spawn(run(store, rx, feed, max_batch, stop));
+    let pending = Arc::new(Semaphore::new(pending));
+    let publisher = Publisher {
+        tx,
+        timeout: limits.timeout,
+        pending,
+    };
+    (publisher, task)
+}
+
+/// The writer's bounds.
+#[derive(Debug, Clone, Copy)]
+pub struct WriterLimits {
+    /// Messages per transaction at most (`--max-batch`).
+    pub max_batch: usize,
+    /// Messages waiting for the writer at most (`--max-pending-publishes`);
+    /// past it a publish is refused at once (503).
+    pub max_pending: usize,
+    /// How long a publish may wait for its commit (`--db-timeout-ms`).
+    pub timeout: Duration,
 }
 
 async fn run(
@@ -201,6 +250,17 @@ async fn commit(
     feed: &mpsc::Sender<Feed>,
 ) -> Result<(), Vec<Request>> {
     let sizes: Vec<usize> = requests.iter().map(|r| r.messages.len()).collect();
+    let mut keys = Vec::new();
+    let mut start = 0;
+    for (r, n) in requests.iter().zip(&sizes) {
+        if let Some(claim) = &r.key {
+            keys.push(Keyed {
+                claim: claim.clone(),
+                range: start..start + n,
+            });
+        }
+        start += n;
+    }
     let batch: Vec<NewMessage> = requests
         .iter()
         .flat_map(|r| r.messages.iter().cloned())
@@ -212,7 +272,7 @@ async fn commit(
         .map_or(Duration::ZERO, |d| {
             d.saturating_duration_since(Instant::now())
         });
-    match store.append(batch, within).await {
+    match store.append_keyed(batch, keys, within).await {
         Ok(messages) => {
             metrics::counter!(crate::telemetry::MESSAGES_PUBLISHED)
                 .increment(messages.len() as u64);
@@ -232,6 +292,10 @@ async fn commit(
                 requests,
                 PublishError::Unavailable("the database is unavailable; try again shortly".into()),
             );
+            Ok(())
+        }
+        Err(StoreError::DuplicateKey) if requests.len() == 1 => {
+            fail(requests, PublishError::DuplicateKey);
             Ok(())
         }
         Err(e) if requests.len() > 1 => {

@@ -139,6 +139,16 @@ impl ApiError {
         }
     }
 
+    /// `409`: a request with the same Idempotency-Key is still in flight.
+    pub fn key_in_flight() -> Self {
+        Self::new(
+            StatusCode::CONFLICT,
+            "idempotency-key-in-flight",
+            "Idempotency key in use",
+            "a request with this Idempotency-Key is still being processed; retry once it has been answered",
+        )
+    }
+
     pub fn internal() -> Self {
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -198,6 +208,12 @@ impl From<PublishError> for ApiError {
             PublishError::Unavailable(_) | PublishError::ShuttingDown => {
                 ApiError::unavailable(e.to_string())
             }
+            PublishError::Overloaded => ApiError {
+                kind: "overloaded",
+                title: "Overloaded",
+                ..ApiError::unavailable(e.to_string())
+            },
+            PublishError::DuplicateKey => ApiError::key_in_flight(),
             PublishError::Internal => ApiError::internal(),
         }
     }
@@ -210,6 +226,7 @@ impl From<StoreError> for ApiError {
                 tracing::warn!(error = %e, "database unavailable");
                 ApiError::unavailable("the database is unavailable; try again shortly")
             }
+            StoreError::DuplicateKey => ApiError::key_in_flight(),
             _ => {
                 tracing::error!(error = %e, "storage error");
                 ApiError::internal()

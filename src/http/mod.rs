@@ -17,7 +17,9 @@ pub mod openapi;
 pub mod openapi_guards;
 pub mod openapi_security;
 pub mod publish;
+pub mod publish_options;
 pub mod pull;
+pub mod scheduled;
 pub mod server;
 pub mod subscriptions;
 pub mod tokens;
@@ -54,6 +56,10 @@ pub struct HttpSettings {
     pub stream: StreamSettings,
     /// Retention of topics that set none of their own.
     pub retention: crate::retention::Defaults,
+    /// How long an Idempotency-Key is remembered (`--idempotency-window`).
+    pub idempotency_window: std::time::Duration,
+    /// The furthest a publish may be scheduled (`--schedule-max-delay`).
+    pub schedule_max_delay: std::time::Duration,
 }
 
 /// What every handler can reach. Cheap to clone.
@@ -77,6 +83,10 @@ pub struct AppState {
     pub readiness: Arc<health::Readiness>,
     /// Access control and per-client limits.
     pub auth: Arc<crate::auth::Auth>,
+    /// Idempotency keys whose first request is being answered here.
+    pub in_flight: Arc<publish_options::InFlightKeys>,
+    /// Wakes the scheduler when a publish is scheduled here.
+    pub scheduler: Arc<tokio::sync::Notify>,
 }
 
 impl AppState {
@@ -131,6 +141,11 @@ pub fn router(state: AppState) -> Router {
         .route("/subscriptions/{id}/extend", post(pull::acks::extend))
         .route("/subscriptions/{id}/seek", post(pull::seek))
         .route("/subscriptions/{id}/events", get(pull::stream::events))
+        .route("/scheduled", get(scheduled::list))
+        .route(
+            "/scheduled/{id}",
+            get(scheduled::show).delete(scheduled::cancel),
+        )
         .route("/dead-letters", get(dead_letters::list))
         .route("/dead-letters/redrive", post(dead_letters::redrive_all))
         .route(

@@ -9,7 +9,8 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use super::openapi_guards::GuardAnswers;
 use super::{
-    batch, dead_letters, events, health, messages, publish, pull, subscriptions, tokens, topics,
+    batch, dead_letters, events, health, messages, publish, pull, scheduled, subscriptions, tokens,
+    topics,
 };
 
 /// The message envelope: the `data:` of every SSE event, the items of the
@@ -17,7 +18,7 @@ use super::{
 #[derive(utoipa::ToSchema)]
 #[allow(dead_code)] // documentation only: envelopes are encoded by hand
 #[schema(example = json!({"id": 42, "topic": "orders", "seq": 7,
-    "time": "2026-11-24T04:20:21.723484Z", "event": "message", "data": {"total": 150}}))]
+    "time": "2026-11-24T04:20:21.723484Z", "event": "message", "priority": 3, "data": {"total": 150}}))]
 pub struct Envelope {
     /// Position in herald's global log; the SSE `id:`.
     id: i64,
@@ -28,6 +29,11 @@ pub struct Envelope {
     time: String,
     /// The event type (`message` unless published with `?event=`).
     event: String,
+    /// 1 (min) to 5 (max); 3 unless published with `?priority=`.
+    #[schema(minimum = 1, maximum = 5)]
+    priority: u8,
+    /// The ordering key, if published with `?key=`.
+    key: Option<String>,
     /// When the message expires (RFC 3339), if it was published with a
     /// time to live (`?ttl=` or the topic's `message_ttl`).
     expires: Option<String>,
@@ -85,6 +91,9 @@ pub struct HistoryGap {
     paths(
         publish::publish,
         batch::publish_batch,
+        scheduled::list,
+        scheduled::show,
+        scheduled::cancel,
         events::topic_events,
         events::events,
         messages::history,

@@ -1,44 +1,53 @@
 //! `POST /topics/{topic}`: publish one message.
 
-use super::json::Json;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode, header};
 
+use axum::response::Response;
+
 use super::AppState;
 use super::error::ApiError;
 use super::error::Problem;
 use super::extract::{ApiPath, QueryPairs};
+use super::publish_options::{self, Options, Prepared};
 use std::time::Duration;
 
 use crate::auth::Caller;
-use crate::domain::{EventType, HumanDuration, NewMessage, Payload, TopicName};
+use crate::domain::{EventType, HumanDuration, NewMessage, Payload, Priority, TopicName};
 use crate::fanout::Ack;
 use crate::topics::TopicRules;
+use publish_options::PublishParams;
 
 /// Stores the body as one message and answers `201` with its id and seq
 /// once it is committed. `Content-Type: application/json` (or `…+json`)
 /// bodies must be valid JSON within herald's limits (nesting at most 64
 /// levels deep, finite numbers); anything else is stored as UTF-8 text.
-/// `?event=TYPE` sets the SSE event type (default `message`).
+/// `?event=TYPE` sets the SSE event type (default `message`); the other
+/// options are described with their parameters.
 #[utoipa::path(
     post, path = "/topics/{topic}", tag = "messages",
     summary = "Publish a message",
     params(("topic" = String, Path, description = "Topic name: 1-128 characters of A-Z a-z 0-9 _ - with . between levels", pattern = r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$", min_length = 1, max_length = 128, example = "orders.eu"),
-        ("event" = Option<String>, Query, description = "SSE event type, 1-64 characters of A-Z a-z 0-9 _ - . (default `message`)")),
+        ("event" = Option<String>, Query, description = "SSE event type, 1-64 characters of A-Z a-z 0-9 _ - . (default `message`)"),
+        PublishParams,
+        ("Idempotency-Key" = Option<String>, Header, description = "A repeat within --idempotency-window (default `24h`) answers the original status and body with `Idempotent-Replayed: true` and stores nothing; another request with the same key gets `422`, and one while the first is in flight `409`. 1-255 printable ASCII characters, unique per topic.")),
     request_body(description = "The payload: JSON with `Content-Type: application/json`, otherwise UTF-8 text (at most --max-message-bytes, default 1 MiB)",
         content(
             (serde_json::Value = "application/json", example = json!({"total": 150})),
             (String = "text/plain", example = "hello"),
         )),
     responses(
-        (status = 201, description = "Stored (committed) with its id and seq", body = Ack),
+        (status = 201, description = "Stored (committed) with its id and seq", body = Ack,
+            headers(("Idempotent-Replayed" = String, description = "`true` when this is the recorded answer to an earlier request with the same Idempotency-Key"))),
+        (status = 202, description = "Scheduled (`delay` or `at`): appended to the log at its time, when it gets its id and seq", body = publish_options::Scheduled),
+        (status = 409, description = "A request with the same Idempotency-Key is still being processed", content_type = "application/problem+json", body = Problem),
         (status = 400, description = "Invalid input (the detail says what): among others, JSON nested deeper than 64 levels or with a number out of a double's range", content_type = "application/problem+json", body = Problem),
         (status = 413, description = "The body is larger than --max-message-bytes", content_type = "application/problem+json", body = Problem),
         (status = 415, description = "A text body to a topic with a JSON Schema", content_type = "application/problem+json", body = Problem),
-        (status = 422, description = "The payload does not satisfy the topic's schema; `errors` lists each violation; nothing was stored", content_type = "application/problem+json", body = Problem),
-        (status = 503, description = "The database is unavailable; retry after `Retry-After` seconds", content_type = "application/problem+json", body = Problem, headers(("Retry-After" = u32, description = "Seconds to wait"))),
+        (status = 422, description = "The payload does not satisfy the topic's schema (`errors` lists each violation), or the Idempotency-Key was used for a different request; nothing was stored", content_type = "application/problem+json", body = Problem),
+        (status = 503, description = "The database is unavailable or slow, or too many publishes wait already (--max-pending-publishes); nothing was stored; retry after `Retry-After` seconds", content_type = "application/problem+json", body = Problem, headers(("Retry-After" = u32, description = "Seconds to wait"))),
     )
 )]
 pub async fn publish(
@@ -48,18 +57,26 @@ pub async fn publish(
     query: QueryPairs,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<(StatusCode, Json<Ack>), ApiError> {
-    let started = std::time::Instant::now();
+) -> Result<Response, ApiError> {
     let topic = TopicName::parse(&topic)?;
     caller.require_publish(&topic)?;
+    let options = Options::parse(&state, &query, &headers)?;
     caller.take_publishes(&state, 1)?;
     let rules = state.topics.rules(&topic).await?;
-    let mut message = parse_message(&state, topic, &query, &headers, body)?;
+    let fingerprint =
+        publish_options::fingerprint(&options, &topic, false, &query, &headers, &body);
+    let mut message = parse_message(&state, topic.clone(), &query, &headers, body)?;
     message.ttl = ttl(&query, &rules)?;
+    options.apply(&mut message);
     check_schema(&rules, std::iter::once(&message.payload))?;
-    let ack = state.publisher.publish(message).await?;
-    metrics::histogram!(crate::telemetry::PUBLISH_SECONDS).record(started.elapsed().as_secs_f64());
-    Ok((StatusCode::CREATED, Json(ack)))
+    let prepared = Prepared {
+        topic,
+        messages: vec![message],
+        options,
+        batch: false,
+        fingerprint,
+    };
+    publish_options::store(&state, prepared).await
 }
 
 /// Turns one request into a message, validating everything the client
@@ -115,6 +132,8 @@ pub(crate) fn parse_message(
         payload,
         content_type,
         ttl: None,
+        priority: Priority::DEFAULT,
+        key: None,
     })
 }
 

@@ -6,6 +6,7 @@ pub mod open;
 pub mod postgres;
 pub mod pull;
 pub mod readiness;
+pub mod scheduled;
 pub mod sqlite;
 pub mod tokens;
 pub mod topics;
@@ -16,7 +17,8 @@ use std::time::Duration;
 
 use futures_util::stream::BoxStream;
 
-use crate::domain::{Message, NewMessage, Position, Timestamp, TopicName};
+use crate::domain::idempotency::KeyClaim;
+use crate::domain::{Message, NewMessage, OrderingKey, Position, Priority, Timestamp, TopicName};
 
 /// Everything herald keeps. Implementations assign positions and seqs in the
 /// transaction that stores the messages, in commit order.
@@ -26,6 +28,7 @@ pub trait Store:
     + pull::PullStore
     + topics::TopicStore
     + tokens::TokenStore
+    + scheduled::ScheduleStore
     + Send
     + Sync
     + 'static
@@ -42,6 +45,29 @@ pub trait Store:
     async fn append(
         &self,
         batch: Vec<NewMessage>,
+        within: Duration,
+    ) -> Result<Vec<Message>, StoreError> {
+        self.append_keyed(batch, Vec::new(), within).await
+    }
+
+    /// Appends `batch` as [`Store::append`] does, and records each
+    /// idempotency key with the answer for its range of the batch, in the
+    /// same transaction: [`StoreError::DuplicateKey`] (nothing stored) if
+    /// one is already recorded and live.
+    async fn append_keyed(
+        &self,
+        batch: Vec<NewMessage>,
+        keys: Vec<Keyed>,
+        within: Duration,
+    ) -> Result<Vec<Message>, StoreError>;
+
+    /// Appends up to `limit` scheduled messages due at `now`, oldest due
+    /// first, and deletes their schedules, in one transaction: each is
+    /// appended exactly once, however many nodes run this.
+    async fn publish_due(
+        &self,
+        now: Timestamp,
+        limit: u32,
         within: Duration,
     ) -> Result<Vec<Message>, StoreError>;
 
@@ -101,6 +127,18 @@ pub trait SqlBackend: Send + Sync + 'static {
 }
 
 /// A change to the log head that another node (or this one) committed.
+/// An idempotency key and the messages of the batch (by index) it
+/// answers for.
+#[derive(Debug, Clone)]
+pub struct Keyed {
+    pub claim: KeyClaim,
+    pub range: std::ops::Range<usize>,
+}
+
+/// The columns of `messages`, in [`MessageRow`]'s order.
+pub const MESSAGE_COLUMNS: &str = "position, topic, seq, event, is_json, payload, content_type, \
+     time_us, expires_us, priority, msg_key";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HeadNotice {
     /// The log now reaches this position.
@@ -132,6 +170,10 @@ pub enum StoreError {
     Other(#[source] sqlx::Error),
     #[error("stored data is invalid: {0}")]
     Corrupt(String),
+    /// The Idempotency-Key is already recorded (by a request that
+    /// committed first, perhaps on another node).
+    #[error("the idempotency key is already recorded")]
+    DuplicateKey,
 }
 
 impl StoreError {
@@ -140,6 +182,13 @@ impl StoreError {
     fn classify(err: sqlx::Error, transient: fn(&str) -> bool) -> Self {
         use sqlx::Error as E;
         match &err {
+            E::Database(db)
+                if db.is_unique_violation()
+                    && (db.message().contains("idempotency_keys")
+                        || db.constraint() == Some("idempotency_keys_pkey")) =>
+            {
+                StoreError::DuplicateKey
+            }
             E::PoolTimedOut | E::PoolClosed | E::Io(_) | E::Tls(_) | E::WorkerCrashed => {
                 StoreError::Unavailable(err)
             }
@@ -205,6 +254,8 @@ pub struct MessageRow {
     content_type: String,
     time_us: i64,
     expires_us: Option<i64>,
+    priority: i16,
+    msg_key: Option<String>,
 }
 
 impl TryFrom<MessageRow> for Message {
@@ -214,6 +265,14 @@ impl TryFrom<MessageRow> for Message {
         use crate::domain::{EventType, Payload};
         let topic = TopicName::parse(&r.topic).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let event = EventType::parse(&r.event).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let priority = u8::try_from(r.priority)
+            .ok()
+            .and_then(Priority::new)
+            .ok_or_else(|| StoreError::Corrupt(format!("priority {} out of 1-5", r.priority)))?;
+        let key = r
+            .msg_key
+            .map(|k| OrderingKey::parse(&k).map_err(|e| StoreError::Corrupt(e.to_string())))
+            .transpose()?;
         let payload = if r.is_json {
             Payload::Json(r.payload)
         } else {
@@ -228,7 +287,8 @@ impl TryFrom<MessageRow> for Message {
             payload,
             r.content_type,
         )
-        .expiring(r.expires_us.map(Timestamp)))
+        .expiring(r.expires_us.map(Timestamp))
+        .with_options(priority, key))
     }
 }
 
@@ -287,6 +347,7 @@ fn assign(
                 m.content_type,
             )
             .expiring(expires)
+            .with_options(m.priority, m.key)
         })
         .collect()
 }

@@ -43,8 +43,14 @@ impl Run {
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     Healthz,
-    Publish { topics: u64 },
-    Batch { size: usize },
+    Publish {
+        topics: u64,
+    },
+    /// Single publishes to one topic, each with its own Idempotency-Key.
+    KeyedPublish,
+    Batch {
+        size: usize,
+    },
 }
 
 /// One keep-alive HTTP/1.1 connection speaking just enough of the protocol
@@ -56,6 +62,8 @@ struct Conn {
     request: Vec<u8>,
     /// An `Authorization` header line, with its CRLF.
     auth: Option<String>,
+    /// An extra header line for the next request only, with its CRLF.
+    extra: Option<String>,
 }
 
 impl Conn {
@@ -67,6 +75,7 @@ impl Conn {
             buf: Vec::with_capacity(16 * 1024),
             request: Vec::with_capacity(64 * 1024),
             auth: token.map(|t| format!("Authorization: Bearer {t}\r\n")),
+            extra: None,
         })
     }
 
@@ -81,6 +90,9 @@ impl Conn {
         write!(self.request, "{method} {path} HTTP/1.1\r\nHost: bench\r\n")?;
         if let Some(auth) = &self.auth {
             self.request.extend_from_slice(auth.as_bytes());
+        }
+        if let Some(extra) = self.extra.take() {
+            self.request.extend_from_slice(extra.as_bytes());
         }
         if method == "POST" {
             write!(
@@ -171,6 +183,11 @@ pub async fn closed_loop_as(
                         let path = format!("/topics/bench.{}", i % topics);
                         conn.send("POST", &path, payload(i).as_bytes()).await?
                     }
+                    Kind::KeyedPublish => {
+                        conn.extra = Some(format!("Idempotency-Key: bench-{i}\r\n"));
+                        conn.send("POST", "/topics/bench.0", payload(i).as_bytes())
+                            .await?
+                    }
                     Kind::Batch { size } => {
                         let items: Vec<String> =
                             (0..size as u64).map(|k| payload(i * 1000 + k)).collect();
@@ -187,7 +204,9 @@ pub async fn closed_loop_as(
                 );
                 messages += match kind {
                     Kind::Healthz => 1,
-                    Kind::Publish { .. } | Kind::Batch { .. } => ids_in(body, &mut ids) as u64,
+                    Kind::Publish { .. } | Kind::KeyedPublish | Kind::Batch { .. } => {
+                        ids_in(body, &mut ids) as u64
+                    }
                 };
                 i += clients as u64;
             }
@@ -240,6 +259,8 @@ pub async fn storage_floor(
                 payload: Payload::Json(payload(n + i)),
                 content_type: "application/json".into(),
                 ttl: None,
+                priority: Default::default(),
+                key: None,
             })
             .collect();
         n += store.append(messages, Duration::from_secs(30)).await?.len() as u64;

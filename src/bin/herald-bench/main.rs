@@ -2,7 +2,7 @@
 //! checks that nothing is lost or duplicated, and prints figures beside a
 //! baseline measured in the same run.
 //!
-//! `cargo run --release --bin herald-bench -- <publish|batch|fanout|catchup|idle|slow|retention|auth|queue|all>`
+//! `cargo run --release --bin herald-bench -- <publish|batch|fanout|catchup|idle|slow|retention|auth|queue|options|all>`
 //! Each scenario starts the `herald` binary beside this one on a fresh
 //! database (SQLite; Postgres with `--database-url`), or targets `--url`.
 
@@ -10,6 +10,7 @@ mod auth;
 mod chart;
 mod limits;
 mod load;
+mod options;
 mod queue;
 mod retention;
 mod server;
@@ -31,7 +32,7 @@ use stats::Row;
     about = "Benchmarks of herald, each beside its baseline"
 )]
 struct Args {
-    /// publish, batch, fanout, catchup, idle, slow, retention, auth, queue, all, or limits
+    /// publish, batch, fanout, catchup, idle, slow, retention, auth, queue, options, all, or limits
     /// (the front door's cost: limits on against off, not part of all).
     #[arg(default_value = "all")]
     scenario: String,
@@ -494,6 +495,7 @@ async fn main() -> anyhow::Result<()> {
         "limits",
         "auth",
         "queue",
+        "options",
         "all",
     ];
     anyhow::ensure!(
@@ -523,6 +525,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if all || scenario == "queue" {
         queue::queue(&mut cx).await?;
+    }
+    if all || scenario == "options" {
+        options::options(&mut cx).await?;
     }
     if all || scenario == "auth" {
         auth::auth(&mut cx).await?;

@@ -39,6 +39,8 @@ async fn prefill(db: &BenchDb, topic: &str, n: u64) -> anyhow::Result<()> {
                 payload: Payload::Json(load::payload(i)),
                 content_type: "application/json".into(),
                 ttl: None,
+                priority: Default::default(),
+                key: None,
             })
             .collect();
         store.append(batch, Duration::from_secs(30)).await?;

@@ -32,6 +32,8 @@ async fn prefill(database_url: &str, topic: &str, n: u64) -> anyhow::Result<()> 
                 payload: Payload::Json(load::payload(done + i)),
                 content_type: "application/json".into(),
                 ttl: None,
+                priority: Default::default(),
+                key: None,
             })
             .collect();
         store.append(batch, Duration::from_secs(30)).await?;

@@ -9,6 +9,8 @@ pub(super) enum Root {
     Topic,
     Event,
     Seq,
+    Priority,
+    Key,
 }
 
 /// A literal, pre-built at compile time so evaluation only borrows it.

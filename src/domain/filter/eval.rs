@@ -120,6 +120,8 @@ pub(super) fn eval<'a>(e: &'a Expr, m: &MessageView<'a>) -> Val<'a> {
         Expr::Root(Root::Topic) => Val::Str(m.topic),
         Expr::Root(Root::Event) => Val::Str(m.event),
         Expr::Root(Root::Seq) => Val::Num(Num::I(m.seq)),
+        Expr::Root(Root::Priority) => Val::Num(Num::I(i64::from(m.priority))),
+        Expr::Root(Root::Key) => m.key.map_or(Val::Null, Val::Str),
         Expr::Path(base, segs) => walk(eval(base, m), segs, m),
         Expr::List(items) => Val::List(items),
         Expr::Not(x) => match eval(x, m) {

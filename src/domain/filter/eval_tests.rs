@@ -19,6 +19,8 @@ fn check(rows: &[(&str, &str, bool)]) {
         let data: Value = serde_json::from_str(payload).expect("test payload is valid JSON");
         let f = Filter::compile(src).unwrap_or_else(|e| panic!("{src:?} failed to compile: {e}"));
         let msg = MessageView {
+            priority: 3,
+            key: None,
             topic: "orders.eu",
             event: "order.created",
             seq: 42,

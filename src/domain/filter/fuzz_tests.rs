@@ -113,6 +113,8 @@ fn fuzz_never_panics() {
             compiled += 1;
             for data in &payloads {
                 let msg = MessageView {
+                    priority: 3,
+                    key: None,
                     topic: "t",
                     event: "e",
                     seq: -1,

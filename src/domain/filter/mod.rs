@@ -3,8 +3,9 @@
 //! # Language
 //!
 //! * Roots: `data` (the JSON payload; a text payload is a JSON string),
-//!   `topic` (string), `event` (string), `seq` (integer). Any other
-//!   identifier is a compile error.
+//!   `topic` (string), `event` (string), `seq` (integer), `priority`
+//!   (integer 1-5), `key` (the ordering key: a string, or `null` when the
+//!   publisher gave none). Any other identifier is a compile error.
 //! * Field access `data.customer.country`, indexing `data["key with space"]`,
 //!   `data.items[0]`, computed indexes `data.items[data.i]`. Keywords are valid
 //!   field names after a dot (`data.in`, `data.null`).
@@ -81,6 +82,10 @@ pub struct MessageView<'a> {
     pub event: &'a str,
     /// Per-topic sequence number.
     pub seq: i64,
+    /// Priority, 1-5.
+    pub priority: u8,
+    /// Ordering key, if the publisher gave one (`null` otherwise).
+    pub key: Option<&'a str>,
     /// Payload; text payloads are passed as a JSON string value.
     pub data: &'a serde_json::Value,
 }

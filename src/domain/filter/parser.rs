@@ -323,9 +323,13 @@ impl Parser {
                 "topic" => Ok(Expr::Root(Root::Topic)),
                 "event" => Ok(Expr::Root(Root::Event)),
                 "seq" => Ok(Expr::Root(Root::Seq)),
+                "priority" => Ok(Expr::Root(Root::Priority)),
+                "key" => Ok(Expr::Root(Root::Key)),
                 _ => Err(err(
                     t.pos,
-                    format!("unknown identifier '{name}' (expected data, topic, event or seq)"),
+                    format!(
+                        "unknown identifier '{name}' (expected data, topic, event, seq, priority or key)"
+                    ),
                 )),
             },
             other => Err(err(

@@ -6,7 +6,6 @@
 //! transaction's `pg_notify` tells every node the new head; each node reads
 //! the rows it has not seen into its own hub.
 
-use std::collections::HashMap;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -15,14 +14,14 @@ use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
 use sqlx::{PgConnection, Postgres};
 
 use super::{
-    HeadNotice, MessageRow, Store, StoreError, StoreOptions, TopicInfo, TopicRow, assign,
-    distinct_topics, rows_to_messages,
+    HeadNotice, MessageRow, Store, StoreError, StoreOptions, TopicInfo, TopicRow, rows_to_messages,
 };
 use crate::domain::{Message, NewMessage, Position, Timestamp, TopicName};
 
 /// The NOTIFY channel that carries new log heads.
 const CHANNEL: &str = "herald_log";
 
+mod append;
 mod topics;
 
 /// Messages after `after` in position order (of `topics` only, if given).
@@ -37,7 +36,7 @@ async fn read_in(
         // at the limit; `topic = ANY(...)` cannot, and sorts every match.
         Some([topic]) => {
             sqlx::query_as(
-                "SELECT position, topic, seq, event, is_json, payload, content_type, time_us, expires_us \
+                "SELECT position, topic, seq, event, is_json, payload, content_type, time_us, expires_us, priority, msg_key \
                  FROM messages WHERE topic = $2 AND position > $1 ORDER BY position LIMIT $3",
             )
             .bind(after)
@@ -50,7 +49,7 @@ async fn read_in(
         Some(topics) => {
             sqlx::query_as(
                 "SELECT m.* FROM unnest($2::text[]) AS t(name) CROSS JOIN LATERAL \
-                 (SELECT position, topic, seq, event, is_json, payload, content_type, time_us, expires_us \
+                 (SELECT position, topic, seq, event, is_json, payload, content_type, time_us, expires_us, priority, msg_key \
                   FROM messages WHERE topic = t.name AND position > $1 \
                   ORDER BY position LIMIT $3) AS m \
                  ORDER BY m.position LIMIT $3",
@@ -63,7 +62,7 @@ async fn read_in(
         }
         None => {
             sqlx::query_as(
-                "SELECT position, topic, seq, event, is_json, payload, content_type, time_us, expires_us \
+                "SELECT position, topic, seq, event, is_json, payload, content_type, time_us, expires_us, priority, msg_key \
                  FROM messages WHERE position > $1 ORDER BY position LIMIT $2",
             )
             .bind(after)
@@ -179,122 +178,46 @@ impl Store for PgStore {
         "postgres"
     }
 
-    async fn append(
+    async fn append_keyed(
         &self,
         batch: Vec<NewMessage>,
+        keys: Vec<super::Keyed>,
         within: Duration,
     ) -> Result<Vec<Message>, StoreError> {
-        let time = Timestamp::now();
-        let deadline = tokio::time::Instant::now() + within;
-        let mut tx = tokio::time::timeout_at(deadline, self.writer.begin())
-            .await
-            .map_err(|_| super::out_of_time())?
-            .map_err(err)?;
-        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-        if let Some(wait) = super::shorter_lock_wait(left, self.lock_timeout) {
-            // 0 would mean no limit.
-            let ms = wait.as_millis().max(1);
-            sqlx::query(sqlx::AssertSqlSafe(format!(
-                "SET LOCAL lock_timeout = {ms}"
-            )))
-            .execute(&mut *tx)
-            .await
-            .map_err(err)?;
-        }
-        // The one lock that orders every publish of every node.
-        let head: i64 = sqlx::query_scalar("SELECT head FROM log_head WHERE id = 1 FOR UPDATE")
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(err)?;
+        let mut tx = append::begin(&self.writer, within, self.lock_timeout).await?;
+        let messages = append::append_in(&mut tx, batch, &keys).await?;
+        tx.commit().await.map_err(err)?;
+        Ok(messages)
+    }
 
-        let topics: Vec<String> = distinct_topics(&batch)
+    async fn publish_due(
+        &self,
+        now: Timestamp,
+        limit: u32,
+        within: Duration,
+    ) -> Result<Vec<Message>, StoreError> {
+        let mut tx = append::begin(&self.writer, within, self.lock_timeout).await?;
+        // Locked rows belong to another node's transaction: skipped, so
+        // each schedule is appended by exactly one node.
+        let rows = crate::storage::scheduled::due_rows(
+            &mut *tx,
+            now,
+            limit,
+            <Self as super::SqlBackend>::CLAIM_LOCK,
+        )
+        .await
+        .map_err(err)?;
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+        let batch = rows
             .into_iter()
-            .map(str::to_owned)
-            .collect();
-        sqlx::query(
-            "INSERT INTO topics (name, created_us) SELECT unnest($1::text[]), $2 \
-             ON CONFLICT (name) DO NOTHING",
-        )
-        .bind(&topics)
-        .bind(time.0)
-        .execute(&mut *tx)
-        .await
-        .map_err(err)?;
-        let rows: Vec<(String, i64)> =
-            sqlx::query_as("SELECT name, last_seq FROM topics WHERE name = ANY($1)")
-                .bind(&topics)
-                .fetch_all(&mut *tx)
-                .await
-                .map_err(err)?;
-        let mut last_seqs: HashMap<String, i64> = rows.into_iter().collect();
-        let before = last_seqs.clone();
-        let messages = assign(batch, Position(head), time, &mut last_seqs);
-
-        let mut positions = Vec::with_capacity(messages.len());
-        let mut names = Vec::with_capacity(messages.len());
-        let mut seqs = Vec::with_capacity(messages.len());
-        let mut events = Vec::with_capacity(messages.len());
-        let mut is_json = Vec::with_capacity(messages.len());
-        let mut payloads = Vec::with_capacity(messages.len());
-        let mut content_types = Vec::with_capacity(messages.len());
-        let mut expires: Vec<Option<i64>> = Vec::with_capacity(messages.len());
-        for m in &messages {
-            positions.push(m.position.0);
-            names.push(m.topic.as_str());
-            seqs.push(m.seq);
-            events.push(m.event.as_str());
-            is_json.push(m.payload.is_json());
-            payloads.push(m.payload.as_str());
-            content_types.push(m.content_type.as_str());
-            expires.push(m.expires.map(|e| e.0));
-        }
-        sqlx::query(
-            "INSERT INTO messages (position, topic, seq, event, is_json, payload, content_type, \
-             time_us, expires_us) \
-             SELECT p, t, s, e, j, d, c, $8, x FROM UNNEST($1::bigint[], $2::text[], $3::bigint[], \
-             $4::text[], $5::bool[], $6::text[], $7::text[], $9::bigint[]) AS u(p, t, s, e, j, d, c, x)",
-        )
-        .bind(&positions)
-        .bind(&names)
-        .bind(&seqs)
-        .bind(&events)
-        .bind(&is_json)
-        .bind(&payloads)
-        .bind(&content_types)
-        .bind(time.0)
-        .bind(&expires)
-        .execute(&mut *tx)
-        .await
-        .map_err(err)?;
-
-        let counts: Vec<i64> = topics
-            .iter()
-            .map(|t| last_seqs[t] - before.get(t).copied().unwrap_or(0))
-            .collect();
-        let lasts: Vec<i64> = topics.iter().map(|t| last_seqs[t]).collect();
-        sqlx::query(
-            "UPDATE topics SET last_seq = u.last_seq, message_count = topics.message_count + u.n, \
-             last_published_us = $4 FROM UNNEST($1::text[], $2::bigint[], $3::bigint[]) \
-             AS u(name, last_seq, n) WHERE topics.name = u.name",
-        )
-        .bind(&topics)
-        .bind(&lasts)
-        .bind(&counts)
-        .bind(time.0)
-        .execute(&mut *tx)
-        .await
-        .map_err(err)?;
-
-        let new_head = head + messages.len() as i64;
-        sqlx::query("UPDATE log_head SET head = $1 WHERE id = 1")
-            .bind(new_head)
-            .execute(&mut *tx)
-            .await
-            .map_err(err)?;
-        // Delivered to every listening node when (and only if) we commit.
-        sqlx::query("SELECT pg_notify($1, $2)")
-            .bind(CHANNEL)
-            .bind(new_head.to_string())
+            .map(crate::storage::scheduled::ScheduledRow::into_message)
+            .collect::<Result<Vec<_>, _>>()?;
+        let messages = append::append_in(&mut tx, batch, &[]).await?;
+        sqlx::query("DELETE FROM scheduled WHERE id = ANY($1)")
+            .bind(&ids)
             .execute(&mut *tx)
             .await
             .map_err(err)?;
@@ -313,7 +236,7 @@ impl Store for PgStore {
 
     async fn messages_at(&self, positions: &[i64]) -> Result<Vec<Message>, StoreError> {
         let rows: Vec<MessageRow> = sqlx::query_as(
-            "SELECT position, topic, seq, event, is_json, payload, content_type, time_us, expires_us \
+            "SELECT position, topic, seq, event, is_json, payload, content_type, time_us, expires_us, priority, msg_key \
              FROM messages WHERE position = ANY($1) ORDER BY position",
         )
         .bind(positions)

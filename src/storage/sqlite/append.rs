@@ -9,8 +9,19 @@ use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
 use tokio::time::{Instant, timeout_at};
 
 use super::{INSERT_CHUNK, MESSAGE_COLUMNS, err};
+use crate::domain::idempotency::published_body;
 use crate::domain::{Message, NewMessage, Position, Timestamp};
-use crate::storage::{StoreError, assign, distinct_topics, out_of_time, shorter_lock_wait};
+use crate::storage::scheduled::{ScheduledRow, due_rows};
+use crate::storage::{Keyed, StoreError, assign, distinct_topics, out_of_time, shorter_lock_wait};
+
+/// What one append commits.
+pub(super) enum Job {
+    /// Publishes, with the idempotency keys to record beside them.
+    Publish(Vec<NewMessage>, Vec<Keyed>),
+    /// Up to `limit` scheduled messages due at `now`: appended, and their
+    /// schedules deleted, in the one transaction.
+    Due { now: Timestamp, limit: u32 },
+}
 
 /// Appends `batch`, giving up once `within` has passed (to the lock-wait
 /// slack): waiting for the writer and its connection counts, and the
@@ -23,7 +34,7 @@ use crate::storage::{StoreError, assign, distinct_topics, out_of_time, shorter_l
 pub(super) async fn append(
     writer: SqlitePool,
     committed: Arc<tokio::sync::Mutex<Committed>>,
-    batch: Vec<NewMessage>,
+    job: Job,
     within: Duration,
     default: Duration,
 ) -> Result<Vec<Message>, StoreError> {
@@ -38,7 +49,28 @@ pub(super) async fn append(
             .map_err(err)?;
         let left = deadline.saturating_duration_since(Instant::now());
         let busy = shorter_lock_wait(left, default).map(|wait| BusyWait { wait, default });
-        let result = append_on(&mut conn, &mut committed, batch, busy).await;
+        let result = match job {
+            Job::Publish(batch, keys) => {
+                append_on(&mut conn, &mut committed, batch, &keys, &[], busy).await
+            }
+            // The writer connection is held throughout, so nothing (no
+            // cancellation) changes the due rows between read and commit.
+            Job::Due { now, limit } => {
+                match due_rows(&mut *conn, now, limit, "").await.map_err(err) {
+                    Ok(rows) if rows.is_empty() => Ok(Vec::new()),
+                    Ok(rows) => {
+                        let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+                        match rows.into_iter().map(ScheduledRow::into_message).collect() {
+                            Ok(batch) => {
+                                append_on(&mut conn, &mut committed, batch, &[], &ids, busy).await
+                            }
+                            Err(e) => Err(e),
+                        }
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+        };
         if result.is_err() {
             // Forget what we knew, and end a transaction the failed
             // statement may have left open (an error here means none was).
@@ -100,6 +132,8 @@ async fn append_on(
     conn: &mut SqliteConnection,
     committed: &mut Committed,
     batch: Vec<NewMessage>,
+    keys: &[Keyed],
+    scheduled: &[i64],
     busy: Option<BusyWait>,
 ) -> Result<Vec<Message>, StoreError> {
     let time = Timestamp::now();
@@ -159,9 +193,20 @@ async fn append_on(
                 .push_bind(m.payload.as_str())
                 .push_bind(m.content_type.as_str())
                 .push_bind(m.time.0)
-                .push_bind(m.expires.map(|e| e.0));
+                .push_bind(m.expires.map(|e| e.0))
+                .push_bind(i16::from(m.priority.get()))
+                .push_bind(m.key.as_ref().map(|k| k.as_str().to_owned()));
         });
         q.push("; ");
+    }
+    push_keys(&mut q, keys, &messages, time);
+    for chunk in scheduled.chunks(INSERT_CHUNK) {
+        q.push("DELETE FROM scheduled WHERE id IN (");
+        let mut list = q.separated(", ");
+        for id in chunk {
+            list.push_bind(*id);
+        }
+        q.push("); ");
     }
     // One upsert creates new topics and advances existing ones.
     for chunk in topics.chunks(INSERT_CHUNK) {
@@ -192,4 +237,31 @@ async fn append_on(
     committed.head = Some(new_head);
     committed.last_seqs.extend(last_seqs);
     Ok(messages)
+}
+
+/// Records each idempotency key with its answer, as
+/// [`crate::storage::scheduled::record_key`] does, but as statements of
+/// this one round trip: a stale record (past the window) is replaced; a
+/// live one makes the INSERT fail, and with it the whole transaction.
+fn push_keys(q: &mut QueryBuilder<Sqlite>, keys: &[Keyed], messages: &[Message], time: Timestamp) {
+    for k in keys {
+        let c = &k.claim;
+        q.push("DELETE FROM idempotency_keys WHERE topic = ")
+            .push_bind(c.topic.as_str().to_owned())
+            .push(" AND key = ")
+            .push_bind(c.key.as_str().to_owned())
+            .push(" AND created_us < ")
+            .push_bind(c.stale_before.0)
+            .push("; INSERT INTO idempotency_keys (topic, key, fingerprint, status, response, created_us) VALUES (")
+            .push_bind(c.topic.as_str().to_owned())
+            .push(", ")
+            .push_bind(c.key.as_str().to_owned())
+            .push(", ")
+            .push_bind(c.fingerprint.clone())
+            .push(", 201, ")
+            .push_bind(published_body(&messages[k.range.clone()], c.batch))
+            .push(", ")
+            .push_bind(time.0)
+            .push("); ");
+    }
 }

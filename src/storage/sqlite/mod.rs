@@ -17,9 +17,8 @@ use super::{
 };
 use crate::domain::{Message, NewMessage, Position, TopicName};
 
-const MESSAGE_COLUMNS: &str =
-    "position, topic, seq, event, is_json, payload, content_type, time_us, expires_us";
-/// Rows per multi-row INSERT (9 parameters each, well under SQLite's limit).
+use super::MESSAGE_COLUMNS;
+/// Rows per multi-row INSERT (11 parameters each, well under SQLite's limit).
 const INSERT_CHUNK: usize = 1000;
 
 /// Messages after `after` in position order (of `topics` only, if given).
@@ -166,13 +165,26 @@ impl Store for SqliteStore {
         "sqlite"
     }
 
-    async fn append(
+    async fn append_keyed(
         &self,
         batch: Vec<NewMessage>,
+        keys: Vec<crate::storage::Keyed>,
         within: Duration,
     ) -> Result<Vec<Message>, StoreError> {
         let (writer, committed) = (self.writer.clone(), self.committed.clone());
-        append::append(writer, committed, batch, within, self.busy_timeout).await
+        let job = append::Job::Publish(batch, keys);
+        append::append(writer, committed, job, within, self.busy_timeout).await
+    }
+
+    async fn publish_due(
+        &self,
+        now: crate::domain::Timestamp,
+        limit: u32,
+        within: Duration,
+    ) -> Result<Vec<Message>, StoreError> {
+        let (writer, committed) = (self.writer.clone(), self.committed.clone());
+        let job = append::Job::Due { now, limit };
+        append::append(writer, committed, job, within, self.busy_timeout).await
     }
 
     async fn read(
@@ -274,6 +286,8 @@ mod tests {
             payload: Payload::Text("x".into()),
             content_type: "text/plain".into(),
             ttl: None,
+            priority: Default::default(),
+            key: None,
         }
     }
 

@@ -150,7 +150,7 @@ where
         return Ok(HashMap::new());
     }
     let sql = format!(
-        "SELECT position, topic, seq, event, is_json, payload, content_type, time_us, expires_us \
+        "SELECT position, topic, seq, event, is_json, payload, content_type, time_us, expires_us, priority, msg_key \
          FROM messages WHERE position IN ({})",
         placeholders(1, rows.len())
     );

@@ -1,0 +1,262 @@
+//! `Idempotency-Key` on publish and batch: replays, conflicts, bad keys,
+//! concurrency, and a crash between commit and answer.
+
+use std::sync::Arc;
+
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::errors::assert_problem;
+use crate::helpers::{Backend, TestApp, TestDb, spawn_app};
+use crate::lifecycle::Herald;
+
+crate::on_both_backends!(
+    a_repeat_replays_the_answer_and_stores_nothing,
+    a_key_with_another_body_or_bad_keys_are_refused,
+    concurrent_requests_with_one_key_store_one_message,
+    a_retry_after_a_crash_between_commit_and_answer_is_deduplicated,
+);
+
+async fn keyed(app: &TestApp, path: &str, key: &str, ct: &str, body: &str) -> reqwest::Response {
+    app.client
+        .post(app.url(path))
+        .header("idempotency-key", key)
+        .header("content-type", ct)
+        .body(body.to_owned())
+        .send()
+        .await
+        .unwrap()
+}
+
+/// A problem+json answer of this status and kind.
+pub async fn problem(r: reqwest::Response, status: StatusCode, kind: &str) -> Value {
+    let body = assert_problem(r, status, kind).await;
+    assert_eq!(body["type"], format!("urn:herald:problem:{kind}"), "{body}");
+    body
+}
+
+pub async fn stored(app: &TestApp, topic: &str) -> Vec<Value> {
+    let page: Value = app
+        .get(&format!("/topics/{topic}/messages?limit=1000"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    page["messages"].as_array().unwrap().clone()
+}
+
+async fn a_repeat_replays_the_answer_and_stores_nothing(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let first = keyed(
+        &app,
+        "/topics/o",
+        "order-1",
+        "application/json",
+        r#"{"n":1}"#,
+    )
+    .await;
+    assert_eq!(first.status(), 201);
+    assert!(first.headers().get("idempotent-replayed").is_none());
+    let original = first.text().await.unwrap();
+    let again = keyed(
+        &app,
+        "/topics/o",
+        "order-1",
+        "application/json",
+        r#"{"n":1}"#,
+    )
+    .await;
+    assert_eq!(again.status(), 201);
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    assert_eq!(again.text().await.unwrap(), original, "byte for byte");
+    // The key is per topic: another topic stores its own message.
+    let other = keyed(
+        &app,
+        "/topics/p",
+        "order-1",
+        "application/json",
+        r#"{"n":1}"#,
+    )
+    .await;
+    assert_eq!(other.status(), 201);
+    assert!(other.headers().get("idempotent-replayed").is_none());
+
+    // A batch: the key covers it whole.
+    let batch = keyed(
+        &app,
+        "/topics/o/batch",
+        "b-1",
+        "application/json",
+        "[1,2,3]",
+    )
+    .await;
+    assert_eq!(batch.status(), 201);
+    let original = batch.text().await.unwrap();
+    let again = keyed(
+        &app,
+        "/topics/o/batch",
+        "b-1",
+        "application/json",
+        "[1,2,3]",
+    )
+    .await;
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    assert_eq!(again.text().await.unwrap(), original);
+    assert_eq!(stored(&app, "o").await.len(), 4, "1 + a batch of 3");
+
+    // A scheduled publish replays its 202 and schedules once.
+    let path = "/topics/later?delay=1h";
+    let first = keyed(&app, path, "s-1", "text/plain", "x").await;
+    assert_eq!(first.status(), 202);
+    let original = first.text().await.unwrap();
+    let again = keyed(&app, path, "s-1", "text/plain", "x").await;
+    assert_eq!(again.status(), 202);
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    assert_eq!(again.text().await.unwrap(), original);
+    let list: Value = app
+        .get("/scheduled?topic=later")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["scheduled"].as_array().unwrap().len(), 1);
+}
+
+async fn a_key_with_another_body_or_bad_keys_are_refused(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let r = keyed(&app, "/topics/o", "k", "text/plain", "one").await;
+    assert_eq!(r.status(), 201);
+    let r = keyed(&app, "/topics/o", "k", "text/plain", "two").await;
+    problem(
+        r,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "idempotency-key-mismatch",
+    )
+    .await;
+    // Other options are another request too.
+    let r = keyed(&app, "/topics/o?priority=5", "k", "text/plain", "one").await;
+    problem(
+        r,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "idempotency-key-mismatch",
+    )
+    .await;
+
+    let long = "k".repeat(256);
+    for bad in ["", long.as_str(), "tab\tkey"] {
+        let r = keyed(&app, "/topics/o", bad, "text/plain", "x").await;
+        problem(r, StatusCode::BAD_REQUEST, "invalid-idempotency-key").await;
+    }
+    let non_ascii = reqwest::header::HeaderValue::from_bytes("clé".as_bytes()).unwrap();
+    let r = app
+        .client
+        .post(app.url("/topics/o"))
+        .header("idempotency-key", non_ascii)
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    problem(r, StatusCode::BAD_REQUEST, "invalid-idempotency-key").await;
+    let r = app
+        .client
+        .post(app.url("/topics/o"))
+        .header("idempotency-key", "a")
+        .header("idempotency-key", "b")
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    problem(r, StatusCode::BAD_REQUEST, "invalid-idempotency-key").await;
+    assert_eq!(stored(&app, "o").await.len(), 1, "only the first");
+}
+
+async fn concurrent_requests_with_one_key_store_one_message(backend: Backend) {
+    let app = Arc::new(spawn_app(backend).await);
+    let tasks: Vec<_> = (0..16)
+        .map(|_| {
+            let app = app.clone();
+            tokio::spawn(async move {
+                let r = keyed(&app, "/topics/c", "same", "text/plain", "once").await;
+                let replayed = r.headers().contains_key("idempotent-replayed");
+                (r.status(), replayed, r.text().await.unwrap())
+            })
+        })
+        .collect();
+    let mut fresh = Vec::new();
+    for t in tasks {
+        let (status, replayed, body) = t.await.unwrap();
+        match status {
+            StatusCode::CREATED if !replayed => fresh.push(body),
+            StatusCode::CREATED | StatusCode::CONFLICT => {}
+            other => panic!("unexpected {other}: {body}"),
+        }
+    }
+    assert_eq!(fresh.len(), 1, "exactly one request stored: {fresh:?}");
+    assert_eq!(stored(&app, "c").await.len(), 1);
+}
+
+/// kill -9 while keyed publishes are in flight, then retry every one of
+/// them: each key's message is stored exactly once, whether its first
+/// attempt committed (the retry replays it) or not (the retry stores it).
+async fn a_retry_after_a_crash_between_commit_and_answer_is_deduplicated(backend: Backend) {
+    let db = TestDb::new(&backend).await;
+    let herald = Herald::start(&db).await;
+    let keys: Vec<String> = (0..200).map(|i| format!("key-{i}")).collect();
+    let send = |client: reqwest::Client, url: String, key: String| async move {
+        client
+            .post(url)
+            .header("idempotency-key", key.clone())
+            .body(key)
+            .send()
+            .await
+    };
+    let mut inflight = tokio::task::JoinSet::new();
+    for key in keys.clone() {
+        inflight.spawn(send(
+            herald.client.clone(),
+            herald.url("/topics/crash"),
+            key,
+        ));
+    }
+    // Kill once some have been answered, so others are mid-way.
+    let mut answered = 0;
+    while answered < 20 {
+        if let Some(Ok(Ok(_))) = inflight.join_next().await {
+            answered += 1;
+        }
+    }
+    herald.signal("KILL");
+    drop(herald);
+    while inflight.join_next().await.is_some() {}
+
+    let herald = Herald::start(&db).await;
+    for key in &keys {
+        let r = send(
+            herald.client.clone(),
+            herald.url("/topics/crash"),
+            key.clone(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(r.status(), 201, "{key}: {:?}", r.text().await);
+    }
+    let page: Value = herald
+        .client
+        .get(herald.url("/topics/crash/messages?limit=1000"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut bodies: Vec<String> = page["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["data"].as_str().unwrap().to_owned())
+        .collect();
+    bodies.sort();
+    let mut expected = keys.clone();
+    expected.sort();
+    assert_eq!(bodies, expected, "each key stored exactly once");
+}
