@@ -159,10 +159,10 @@ pub struct Prepared {
 /// `201` with the ack(s), or `202` with the schedule(s).
 pub async fn store(state: &AppState, p: Prepared) -> Result<Response, ApiError> {
     let (claim, _in_flight) = match &p.options.idempotency {
-        Some(key) => match start(state, &p, key).await? {
-            Ok(started) => (Some(started.0), Some(started.1)),
-            Err(replay) => return Ok(replay),
-        },
+        Some(key) => {
+            let (claim, in_flight) = start(state, &p, key)?;
+            (Some(claim), Some(in_flight))
+        }
         None => (None, None),
     };
     let outcome = match p.options.deliver_at {
@@ -227,14 +227,15 @@ async fn schedule(
     }
 }
 
-/// Begins a keyed request: `Err` with the replay of a recorded answer;
-/// a `409` while the key is in flight here; a `422` if it was recorded
-/// for another request. Otherwise the claim to record, held in flight.
-async fn start(
+/// Begins a keyed request: a `409` while the key is in flight here;
+/// otherwise the claim to record, held in flight. A key recorded before
+/// is found when recording it fails ([`settled`]), so a first request
+/// costs no extra read.
+fn start(
     state: &AppState,
     p: &Prepared,
     key: &IdempotencyKey,
-) -> Result<Result<(KeyClaim, InFlight), Response>, ApiError> {
+) -> Result<(KeyClaim, InFlight), ApiError> {
     let entry = (p.topic.as_str().to_owned(), key.as_str().to_owned());
     let in_flight = {
         let mut keys = state.in_flight.0.lock().unwrap_or_else(|e| e.into_inner());
@@ -255,14 +256,7 @@ async fn start(
             Timestamp::now().0 - state.settings.idempotency_window.as_micros() as i64,
         ),
     };
-    match state
-        .store
-        .recorded_key(p.topic.as_str(), key.as_str(), claim.stale_before)
-        .await?
-    {
-        Some(recorded) => Ok(Err(replay(&claim, recorded)?)),
-        None => Ok(Ok((claim, in_flight))),
-    }
+    Ok((claim, in_flight))
 }
 
 /// The answer once another request recorded the key first.

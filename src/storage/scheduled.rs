@@ -139,7 +139,8 @@ where
         .bind(topic)
         .bind(key)
         .bind(fresh_after.0)
-        .fetch_optional(self.writes())
+        // A reader: on SQLite the writer connection is the group commit's.
+        .fetch_optional(self.reads())
         .await
         .map_err(T::err)?;
         Ok(row.map(|(fingerprint, status, body)| Recorded {

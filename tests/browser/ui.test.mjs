@@ -135,6 +135,18 @@ test('the page shows published messages live, in order, and publishes', { timeou
     await page.waitForFunction(() => /Published id \d+/.test(document.querySelector('#pub-result').textContent), null, WAIT);
     await waitForMessages(page, 6);
 
+    // The form's priority and delay: scheduled, then appended and shown.
+    await page.fill('#pub-body', '{"total": 78, "note": "scheduled from the page"}');
+    await page.selectOption('#pub-priority', 'high');
+    await page.fill('#pub-delay', '1s');
+    await page.click('#publish');
+    await page.waitForFunction(() => /Scheduled \d+ for /.test(document.querySelector('#pub-result').textContent), null, WAIT);
+    await waitForMessages(page, 7);
+    const history = await (await fetch(`${base}/topics/orders.eu/messages`)).json();
+    const last = history.messages[history.messages.length - 1];
+    assert.equal(last.data.total, 78);
+    assert.equal(last.priority, 4);
+
     await page.screenshot({ path: join(ROOT, 'target/ui.png'), fullPage: true });
   } finally {
     await stopHerald(herald);

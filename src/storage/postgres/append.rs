@@ -164,26 +164,48 @@ async fn insert_messages(
     .map(drop)
 }
 
-/// Records each idempotency key with its answer: a stale record (past the
-/// window) is replaced; a live one (even one another node is committing
-/// right now: the insert waits for it) fails the transaction.
+/// Records the idempotency keys with their answers, in two statements: a
+/// record past the window is replaced; a live one (even one another node
+/// is committing right now: the insert waits for it) fails the
+/// transaction.
 async fn insert_keys(
     tx: &mut Transaction<'static, Postgres>,
     keys: &[Keyed],
     messages: &[Message],
     time: Timestamp,
 ) -> Result<(), StoreError> {
-    for k in keys {
-        let c = &k.claim;
-        crate::storage::scheduled::record_key::<Postgres>(
-            &mut **tx,
-            c,
-            201,
-            &published_body(&messages[k.range.clone()], c.batch),
-            time,
-        )
-        .await
-        .map_err(err)?;
-    }
-    Ok(())
+    let Some(stale_before) = keys.iter().map(|k| k.claim.stale_before.0).min() else {
+        return Ok(());
+    };
+    let topics: Vec<&str> = keys.iter().map(|k| k.claim.topic.as_str()).collect();
+    let names: Vec<&str> = keys.iter().map(|k| k.claim.key.as_str()).collect();
+    let prints: Vec<&str> = keys.iter().map(|k| k.claim.fingerprint.as_str()).collect();
+    let bodies: Vec<String> = keys
+        .iter()
+        .map(|k| published_body(&messages[k.range.clone()], k.claim.batch))
+        .collect();
+    sqlx::query(
+        "DELETE FROM idempotency_keys k USING UNNEST($1::text[], $2::text[]) AS u(t, n) \
+         WHERE k.topic = u.t AND k.key = u.n AND k.created_us < $3",
+    )
+    .bind(&topics)
+    .bind(&names)
+    .bind(stale_before)
+    .execute(&mut **tx)
+    .await
+    .map_err(err)?;
+    sqlx::query(
+        "INSERT INTO idempotency_keys (topic, key, fingerprint, status, response, created_us) \
+         SELECT t, n, f, 201, r, $5 FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[]) \
+         AS u(t, n, f, r)",
+    )
+    .bind(&topics)
+    .bind(&names)
+    .bind(&prints)
+    .bind(&bodies)
+    .bind(time.0)
+    .execute(&mut **tx)
+    .await
+    .map_err(err)
+    .map(drop)
 }

@@ -239,29 +239,37 @@ async fn append_on(
     Ok(messages)
 }
 
-/// Records each idempotency key with its answer, as
-/// [`crate::storage::scheduled::record_key`] does, but as statements of
-/// this one round trip: a stale record (past the window) is replaced; a
-/// live one makes the INSERT fail, and with it the whole transaction.
+/// Records the idempotency keys with their answers, as
+/// [`crate::storage::scheduled::record_key`] does for one, but as two
+/// statements of this one round trip: records past the window are
+/// replaced; a live one makes the INSERT fail, and with it the whole
+/// transaction.
 fn push_keys(q: &mut QueryBuilder<Sqlite>, keys: &[Keyed], messages: &[Message], time: Timestamp) {
+    let Some(stale_before) = keys.iter().map(|k| k.claim.stale_before.0).min() else {
+        return;
+    };
+    q.push("DELETE FROM idempotency_keys WHERE created_us < ")
+        .push_bind(stale_before)
+        .push(" AND (topic, key) IN (VALUES ");
+    let mut rows = q.separated(", ");
     for k in keys {
-        let c = &k.claim;
-        q.push("DELETE FROM idempotency_keys WHERE topic = ")
-            .push_bind(c.topic.as_str().to_owned())
-            .push(" AND key = ")
-            .push_bind(c.key.as_str().to_owned())
-            .push(" AND created_us < ")
-            .push_bind(c.stale_before.0)
-            .push("; INSERT INTO idempotency_keys (topic, key, fingerprint, status, response, created_us) VALUES (")
-            .push_bind(c.topic.as_str().to_owned())
-            .push(", ")
-            .push_bind(c.key.as_str().to_owned())
-            .push(", ")
-            .push_bind(c.fingerprint.clone())
-            .push(", 201, ")
-            .push_bind(published_body(&messages[k.range.clone()], c.batch))
-            .push(", ")
-            .push_bind(time.0)
-            .push("); ");
+        rows.push("(")
+            .push_bind_unseparated(k.claim.topic.as_str().to_owned())
+            .push_unseparated(", ")
+            .push_bind_unseparated(k.claim.key.as_str().to_owned())
+            .push_unseparated(")");
     }
+    q.push(
+        "); INSERT INTO idempotency_keys (topic, key, fingerprint, status, response, created_us) ",
+    );
+    q.push_values(keys, |mut row, k| {
+        let c = &k.claim;
+        row.push_bind(c.topic.as_str().to_owned())
+            .push_bind(c.key.as_str().to_owned())
+            .push_bind(c.fingerprint.clone())
+            .push_bind(201)
+            .push_bind(published_body(&messages[k.range.clone()], c.batch))
+            .push_bind(time.0);
+    });
+    q.push("; ");
 }
