@@ -26,6 +26,7 @@ pub mod delivery;
 pub mod domain;
 pub mod fanout;
 pub mod http;
+pub mod logging;
 pub mod retention;
 pub mod startup;
 pub mod storage;

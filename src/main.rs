@@ -5,20 +5,18 @@ use std::process::ExitCode;
 use clap::Parser;
 use herald::config::{Cli, Command};
 use herald::startup::Application;
-use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
-
     let cli = Cli::parse();
-    let result = match cli.command.unwrap_or(Command::Serve(cli.serve)) {
+    let command = cli.command.unwrap_or(Command::Serve(cli.serve));
+    let format = match &command {
+        Command::Serve(config) => config.log_format,
+        // The other commands print for a person.
+        _ => Some(herald::logging::LogFormat::Text),
+    };
+    herald::logging::init(format);
+    let result = match command {
         Command::Openapi(args) => herald::http::openapi::emit(args.write.as_deref()),
         Command::Token(command) => herald::auth::cli::run(command).await,
         Command::Serve(config) => match Application::build(config).await {
