@@ -33,6 +33,14 @@ pub enum Command {
     /// Manage API tokens directly in the database (the first admin token).
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Publish one message to a running herald (`HERALD_URL`).
+    Publish(crate::cli::publish::PublishArgs),
+    /// Print a running herald's messages as they arrive, resuming exactly
+    /// after a lost connection.
+    Subscribe(crate::cli::subscribe::SubscribeArgs),
+    /// Exit 0 when a running herald answers `GET /healthz` (for container
+    /// health checks).
+    Health(crate::cli::Server),
 }
 
 #[derive(Debug, Subcommand)]

@@ -4,25 +4,34 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use herald::config::{Cli, Command};
+use herald::logging::LogFormat;
 use herald::startup::Application;
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    let command = cli.command.unwrap_or(Command::Serve(cli.serve));
-    let format = match &command {
-        Command::Serve(config) => config.log_format,
-        // The other commands print for a person.
-        _ => Some(herald::logging::LogFormat::Text),
-    };
-    herald::logging::init(format);
-    let result = match command {
-        Command::Openapi(args) => herald::http::openapi::emit(args.write.as_deref()),
-        Command::Token(command) => herald::auth::cli::run(command).await,
-        Command::Serve(config) => match Application::build(config).await {
-            Ok(app) => app.run_until(shutdown_signal()).await,
-            Err(e) => Err(e),
-        },
+    let result = match cli.command.unwrap_or(Command::Serve(cli.serve)) {
+        // The client commands print for a person and log nothing.
+        Command::Publish(args) => return herald::cli::run(herald::cli::publish::run(args)).await,
+        Command::Subscribe(args) => {
+            return herald::cli::run(herald::cli::subscribe::run(args)).await;
+        }
+        Command::Health(server) => return herald::cli::run(herald::cli::health(server)).await,
+        Command::Openapi(args) => {
+            herald::logging::init(Some(LogFormat::Text));
+            herald::http::openapi::emit(args.write.as_deref())
+        }
+        Command::Token(command) => {
+            herald::logging::init(Some(LogFormat::Text));
+            herald::auth::cli::run(command).await
+        }
+        Command::Serve(config) => {
+            herald::logging::init(config.log_format);
+            match Application::build(config).await {
+                Ok(app) => app.run_until(shutdown_signal()).await,
+                Err(e) => Err(e),
+            }
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -9,6 +9,7 @@ mod auth;
 mod auth_logs;
 mod batch;
 mod body_limits;
+mod cli;
 mod cluster;
 mod cross_site;
 mod errors;
