@@ -81,7 +81,7 @@ pub async fn serve(
     let app: Router = app.with_state(());
     let max_head = door.limits().max_header_bytes;
     let graceful = GracefulShutdown::new();
-    let protocols = protocols(&door, &settings);
+    let protocols = Arc::new(protocols(&door, &settings));
     loop {
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -154,9 +154,11 @@ fn protocols(door: &FrontDoor, settings: &ConnSettings) -> Protocols {
 
 impl Protocols {
     /// Serves one connection to its end: plain HTTP/1.1, or TLS then the
-    /// protocol ALPN chose.
+    /// protocol ALPN chose. The TLS part is boxed: a task's future is as
+    /// large as its largest state, and an HTTP/2 connection's would make
+    /// every plain connection pay for it (about 3.5 KiB each).
     async fn serve<S>(
-        self,
+        self: Arc<Self>,
         stream: S,
         service: service::ConnService,
         max_head: usize,
@@ -169,6 +171,20 @@ impl Protocols {
             let connection = self.http1.serve_connection(io, service);
             return log_end(graceful.watch(connection).await);
         };
+        Box::pin(self.serve_tls(acceptor, stream, service, max_head, graceful)).await;
+    }
+
+    /// The TLS handshake, then HTTP/2 or HTTP/1.1 as ALPN chose.
+    async fn serve_tls<S>(
+        &self,
+        acceptor: TlsAcceptor,
+        stream: S,
+        service: service::ConnService,
+        max_head: usize,
+        graceful: Watcher,
+    ) where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
         let tls = match tokio::time::timeout(self.handshake, acceptor.accept(stream)).await {
             Ok(Ok(tls)) => tls,
             Ok(Err(e)) => return tracing::debug!(error = %e, "TLS handshake failed"),
