@@ -150,7 +150,11 @@ fn write_message(out: &mut impl Write, event: &Event, json: bool) -> std::io::Re
         let envelope: serde_json::Value =
             serde_json::from_str(&event.data).unwrap_or(serde_json::Value::Null);
         match envelope.get("data") {
-            Some(serde_json::Value::String(text)) => writeln!(out, "{text}")?,
+            // A text payload's own final newline (`echo … | herald
+            // publish`) is not doubled.
+            Some(serde_json::Value::String(text)) => {
+                writeln!(out, "{}", text.strip_suffix('\n').unwrap_or(text))?
+            }
             Some(value) => writeln!(out, "{value}")?,
             None => writeln!(out, "{}", event.data)?,
         }

@@ -191,6 +191,34 @@ async fn subscribe_resumes_across_a_restart_with_no_gap_and_no_duplicate() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gap_is_printed_on_stderr_and_the_stream_goes_on() {
+    let app = spawn_app(Backend::Sqlite).await;
+    app.publish_text("gaps", "before").await;
+    // A cursor past the head: herald answers with a gap, then goes on.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_herald"))
+        .args(["subscribe", "--url", &app.base, "--since", "1000", "gaps"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
+    let notice = tokio::time::timeout(DEADLINE, stderr.next_line())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert!(notice.starts_with("herald: GAP: "), "{notice}");
+    app.publish_text("gaps", "after").await;
+    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+    let line = tokio::time::timeout(DEADLINE, stdout.next_line())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(line.as_deref(), Some("after"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bad_url_an_unreachable_herald_and_a_bad_topic_fail_clearly() {
     let out = herald(&["publish", "--url", "not a url", "t", "x"], None).await;
     assert_eq!(out.status.code(), Some(2));
