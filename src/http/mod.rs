@@ -167,6 +167,9 @@ pub fn router(state: AppState) -> Router {
         .layer(request_log::trace_layer())
         .layer(request_log::propagate_request_id())
         .layer(request_log::set_request_id())
+        .layer(axum::middleware::map_request(
+            request_log::drop_bad_request_id,
+        ))
         .with_state(state)
 }
 

@@ -22,12 +22,29 @@ use super::error::PROBLEM_JSON;
 /// The header that carries a request's id.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
+/// Longest request id taken from a client; a longer one is replaced.
+const MAX_REQUEST_ID: usize = 128;
+
 /// Largest problem body the id is added to (they are a few hundred bytes).
 const MAX_PROBLEM_BYTES: usize = 64 * 1024;
 
 /// Sets `x-request-id` on requests that have none.
 pub fn set_request_id() -> SetRequestIdLayer<MakeRequestUuid> {
     SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid)
+}
+
+/// Drops a client's `x-request-id` that is empty, longer than 128 bytes or
+/// not visible ASCII, so that [`set_request_id`] makes a new one: ids end
+/// up in log lines and answers.
+pub async fn drop_bad_request_id(mut req: Request<Body>) -> Request<Body> {
+    let bad = req.headers().get(&REQUEST_ID).is_some_and(|v| {
+        let v = v.as_bytes();
+        v.is_empty() || v.len() > MAX_REQUEST_ID || !v.iter().all(|b| b.is_ascii_graphic())
+    });
+    if bad {
+        req.headers_mut().remove(&REQUEST_ID);
+    }
+    req
 }
 
 /// Copies the request's id onto its answer.

@@ -114,3 +114,57 @@ fn read_pair(cert: &Path, key: &Path) -> anyhow::Result<CertifiedKey> {
         )
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A fresh self-signed pair in `dir`.
+    fn write_pair(dir: &Path) {
+        let pair = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+        std::fs::write(dir.join("cert.pem"), pair.cert.pem()).unwrap();
+        std::fs::write(dir.join("key.pem"), pair.signing_key.serialize_pem()).unwrap();
+    }
+
+    fn current(c: &Certificates) -> Arc<CertifiedKey> {
+        c.current.read().unwrap().clone()
+    }
+
+    #[test]
+    fn a_reload_that_fails_keeps_the_pair_in_use_and_a_good_one_replaces_it() {
+        let dir = tempfile::tempdir().unwrap();
+        write_pair(dir.path());
+        let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+        let certs = Certificates::load(&cert, &key).unwrap();
+        let first = current(&certs);
+
+        std::fs::write(&key, "not a key").unwrap();
+        let err = certs.reload().unwrap_err();
+        assert!(
+            format!("{err:#}").contains("cannot read the private key"),
+            "{err:#}"
+        );
+        assert!(Arc::ptr_eq(&first, &current(&certs)), "the old pair stays");
+
+        write_pair(dir.path());
+        certs.reload().unwrap();
+        assert_ne!(
+            first.cert,
+            current(&certs).cert,
+            "the new certificate is served"
+        );
+    }
+
+    #[test]
+    fn a_file_without_a_certificate_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        write_pair(dir.path());
+        let empty = dir.path().join("empty.pem");
+        std::fs::write(&empty, "").unwrap();
+        let err = Certificates::load(&empty, &dir.path().join("key.pem")).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("no PEM certificate in"),
+            "{err:#}"
+        );
+    }
+}
