@@ -33,6 +33,14 @@ pub enum Command {
     /// Manage API tokens directly in the database (the first admin token).
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Publish one message to a running herald (`HERALD_URL`).
+    Publish(crate::cli::publish::PublishArgs),
+    /// Print a running herald's messages as they arrive, resuming exactly
+    /// after a lost connection.
+    Subscribe(crate::cli::subscribe::SubscribeArgs),
+    /// Exit 0 when a running herald answers `GET /healthz` (for container
+    /// health checks).
+    Health(crate::cli::Server),
 }
 
 #[derive(Debug, Subcommand)]
@@ -111,6 +119,30 @@ pub struct ServeConfig {
         default_value = "sqlite://herald.db"
     )]
     pub database_url: String,
+
+    /// Log lines as `json` (one object per line) or `text`. Default: text
+    /// on a terminal, JSON otherwise.
+    #[arg(long, env = "HERALD_LOG_FORMAT", value_enum)]
+    pub log_format: Option<crate::logging::LogFormat>,
+
+    /// PEM certificate chain: serve HTTPS (HTTP/2 and HTTP/1.1 through
+    /// ALPN). Needs --tls-key. Both files are read again on SIGHUP.
+    #[arg(
+        long,
+        env = "HERALD_TLS_CERT",
+        value_name = "FILE",
+        requires = "tls_key"
+    )]
+    pub tls_cert: Option<std::path::PathBuf>,
+
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1) of --tls-cert.
+    #[arg(
+        long,
+        env = "HERALD_TLS_KEY",
+        value_name = "FILE",
+        requires = "tls_cert"
+    )]
+    pub tls_key: Option<std::path::PathBuf>,
 
     /// Largest message body accepted, in bytes.
     #[arg(long, env = "HERALD_MAX_MESSAGE_BYTES", default_value_t = 1024 * 1024)]

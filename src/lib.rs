@@ -11,7 +11,9 @@
 //! - [`storage`]: the [`storage::Store`] trait, SQLite and Postgres.
 //! - [`fanout`]: the group-commit writer, the hub and sequencer, and the
 //!   per-connection subscriber streams.
-//! - [`http`]: the router, one module per resource, problem+json errors.
+//! - [`http`]: the router, one module per resource, problem+json errors;
+//!   the accept loop (HTTP/1.1, or TLS with HTTP/2 through ALPN, its
+//!   certificate reloaded on SIGHUP), request logs and request ids.
 //! - [`delivery`]: one ledger of deliveries for every subscription: webhook
 //!   attempts with retries and dead letters, and the consumers of pull
 //!   subscriptions (leases, long polls).
@@ -19,15 +21,20 @@
 //!   compiled); [`retention`]: retention policies and the pruner task;
 //!   [`scheduler`]: appends scheduled publishes when due, and prunes
 //!   idempotency keys past their window.
-//! - [`telemetry`]: Prometheus metrics.
+//! - [`telemetry`]: Prometheus metrics; [`logging`]: log lines as text or
+//!   JSON.
+//! - [`cli`]: the command-line client (`herald publish`, `herald
+//!   subscribe`, `herald health`) of a running herald.
 //! - [`config`]: flags and environment; [`startup`]: wiring and shutdown.
 
 pub mod auth;
+pub mod cli;
 pub mod config;
 pub mod delivery;
 pub mod domain;
 pub mod fanout;
 pub mod http;
+pub mod logging;
 pub mod retention;
 pub mod scheduler;
 pub mod startup;

@@ -4,27 +4,34 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use herald::config::{Cli, Command};
+use herald::logging::LogFormat;
 use herald::startup::Application;
-use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
-
     let cli = Cli::parse();
     let result = match cli.command.unwrap_or(Command::Serve(cli.serve)) {
-        Command::Openapi(args) => herald::http::openapi::emit(args.write.as_deref()),
-        Command::Token(command) => herald::auth::cli::run(command).await,
-        Command::Serve(config) => match Application::build(config).await {
-            Ok(app) => app.run_until(shutdown_signal()).await,
-            Err(e) => Err(e),
-        },
+        // The client commands print for a person and log nothing.
+        Command::Publish(args) => return herald::cli::run(herald::cli::publish::run(args)).await,
+        Command::Subscribe(args) => {
+            return herald::cli::run(herald::cli::subscribe::run(args)).await;
+        }
+        Command::Health(server) => return herald::cli::run(herald::cli::health(server)).await,
+        Command::Openapi(args) => {
+            herald::logging::init(Some(LogFormat::Text));
+            herald::http::openapi::emit(args.write.as_deref())
+        }
+        Command::Token(command) => {
+            herald::logging::init(Some(LogFormat::Text));
+            herald::auth::cli::run(command).await
+        }
+        Command::Serve(config) => {
+            herald::logging::init(config.log_format);
+            match Application::build(config).await {
+                Ok(app) => app.run_until(shutdown_signal()).await,
+                Err(e) => Err(e),
+            }
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

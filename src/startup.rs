@@ -35,6 +35,8 @@ pub struct Application {
     database: String,
     front_door: crate::http::front_door::Limits,
     connections: crate::http::server::ConnSettings,
+    /// HTTPS: the certificate, reloaded on SIGHUP.
+    certificates: Option<Arc<crate::http::tls::Certificates>>,
 }
 
 impl Application {
@@ -46,8 +48,12 @@ impl Application {
         let _ = rustls::crypto::ring::default_provider().install_default();
         crate::telemetry::install();
         // Bind first: a taken port or a bad address fails before the
-        // database is touched.
+        // database is touched; then the certificate, if any.
         let listener = bind(&config.listen).await?;
+        let certificates = match (&config.tls_cert, &config.tls_key) {
+            (Some(cert), Some(key)) => Some(crate::http::tls::Certificates::load(cert, key)?),
+            _ => None,
+        };
         let options = StoreOptions {
             timeout: config.db_timeout(),
             max_connections: config.db_max_connections,
@@ -165,7 +171,9 @@ impl Application {
                 write_timeout: (!config.sse_write_timeout.is_zero())
                     .then_some(config.sse_write_timeout.0),
                 send_buffer: (config.tcp_send_buffer > 0).then_some(config.tcp_send_buffer),
+                tls: certificates.as_ref().map(|c| c.acceptor()).transpose()?,
             },
+            certificates,
         })
     }
 
@@ -185,10 +193,17 @@ impl Application {
         signal: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let shutdown = self.state.shutdown.clone();
+        let scheme = match self.certificates {
+            Some(certificates) => {
+                certificates.reload_on_sighup(shutdown.clone())?;
+                "https"
+            }
+            None => "http",
+        };
         tracing::info!(
             backend = self.state.store.backend(),
             database = %self.database,
-            "herald listening on http://{}",
+            "herald listening on {scheme}://{}",
             self.addr
         );
         let app = router(self.state);
@@ -243,12 +258,8 @@ pub async fn wait_until_listening(
     let mut lines = BufReader::new(stderr).lines();
     let url = tokio::time::timeout(within, async {
         while let Some(line) = lines.next_line().await? {
-            if let Some(rest) = line.split("herald listening on ").nth(1) {
-                return Ok(rest
-                    .split_whitespace()
-                    .next()
-                    .unwrap_or_default()
-                    .to_owned());
+            if let Some(url) = listening_url(&line) {
+                return Ok(url);
             }
         }
         anyhow::bail!("herald exited before listening")
@@ -257,6 +268,16 @@ pub async fn wait_until_listening(
     .map_err(|_| anyhow::anyhow!("herald did not start within {within:?}"))??;
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     Ok(url)
+}
+
+/// The URL in a `herald listening on <url>` log line, text or JSON.
+pub fn listening_url(line: &str) -> Option<String> {
+    let rest = line.split("herald listening on ").nth(1)?;
+    let url: String = rest
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || ":/.[]-".contains(*c))
+        .collect();
+    (!url.is_empty()).then_some(url)
 }
 
 /// With access control off, anyone who can reach herald may do anything:

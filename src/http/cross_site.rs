@@ -13,7 +13,7 @@
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, Method, StatusCode, header, uri::Authority};
+use axum::http::{Method, StatusCode, header, uri::Authority};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
@@ -41,9 +41,9 @@ impl AllowedOrigins {
     }
 
     /// Whether a request from `origin` to `headers`' host may change state.
-    fn allows(&self, origin: &str, headers: &HeaderMap) -> bool {
+    fn allows(&self, origin: &str, authority: Option<&Authority>) -> bool {
         let origin = origin.trim().to_ascii_lowercase();
-        self.any || self.listed.contains(&origin) || same_origin(&origin, headers)
+        self.any || self.listed.contains(&origin) || same_origin(&origin, authority)
     }
 }
 
@@ -59,7 +59,7 @@ pub async fn refuse_cross_site(
     );
     if changes_state && let Some(origin) = req.headers().get(header::ORIGIN) {
         let origin = String::from_utf8_lossy(origin.as_bytes());
-        if !allowed.allows(&origin, req.headers()) {
+        if !allowed.allows(&origin, request_authority(&req).as_ref()) {
             return ApiError::new(
                 StatusCode::FORBIDDEN,
                 "cross-site-request",
@@ -77,15 +77,22 @@ pub async fn refuse_cross_site(
 
 /// Whether `origin` (`scheme://host[:port]`) names the host and port that
 /// the request was sent to (its `Host` header).
-fn same_origin(origin: &str, headers: &HeaderMap) -> bool {
+/// The host the client asked for: `Host` (HTTP/1.1), else the URI's
+/// authority (HTTP/2's `:authority`, which has no `Host` header).
+fn request_authority(req: &Request) -> Option<Authority> {
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.parse::<Authority>().ok());
+    host.or_else(|| req.uri().authority().cloned())
+}
+
+fn same_origin(origin: &str, host: Option<&Authority>) -> bool {
     let Ok(origin) = url::Url::parse(origin) else {
         return false; // `null` (sandboxed frames, files) and the like
     };
-    let Some(host) = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .and_then(|h| h.parse::<Authority>().ok())
-    else {
+    let Some(host) = host else {
         return false;
     };
     let (Some(origin_host), Some(origin_port)) =
@@ -101,10 +108,8 @@ fn same_origin(origin: &str, headers: &HeaderMap) -> bool {
 mod tests {
     use super::*;
 
-    fn host(h: &str) -> HeaderMap {
-        let mut headers = HeaderMap::new();
-        headers.insert(header::HOST, h.parse().unwrap());
-        headers
+    fn host(h: &str) -> Option<Authority> {
+        Some(h.parse().unwrap())
     }
 
     #[test]
@@ -117,7 +122,7 @@ mod tests {
             ("https://herald.example", "herald.example"),
             ("http://[::1]:8080", "[::1]:8080"),
         ] {
-            assert!(none.allows(origin, &host(h)), "{origin} {h}");
+            assert!(none.allows(origin, host(h).as_ref()), "{origin} {h}");
         }
         for (origin, h) in [
             ("http://127.0.0.1:8081", "127.0.0.1:8080"),
@@ -126,16 +131,16 @@ mod tests {
             ("http://herald.example.evil", "herald.example"),
             ("null", "herald.example"),
         ] {
-            assert!(!none.allows(origin, &host(h)), "{origin} {h}");
+            assert!(!none.allows(origin, host(h).as_ref()), "{origin} {h}");
         }
     }
 
     #[test]
     fn listed_origins_and_any_are_allowed() {
         let listed = AllowedOrigins::new(&["https://app.example.com/".into()]);
-        assert!(listed.allows("https://APP.example.com", &host("herald:8080")));
-        assert!(!listed.allows("https://evil.example", &host("herald:8080")));
+        assert!(listed.allows("https://APP.example.com", host("herald:8080").as_ref()));
+        assert!(!listed.allows("https://evil.example", host("herald:8080").as_ref()));
         let any = AllowedOrigins::new(&["*".into()]);
-        assert!(any.allows("https://evil.example", &host("herald:8080")));
+        assert!(any.allows("https://evil.example", host("herald:8080").as_ref()));
     }
 }

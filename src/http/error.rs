@@ -42,6 +42,10 @@ pub struct Problem {
     /// With `422`: each place a payload breaks the topic's schema.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<SchemaViolation>,
+    /// The request's `x-request-id` (the client's, or one herald made),
+    /// also in herald's log lines for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
 }
 
 impl ApiError {
@@ -167,6 +171,7 @@ impl IntoResponse for ApiError {
             status: self.status.as_u16(),
             detail: self.detail,
             errors: self.errors,
+            request_id: None,
         };
         let mut response = (self.status, super::json::Json(body)).into_response();
         let headers = response.headers_mut();

@@ -119,6 +119,12 @@ async fn stream(
 ) -> Result<Response, ApiError> {
     caller.require_subscribe(&selector)?;
     let cursor = cursor(query, headers)?;
+    let topics = selector
+        .patterns()
+        .iter()
+        .map(|p| p.as_str())
+        .collect::<Vec<_>>()
+        .join(",");
     let matcher = state.matcher(selector, query.one("filter")?)?;
     let (slot, stop) = open_slot(state, caller)?;
     let frames = subscriber::open(
@@ -132,8 +138,12 @@ async fn stream(
     .await?;
     // Dropped with the stream: frees the slot and ends the watcher above.
     let held = (slot, stop.drop_guard());
+    let mut log = super::request_log::StreamLog::open(&topics, cursor.is_some());
     let frames = frames.map(move |f| {
         let _ = &held;
+        if let Ok(frame) = &f {
+            log.count(frame);
+        }
         f
     });
     Ok(sse_response(Body::from_stream(frames)))

@@ -19,9 +19,11 @@ pub mod openapi_security;
 pub mod publish;
 pub mod publish_options;
 pub mod pull;
+pub mod request_log;
 pub mod scheduled;
 pub mod server;
 pub mod subscriptions;
+pub mod tls;
 pub mod tokens;
 pub mod topics;
 pub mod ui;
@@ -34,7 +36,6 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use tokio_util::sync::CancellationToken;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::trace::TraceLayer;
 
 use crate::domain::TopicSelector;
 use crate::fanout::{FilterRegistry, Hub, Matcher, Publisher, StreamSettings};
@@ -176,14 +177,15 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(cors)
         .layer(CatchPanicLayer::custom(error::panicked))
+        .layer(axum::middleware::from_fn(request_log::problem_request_id))
         // Spans name the path only: a query may hold `access_token`.
-        .layer(TraceLayer::new_for_http().make_span_with(span))
+        .layer(request_log::trace_layer())
+        .layer(request_log::propagate_request_id())
+        .layer(request_log::set_request_id())
+        .layer(axum::middleware::map_request(
+            request_log::drop_bad_request_id,
+        ))
         .with_state(state)
-}
-
-/// The span of one request: method and path, never the query string.
-fn span(req: &axum::http::Request<axum::body::Body>) -> tracing::Span {
-    tracing::debug_span!("request", method = %req.method(), path = %req.uri().path())
 }
 
 /// CORS for browsers on other origins, when configured. Preflights are

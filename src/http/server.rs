@@ -1,5 +1,6 @@
-//! The HTTP/1.1 accept loop: `axum::serve` with the connection settings
-//! herald needs, which `axum::serve` does not expose.
+//! The accept loop: `axum::serve` with the connection settings herald
+//! needs, which `axum::serve` does not expose. Plain connections speak
+//! HTTP/1.1; with TLS ([`super::tls`]) ALPN picks HTTP/2 or HTTP/1.1.
 //!
 //! - `TCP_NODELAY`: an SSE event is one small write; with Nagle's algorithm
 //!   it can wait for the peer's delayed ACK (up to 40 ms on Linux).
@@ -19,10 +20,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use hyper::server::conn::http1;
-use hyper_util::rt::TokioIo;
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper::server::conn::{http1, http2};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
 use super::front_door::protocol_errors::ProblemAnswers;
@@ -38,13 +41,29 @@ use super::write_timeout::WriteTimeout;
 /// answers.
 pub const MAX_BUF_BYTES: usize = 16 * 1024;
 
+/// Most concurrent streams on one HTTP/2 connection: as many as the
+/// connections one address may hold over HTTP/1.1 by default.
+pub const MAX_H2_STREAMS: u32 = 256;
+
 /// Per-connection settings from the configuration.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Clone, Default)]
 pub struct ConnSettings {
     /// Close a connection that could not write anything for this long.
     pub write_timeout: Option<Duration>,
     /// `SO_SNDBUF` for every connection (`None`: the kernel's autotuning).
     pub send_buffer: Option<usize>,
+    /// HTTPS: every connection is TLS, HTTP/2 or HTTP/1.1 through ALPN.
+    pub tls: Option<TlsAcceptor>,
+}
+
+/// What serving one connection needs besides its socket.
+#[derive(Clone)]
+struct Protocols {
+    http1: http1::Builder,
+    http2: http2::Builder<TokioExecutor>,
+    tls: Option<TlsAcceptor>,
+    /// How long a TLS handshake may take (the request-head timeout).
+    handshake: Duration,
 }
 
 /// Serves `app` until `shutdown`, then stops accepting and waits for open
@@ -60,11 +79,9 @@ pub async fn serve(
     // `Router` as a make-service re-resolves it for every connection: about
     // 20 KiB that an idle SSE connection would keep for its lifetime).
     let app: Router = app.with_state(());
-    let mut builder = http1::Builder::new();
     let max_head = door.limits().max_header_bytes;
-    builder.max_header_size(max_head);
-    builder.max_buf_size(MAX_BUF_BYTES.max(max_head));
     let graceful = GracefulShutdown::new();
+    let protocols = Arc::new(protocols(&door, &settings));
     loop {
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -90,21 +107,19 @@ pub async fn serve(
         }
         let state = ConnState::new();
         let stream = WriteTimeout::new(stream, settings.write_timeout);
-        let stream = ProblemAnswers::new(stream, max_head);
-        let io = TokioIo::new(Watched::new(stream, state.clone()));
+        let stream = Watched::new(stream, state.clone());
         let service = service::service(service::Connection {
             app: app.clone(),
             door: door.clone(),
             admitted,
             state: state.clone(),
         });
-        let connection = graceful.watch(builder.serve_connection(io, service));
         let timeouts = door.timeouts();
+        let protocols = protocols.clone();
+        let watcher = graceful.watcher();
         tokio::spawn(async move {
             tokio::select! {
-                ended = connection => if let Err(e) = ended {
-                    tracing::trace!(error = %e, "connection ended with an error");
-                },
+                () = protocols.serve(stream, service, max_head, watcher) => {}
                 why = watchdog::expired(&state, &timeouts) => {
                     tracing::debug!(?why, %peer, "closing a connection that timed out");
                 }
@@ -113,6 +128,84 @@ pub async fn serve(
     }
     drop(listener);
     graceful.shutdown().await;
+}
+
+/// The HTTP/1.1 and HTTP/2 settings of every connection.
+fn protocols(door: &FrontDoor, settings: &ConnSettings) -> Protocols {
+    let max_head = door.limits().max_header_bytes;
+    let mut http1 = http1::Builder::new();
+    http1.max_header_size(max_head);
+    http1.max_buf_size(MAX_BUF_BYTES.max(max_head));
+    let mut http2 = http2::Builder::new(TokioExecutor::new());
+    http2
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(MAX_H2_STREAMS)
+        .max_header_list_size(u32::try_from(max_head).unwrap_or(u32::MAX))
+        // As `max_buf_size` for HTTP/1.1: what hyper queues for a stream
+        // whose client does not read.
+        .max_send_buf_size(MAX_BUF_BYTES);
+    Protocols {
+        http1,
+        http2,
+        tls: settings.tls.clone(),
+        handshake: door.timeouts().header.unwrap_or(Duration::from_secs(10)),
+    }
+}
+
+impl Protocols {
+    /// Serves one connection to its end: plain HTTP/1.1, or TLS then the
+    /// protocol ALPN chose. The TLS part is boxed: a task's future is as
+    /// large as its largest state, and an HTTP/2 connection's would make
+    /// every plain connection pay for it (about 3.5 KiB each).
+    async fn serve<S>(
+        self: Arc<Self>,
+        stream: S,
+        service: service::ConnService,
+        max_head: usize,
+        graceful: Watcher,
+    ) where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let Some(acceptor) = self.tls.clone() else {
+            let io = TokioIo::new(ProblemAnswers::new(stream, max_head));
+            let connection = self.http1.serve_connection(io, service);
+            return log_end(graceful.watch(connection).await);
+        };
+        Box::pin(self.serve_tls(acceptor, stream, service, max_head, graceful)).await;
+    }
+
+    /// The TLS handshake, then HTTP/2 or HTTP/1.1 as ALPN chose.
+    async fn serve_tls<S>(
+        &self,
+        acceptor: TlsAcceptor,
+        stream: S,
+        service: service::ConnService,
+        max_head: usize,
+        graceful: Watcher,
+    ) where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let tls = match tokio::time::timeout(self.handshake, acceptor.accept(stream)).await {
+            Ok(Ok(tls)) => tls,
+            Ok(Err(e)) => return tracing::debug!(error = %e, "TLS handshake failed"),
+            Err(_) => return tracing::debug!("TLS handshake timed out"),
+        };
+        let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+        let io = TokioIo::new(ProblemAnswers::new(tls, max_head));
+        if h2 {
+            let connection = self.http2.serve_connection(io, service);
+            log_end(graceful.watch(connection).await);
+        } else {
+            let connection = self.http1.serve_connection(io, service);
+            log_end(graceful.watch(connection).await);
+        }
+    }
+}
+
+fn log_end(ended: Result<(), hyper::Error>) {
+    if let Err(e) = ended {
+        tracing::trace!(error = %e, "connection ended with an error");
+    }
 }
 
 /// Sets `SO_SNDBUF` (Linux doubles it for its bookkeeping, and stops

@@ -10,7 +10,7 @@ use crate::jwt;
 
 /// Starts the binary with `flags`, its stderr going to a file; returns the
 /// child, its base URL and the log file's path.
-async fn start(
+pub async fn start(
     db: &TestDb,
     flags: &[&str],
     dir: &std::path::Path,
@@ -27,16 +27,13 @@ async fn start(
         .unwrap();
     let base = eventually("herald listening", || async {
         let text = std::fs::read_to_string(&log).unwrap_or_default();
-        text.split("herald listening on ")
-            .nth(1)
-            .and_then(|rest| rest.split_whitespace().next())
-            .map(str::to_owned)
+        text.lines().find_map(herald::startup::listening_url)
     })
     .await;
     (child, base, log)
 }
 
-async fn stop(mut child: tokio::process::Child) {
+pub async fn stop(mut child: tokio::process::Child) {
     let pid = child.id().unwrap().to_string();
     std::process::Command::new("kill")
         .args(["-TERM", &pid])

@@ -206,7 +206,12 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 
 /// A herald on `db` with extra flags.
 pub async fn spawn_app_with(db: Arc<TestDb>, flags: &[&str]) -> TestApp {
-    let mut args = vec!["--listen", "127.0.0.1:0", "--database-url", &db.url];
+    spawn_app_on(db, "127.0.0.1:0", flags).await
+}
+
+/// A herald on `db` listening on `listen` (to come back on the same port).
+pub async fn spawn_app_on(db: Arc<TestDb>, listen: &str, flags: &[&str]) -> TestApp {
+    let mut args = vec!["--listen", listen, "--database-url", &db.url];
     args.extend_from_slice(flags);
     let config = ServeConfig::from_args(args).expect("test flags");
     let app = Application::build(config).await.expect("build herald");

@@ -17,6 +17,7 @@ async fn fails_to_start(args: &[&str], envs: &[(&str, &str)]) -> String {
         .args(args)
         .envs(envs.iter().copied())
         .env("RUST_LOG", "info")
+        .env("HERALD_LOG_FORMAT", "text")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .kill_on_drop(true)

@@ -17,6 +17,7 @@ mod server;
 mod slow;
 mod sse;
 mod stats;
+mod tls;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -72,6 +73,9 @@ struct Args {
     /// Idle SSE connections (at most ~19,000: one process's file limit here).
     #[arg(long, default_value_t = 15_000)]
     idle_connections: usize,
+    /// idle: also measure streams over HTTPS, HTTP/2 and HTTP/1.1.
+    #[arg(long)]
+    tls: bool,
     /// Write the fan-out latency chart (SVG) here.
     #[arg(long)]
     chart: Option<PathBuf>,
@@ -426,6 +430,10 @@ async fn idle(cx: &mut Ctx) -> anyhow::Result<()> {
     server.stop().await;
     if let Some(db) = db {
         db.cleanup().await;
+    }
+    if cx.args.tls {
+        let rows = tls::idle(cx.args.database_url.as_deref(), cx.backend, n).await?;
+        cx.rows.extend(rows);
     }
     Ok(())
 }

@@ -149,6 +149,23 @@ pub async fn open_many(base: &str, path: &str, n: usize) -> anyhow::Result<Vec<S
     Ok(conns)
 }
 
+/// The server's resident memory once it stops falling: what setting up
+/// connections freed goes back to the allocator and, within its decay
+/// time, to the OS. Read until it settles, for at most 20 s.
+pub async fn steady_rss(pid: u32) -> u64 {
+    let mut after = crate::server::rss_bytes(pid).unwrap_or_default();
+    for _ in 0..10 {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let now = crate::server::rss_bytes(pid).unwrap_or_default();
+        let settled = now + after / 200 >= after; // fell by under 0.5 %
+        after = after.min(now);
+        if settled {
+            break;
+        }
+    }
+    after
+}
+
 pub struct Fanout {
     pub deliveries: u64,
     pub published: u64,
@@ -281,19 +298,7 @@ pub async fn idle(base: &str, pid: u32, n: usize) -> anyhow::Result<(f64, u64, u
     tokio::time::sleep(Duration::from_millis(500)).await;
     let before = crate::server::rss_bytes(pid).unwrap_or_default();
     let conns = open_many(base, "/topics/idle/events", n).await?;
-    // Steady state: what setting up the connections freed goes back to the
-    // allocator and, within its decay time (jemalloc: 10 s), to the OS.
-    // Read RSS until it stops falling, for at most 20 s.
-    let mut after = crate::server::rss_bytes(pid).unwrap_or_default();
-    for _ in 0..10 {
-        tokio::time::sleep(Duration::from_secs(2)).await;
-        let now = crate::server::rss_bytes(pid).unwrap_or_default();
-        let settled = now + after / 200 >= after; // fell by under 0.5 %
-        after = after.min(now);
-        if settled {
-            break;
-        }
-    }
+    let after = steady_rss(pid).await;
     drop(conns);
     Ok((
         after.saturating_sub(before) as f64 / n as f64,

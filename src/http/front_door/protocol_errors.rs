@@ -12,8 +12,9 @@
 //! `content-type`) and writes a problem document with the same status in
 //! its place. The parser stays hyper's.
 //!
-//! An HTTP/2 connection preface is closed without an answer: herald
-//! speaks HTTP/1.1, and an HTTP/2 client could not read an HTTP/1.1 one.
+//! An HTTP/2 connection preface on a plain connection (h2c) is closed
+//! without an answer: herald speaks HTTP/2 only over TLS, chosen through
+//! ALPN, and an HTTP/2 client could not read an HTTP/1.1 answer.
 
 use std::io;
 use std::pin::Pin;
