@@ -129,6 +129,52 @@ async fn publish_and_subscribe_round_trip_through_the_binary() {
         .unwrap()
         .unwrap();
     assert_eq!(line.as_deref(), Some("hello"));
+
+    // The publish options: priority and key reach the envelope; a repeated
+    // idempotency key stores nothing; a delay schedules (202).
+    for _ in 0..2 {
+        let args = [
+            "publish",
+            "--url",
+            &app.base,
+            "--priority",
+            "high",
+            "--key",
+            "k1",
+            "--idempotency-key",
+            "once",
+            "cli.a",
+            "keyed",
+        ];
+        let out = herald(&args, None).await;
+        assert!(out.status.success(), "{:?}", text(&out));
+    }
+    let got = sub.envelopes(1).await;
+    assert_eq!(
+        (got[0]["priority"].clone(), got[0]["key"].clone()),
+        (json!(4), json!("k1"))
+    );
+    let args = [
+        "publish", "--url", &app.base, "--delay", "1h", "cli.a", "later",
+    ];
+    let out = herald(&args, None).await;
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    let scheduled: Value = serde_json::from_str(&stdout).unwrap();
+    assert!(scheduled["schedule_id"].is_string(), "{stdout}");
+    let page: Value = app
+        .get("/topics/cli.a/messages")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let keyed = page["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["data"] == "keyed")
+        .count();
+    assert_eq!(keyed, 1, "the repeat was a replay");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -15,6 +15,7 @@ crate::on_both_backends!(
     a_key_with_another_body_or_bad_keys_are_refused,
     concurrent_requests_with_one_key_store_one_message,
     a_retry_after_a_crash_between_commit_and_answer_is_deduplicated,
+    a_key_past_the_window_is_a_new_request,
 );
 
 async fn keyed(app: &TestApp, path: &str, key: &str, ct: &str, body: &str) -> reqwest::Response {
@@ -201,6 +202,15 @@ async fn concurrent_requests_with_one_key_store_one_message(backend: Backend) {
 async fn a_retry_after_a_crash_between_commit_and_answer_is_deduplicated(backend: Backend) {
     let db = TestDb::new(&backend).await;
     let herald = Herald::start(&db).await;
+    // A schedule due during the crash is appended after the restart.
+    let r = herald
+        .client
+        .post(herald.url("/topics/crash.later?delay=1s"))
+        .body("scheduled before the crash")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
     let keys: Vec<String> = (0..200).map(|i| format!("key-{i}")).collect();
     let send = |client: reqwest::Client, url: String, key: String| async move {
         client
@@ -259,4 +269,67 @@ async fn a_retry_after_a_crash_between_commit_and_answer_is_deduplicated(backend
     let mut expected = keys.clone();
     expected.sort();
     assert_eq!(bodies, expected, "each key stored exactly once");
+    crate::helpers::eventually("the schedule to be appended after the restart", || async {
+        let page: Value = herald
+            .client
+            .get(herald.url("/topics/crash.later/messages"))
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        (page["messages"].as_array()?.len() == 1).then_some(())
+    })
+    .await;
+}
+
+async fn a_key_past_the_window_is_a_new_request(backend: Backend) {
+    let db = TestDb::new(&backend).await;
+    let app = crate::helpers::spawn_app_with(db, &["--idempotency-window", "1s"]).await;
+    let r = keyed(&app, "/topics/w", "k", "text/plain", "first").await;
+    assert_eq!(r.status(), 201);
+    // Within the window: a replay. Past it: the key is free again, even
+    // for another body, and its old record is replaced.
+    crate::helpers::eventually("the window to pass", || async {
+        let r = keyed(&app, "/topics/w", "k", "text/plain", "second").await;
+        (r.status() == StatusCode::CREATED).then_some(())
+    })
+    .await;
+    let r = keyed(&app, "/topics/w", "k", "text/plain", "second").await;
+    assert_eq!(r.headers()["idempotent-replayed"], "true");
+    let data: Vec<Value> = stored(&app, "w")
+        .await
+        .iter()
+        .map(|m| m["data"].clone())
+        .collect();
+    assert_eq!(data, ["first", "second"]);
+}
+
+/// Two nodes on one Postgres, 8 requests with one key on each at once:
+/// one message in total.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Postgres: set HERALD_TEST_POSTGRES_URL, run with --run-ignored all"]
+async fn a_key_is_unique_across_nodes() {
+    let db = TestDb::new(&Backend::postgres()).await;
+    let a = Arc::new(crate::helpers::spawn_app_with(db.clone(), &[]).await);
+    let b = Arc::new(crate::helpers::spawn_app_with(db, &[]).await);
+    let tasks: Vec<_> = (0..16)
+        .map(|i| {
+            let app = if i % 2 == 0 { a.clone() } else { b.clone() };
+            tokio::spawn(async move {
+                keyed(&app, "/topics/n", "one", "text/plain", "x")
+                    .await
+                    .status()
+            })
+        })
+        .collect();
+    for t in tasks {
+        let status = t.await.unwrap();
+        assert!(
+            matches!(status, StatusCode::CREATED | StatusCode::CONFLICT),
+            "{status}"
+        );
+    }
+    assert_eq!(stored(&a, "n").await.len(), 1);
 }
