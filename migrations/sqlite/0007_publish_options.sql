@@ -11,7 +11,9 @@ CREATE TABLE idempotency_keys (
     topic       TEXT    NOT NULL,
     key         TEXT    NOT NULL,
     fingerprint TEXT    NOT NULL,
-    status      INTEGER NOT NULL,
+    -- A publish that meets a live record of its key sets -1 here (see
+    -- storage/sqlite/append.rs), so the CHECK fails its transaction.
+    status      INTEGER NOT NULL CONSTRAINT idempotency_key_live CHECK (status > 0),
     response    TEXT    NOT NULL,
     created_us  INTEGER NOT NULL,
     PRIMARY KEY (topic, key)

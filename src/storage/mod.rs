@@ -182,9 +182,11 @@ impl StoreError {
     fn classify(err: sqlx::Error, transient: fn(&str) -> bool) -> Self {
         use sqlx::Error as E;
         match &err {
+            // A live record of an Idempotency-Key: the key's primary key,
+            // or (SQLite's upsert) its `idempotency_key_live` check.
             E::Database(db)
-                if db.is_unique_violation()
-                    && (db.message().contains("idempotency_keys")
+                if (db.is_unique_violation() || db.is_check_violation())
+                    && (db.message().contains("idempotency_key")
                         || db.constraint() == Some("idempotency_keys_pkey")) =>
             {
                 StoreError::DuplicateKey

@@ -164,10 +164,11 @@ async fn insert_messages(
     .map(drop)
 }
 
-/// Records the idempotency keys with their answers, in two statements: a
+/// Records the idempotency keys with their answers in one upsert: a
 /// record past the window is replaced; a live one (even one another node
-/// is committing right now: the insert waits for it) fails the
-/// transaction.
+/// is committing right now: the insert waits for it) is left alone, and
+/// then fewer rows come back than were sent: [`StoreError::DuplicateKey`],
+/// and the transaction is dropped.
 async fn insert_keys(
     tx: &mut Transaction<'static, Postgres>,
     keys: &[Keyed],
@@ -184,28 +185,25 @@ async fn insert_keys(
         .iter()
         .map(|k| published_body(&messages[k.range.clone()], k.claim.batch))
         .collect();
-    sqlx::query(
-        "DELETE FROM idempotency_keys k USING UNNEST($1::text[], $2::text[]) AS u(t, n) \
-         WHERE k.topic = u.t AND k.key = u.n AND k.created_us < $3",
-    )
-    .bind(&topics)
-    .bind(&names)
-    .bind(stale_before)
-    .execute(&mut **tx)
-    .await
-    .map_err(err)?;
-    sqlx::query(
+    let recorded: Vec<(i32,)> = sqlx::query_as(
         "INSERT INTO idempotency_keys (topic, key, fingerprint, status, response, created_us) \
          SELECT t, n, f, 201, r, $5 FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[]) \
-         AS u(t, n, f, r)",
+         AS u(t, n, f, r) \
+         ON CONFLICT (topic, key) DO UPDATE SET fingerprint = excluded.fingerprint, \
+         status = excluded.status, response = excluded.response, created_us = excluded.created_us \
+         WHERE idempotency_keys.created_us < $6 RETURNING status",
     )
     .bind(&topics)
     .bind(&names)
     .bind(&prints)
     .bind(&bodies)
     .bind(time.0)
-    .execute(&mut **tx)
+    .bind(stale_before)
+    .fetch_all(&mut **tx)
     .await
-    .map_err(err)
-    .map(drop)
+    .map_err(err)?;
+    if recorded.len() < keys.len() {
+        return Err(StoreError::DuplicateKey);
+    }
+    Ok(())
 }

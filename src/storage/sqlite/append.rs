@@ -239,29 +239,17 @@ async fn append_on(
     Ok(messages)
 }
 
-/// Records the idempotency keys with their answers, as
-/// [`crate::storage::scheduled::record_key`] does for one, but as two
-/// statements of this one round trip: records past the window are
-/// replaced; a live one makes the INSERT fail, and with it the whole
-/// transaction.
+/// Records the idempotency keys with their answers in one upsert of this
+/// round trip: a record past the window is replaced; a live one gets
+/// status -1, which its CHECK refuses (`idempotency_key_live`), failing
+/// the whole transaction ([`crate::storage::StoreError::DuplicateKey`]).
+/// A plain SQL statement cannot fail on a count, and a DELETE of stale
+/// records first cost a lookup per key in every commit.
 fn push_keys(q: &mut QueryBuilder<Sqlite>, keys: &[Keyed], messages: &[Message], time: Timestamp) {
     let Some(stale_before) = keys.iter().map(|k| k.claim.stale_before.0).min() else {
         return;
     };
-    q.push("DELETE FROM idempotency_keys WHERE created_us < ")
-        .push_bind(stale_before)
-        .push(" AND (topic, key) IN (VALUES ");
-    let mut rows = q.separated(", ");
-    for k in keys {
-        rows.push("(")
-            .push_bind_unseparated(k.claim.topic.as_str().to_owned())
-            .push_unseparated(", ")
-            .push_bind_unseparated(k.claim.key.as_str().to_owned())
-            .push_unseparated(")");
-    }
-    q.push(
-        "); INSERT INTO idempotency_keys (topic, key, fingerprint, status, response, created_us) ",
-    );
+    q.push("INSERT INTO idempotency_keys (topic, key, fingerprint, status, response, created_us) ");
     q.push_values(keys, |mut row, k| {
         let c = &k.claim;
         row.push_bind(c.topic.as_str().to_owned())
@@ -271,5 +259,11 @@ fn push_keys(q: &mut QueryBuilder<Sqlite>, keys: &[Keyed], messages: &[Message],
             .push_bind(published_body(&messages[k.range.clone()], c.batch))
             .push_bind(time.0);
     });
-    q.push("; ");
+    q.push(
+        " ON CONFLICT (topic, key) DO UPDATE SET fingerprint = excluded.fingerprint, \
+         response = excluded.response, created_us = excluded.created_us, \
+         status = CASE WHEN idempotency_keys.created_us < ",
+    )
+    .push_bind(stale_before)
+    .push(" THEN excluded.status ELSE -1 END; ");
 }
