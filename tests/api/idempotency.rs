@@ -250,18 +250,9 @@ async fn a_retry_after_a_crash_between_commit_and_answer_is_deduplicated(backend
         .unwrap();
         assert_eq!(r.status(), 201, "{key}: {:?}", r.text().await);
     }
-    let page: Value = herald
-        .client
-        .get(herald.url("/topics/crash/messages?limit=1000"))
-        .send()
+    let mut bodies: Vec<String> = herald
+        .history("crash")
         .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let mut bodies: Vec<String> = page["messages"]
-        .as_array()
-        .unwrap()
         .iter()
         .map(|m| m["data"].as_str().unwrap().to_owned())
         .collect();
@@ -270,16 +261,7 @@ async fn a_retry_after_a_crash_between_commit_and_answer_is_deduplicated(backend
     expected.sort();
     assert_eq!(bodies, expected, "each key stored exactly once");
     crate::helpers::eventually("the schedule to be appended after the restart", || async {
-        let page: Value = herald
-            .client
-            .get(herald.url("/topics/crash.later/messages"))
-            .send()
-            .await
-            .ok()?
-            .json()
-            .await
-            .ok()?;
-        (page["messages"].as_array()?.len() == 1).then_some(())
+        (herald.history("crash.later").await.len() == 1).then_some(())
     })
     .await;
 }

@@ -81,7 +81,7 @@ impl Herald {
     }
 
     /// Every message of `topic`, via the history endpoint.
-    async fn history(&self, topic: &str) -> Vec<Value> {
+    pub async fn history(&self, topic: &str) -> Vec<Value> {
         let mut all = Vec::new();
         let mut after = 0;
         loop {
