@@ -73,7 +73,10 @@ pub struct CreateSubscription {
     /// another consumer, `"1s"` to `"10m"` (default `"30s"`).
     #[schema(example = "30s")]
     pub ack_deadline: Option<String>,
-    /// Ordering keys are not supported yet: only `false` is accepted.
+    /// Deliver the messages of one ordering key (`?key=` on publish) one
+    /// at a time, in log order: the next is leased (or pushed) once the
+    /// previous one is acked (delivered) or dead-lettered. Messages without
+    /// a key, and different keys, go in parallel. Set at creation.
     pub ordered: Option<bool>,
 }
 
@@ -122,6 +125,8 @@ pub struct SubscriptionView {
     pub max_backoff_ms: i64,
     pub timeout_ms: i64,
     pub paused: bool,
+    /// One delivery in flight per ordering key, in log order.
+    pub ordered: bool,
     /// The last message id the dispatcher has looked at.
     pub cursor: i64,
     pub created: String,
@@ -178,6 +183,7 @@ fn view(s: Subscription, secret: bool, counts: Option<DeliveryCounts>) -> Subscr
         max_backoff_ms: s.max_backoff_ms,
         timeout_ms: s.timeout_ms,
         paused: s.paused,
+        ordered: s.ordered,
         cursor: s.cursor,
         created: Timestamp(s.created_us).to_rfc3339(),
         updated: Timestamp(s.updated_us).to_rfc3339(),
@@ -237,9 +243,6 @@ pub async fn create(
     let pattern = TopicPattern::parse(&body.topic)?;
     caller.require_subscribe_pattern(&pattern)?;
     caller.require_owner_identity("creating a subscription")?;
-    if body.ordered == Some(true) {
-        return Err(invalid("ordered subscriptions are not supported yet"));
-    }
     let start = match &body.start {
         None => Start::Head,
         Some(v) => parse_start(v)
@@ -270,6 +273,7 @@ pub async fn create(
         owner_expires_us: caller.expires_us(),
         mode: mode.to_owned(),
         ack_deadline_ms,
+        ordered: body.ordered.unwrap_or(false),
     };
     let now = Timestamp::now();
     let draft = draft(&new, now);

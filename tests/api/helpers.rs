@@ -186,6 +186,10 @@ pub struct Envelope {
     pub seq: i64,
     pub time: String,
     pub event: String,
+    #[serde(default)]
+    pub priority: i64,
+    #[serde(default)]
+    pub key: Option<String>,
     pub data: serde_json::Value,
 }
 

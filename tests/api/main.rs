@@ -21,6 +21,7 @@ mod json_limits;
 mod lifecycle;
 mod lock_waits;
 mod logs;
+mod ordering;
 mod protocol_errors;
 mod pruner;
 mod publish;

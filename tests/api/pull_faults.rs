@@ -122,7 +122,7 @@ async fn bad_pull_input_gets_problem_answers(backend: Backend) {
             "ack_deadline",
         ),
         (
-            json!({"topic": "j", "mode": "pull", "ordered": true}),
+            json!({"topic": "j", "mode": "pull", "ordered": "yes"}),
             "ordered",
         ),
         (json!({"topic": "j", "mode": "queue"}), "mode"),

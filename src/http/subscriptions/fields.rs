@@ -64,5 +64,6 @@ pub(super) fn draft(new: &NewSubscription, now: Timestamp) -> Subscription {
         owner_expires_us: new.owner_expires_us,
         mode: new.mode.clone(),
         ack_deadline_ms: new.ack_deadline_ms,
+        ordered: new.ordered,
     }
 }

@@ -23,6 +23,16 @@ pub const REASON_MAX_ATTEMPTS: &str = "max_attempts";
 /// Dead-letter reason: the message was gone (retention) before a lease.
 pub const REASON_RETENTION: &str = "retention";
 
+/// The claim condition (on `retries r`, subscription `$1`) that holds
+/// back a delivery while an earlier one of its ordering key is pending, in
+/// an `ordered` subscription: one per key in flight, in log order. The
+/// earlier one leaves `retries` when it is acked (delivered) or becomes a
+/// dead letter. Shared by pull leases and webhook claims.
+pub(crate) const OLDEST_OF_ITS_KEY: &str = "(r.msg_key IS NULL \
+     OR (SELECT ordered FROM subscriptions WHERE id = $1) = FALSE \
+     OR NOT EXISTS (SELECT 1 FROM retries o WHERE o.subscription_id = $1 \
+     AND o.msg_key = r.msg_key AND o.position < r.position))";
+
 /// A delivery leased to a consumer.
 #[derive(Debug, Clone)]
 pub struct Leased {

@@ -20,9 +20,10 @@ pub(super) struct Row {
     attempts: i32,
     first_attempt_us: Option<i64>,
     envelope: Option<String>,
+    priority: i16,
 }
 
-pub(super) const ROW: &str = "position, topic, attempts, first_attempt_us, envelope";
+pub(super) const ROW: &str = "position, topic, attempts, first_attempt_us, envelope, priority";
 
 /// `$first, $first+1, …` (n of them).
 pub(super) fn placeholders(first: usize, n: usize) -> String {
@@ -62,14 +63,17 @@ where
         let mut tx = self.writes().begin().await.map_err(T::err)?;
         bury_exhausted::<T>(&mut tx, sub, now, max_attempts).await?;
         // The unary `+` keeps SQLite off the indexes on those columns: it
-        // walks the primary key in position order and stops after `n`,
-        // instead of sorting every due delivery (1,000,000 in a backlog).
+        // walks `retries_priority` (highest priority first, then in
+        // position order) and stops after `n`, instead of sorting every due
+        // delivery (1,000,000 in a backlog).
         let claimed: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "UPDATE retries SET attempts = attempts + 1, leased_until = $3, next_attempt_us = $3, \
              first_attempt_us = COALESCE(first_attempt_us, $2), last_attempt_us = $2 \
              WHERE subscription_id = $1 AND position IN \
-             (SELECT position FROM retries WHERE subscription_id = $1 AND +next_attempt_us <= $2 \
-             AND +attempts < $5 ORDER BY position LIMIT $4 {}) RETURNING {ROW}",
+             (SELECT position FROM retries r WHERE subscription_id = $1 AND +next_attempt_us <= $2 \
+             AND +attempts < $5 AND {} ORDER BY priority DESC, position LIMIT $4 {}) \
+             RETURNING {ROW}",
+            super::OLDEST_OF_ITS_KEY,
             T::CLAIM_LOCK
         )))
         .bind(sub)

@@ -58,6 +58,8 @@ pub struct NewSubscription {
     pub mode: String,
     /// How long a pull lease lasts unless extended.
     pub ack_deadline_ms: i64,
+    /// One delivery in flight per ordering key, in log order.
+    pub ordered: bool,
 }
 
 /// A stored subscription.
@@ -89,6 +91,8 @@ pub struct Subscription {
     pub mode: String,
     /// How long a pull lease lasts unless extended.
     pub ack_deadline_ms: i64,
+    /// One delivery in flight per ordering key, in log order.
+    pub ordered: bool,
 }
 
 impl Subscription {

@@ -55,8 +55,8 @@ where
         let created = sqlx::query_as(
             "INSERT INTO subscriptions (topic, filter, url, secret, max_attempts, min_backoff_ms, \
              max_backoff_ms, timeout_ms, paused, cursor, created_us, updated_us, owner, \
-             owner_expires_us, mode, ack_deadline_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12, $13, $14, $15) \
+             owner_expires_us, mode, ack_deadline_ms, ordered) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12, $13, $14, $15, $16) \
              RETURNING *",
         )
         .bind(s.topic.clone())
@@ -74,6 +74,7 @@ where
         .bind(s.owner_expires_us)
         .bind(s.mode.clone())
         .bind(s.ack_deadline_ms)
+        .bind(s.ordered)
         .fetch_one(&mut *tx)
         .await
         .map_err(T::err)?;
@@ -214,13 +215,16 @@ where
         }
         for m in matched {
             sqlx::query(
-                "INSERT INTO retries (subscription_id, position, topic, next_attempt_us) \
-                 VALUES ($1, $2, $3, $4) ON CONFLICT (subscription_id, position) DO NOTHING",
+                "INSERT INTO retries (subscription_id, position, topic, next_attempt_us, priority, \
+                 msg_key) VALUES ($1, $2, $3, $4, $5, $6) \
+                 ON CONFLICT (subscription_id, position) DO NOTHING",
             )
             .bind(id)
             .bind(m.position.0)
             .bind(m.topic.as_str().to_owned())
             .bind(now.0)
+            .bind(i32::from(m.priority.get()))
+            .bind(m.key.as_ref().map(|k| k.as_str().to_owned()))
             .execute(&mut *tx)
             .await
             .map_err(T::err)?;
@@ -254,11 +258,16 @@ where
         lease_until: Timestamp,
         limit: u32,
     ) -> Result<Vec<Due>, StoreError> {
+        // Higher priority first, then in log order; in an ordered
+        // subscription, only the oldest pending delivery of each key (one
+        // in flight per key). The `+` makes SQLite walk `retries_priority`
+        // and stop after the page instead of sorting every due delivery.
         let sql = format!(
             "UPDATE retries SET next_attempt_us = $3 WHERE subscription_id = $1 AND position IN \
-             (SELECT position FROM retries WHERE subscription_id = $1 AND next_attempt_us <= $2 \
-             ORDER BY next_attempt_us, position LIMIT $4 {}) \
+             (SELECT position FROM retries r WHERE subscription_id = $1 AND +next_attempt_us <= $2 \
+             AND {} ORDER BY priority DESC, position LIMIT $4 {}) \
              RETURNING subscription_id, position, topic, attempts, envelope",
+            crate::storage::pull::OLDEST_OF_ITS_KEY,
             T::CLAIM_LOCK
         );
         sqlx::query_as(sqlx::AssertSqlSafe(sql))

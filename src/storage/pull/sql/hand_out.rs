@@ -58,7 +58,8 @@ where
     Ok(())
 }
 
-/// The claimed rows as leases, in position order; those whose message
+/// The claimed rows as leases, highest priority first, then in position
+/// order (as they were claimed); those whose message
 /// expired are dropped and counted, and those whose message is gone (and
 /// kept no copy) become dead letters.
 pub(super) async fn hand_out<T>(
@@ -77,7 +78,7 @@ where
     Option<i32>: Binds<T::DB>,
     MessageRow: Rows<T::DB>,
 {
-    claimed.sort_by_key(|r| r.position);
+    claimed.sort_by_key(|r| (std::cmp::Reverse(r.priority), r.position));
     let messages = messages_in::<T>(tx, &claimed).await?;
     let mut out = LeaseOutcome::default();
     for row in claimed {
