@@ -21,6 +21,9 @@ pub const WEBHOOK_ATTEMPTS: &str = "herald_webhook_attempts_total";
 pub const WEBHOOK_PENDING: &str = "herald_webhook_deliveries_pending";
 pub const DEAD_LETTERS: &str = "herald_dead_letters";
 pub const PULL_MESSAGES: &str = "herald_pull_messages_total";
+pub const SUBSCRIPTION_BACKLOG: &str = "herald_subscription_backlog";
+pub const SUBSCRIPTION_IN_FLIGHT: &str = "herald_subscription_in_flight";
+pub const SUBSCRIPTION_OLDEST_AGE: &str = "herald_subscription_oldest_unacked_age_seconds";
 pub const DB_CONNECTIONS: &str = "herald_db_connections";
 pub const MESSAGES_PRUNED: &str = "herald_messages_pruned_total";
 pub const RATE_LIMITED: &str = "herald_rate_limited_total";
@@ -59,6 +62,32 @@ pub fn install() -> PrometheusHandle {
         .clone()
 }
 
+/// Sets the per-subscription gauges from storage (at each scrape):
+/// subscriptions are few, so a `subscription` label is affordable.
+pub async fn record_subscriptions(
+    store: &dyn crate::storage::Store,
+) -> Result<(), crate::storage::StoreError> {
+    let now = crate::domain::Timestamp::now();
+    let mut after = 0;
+    loop {
+        let page = store.subscriptions(after, 500, None).await?;
+        for s in &page {
+            let stats = store.pull_stats(s.id, now).await?;
+            let labels = [("subscription", s.id.to_string()), ("mode", s.mode.clone())];
+            metrics::gauge!(SUBSCRIPTION_BACKLOG, &labels).set(stats.backlog as f64);
+            metrics::gauge!(SUBSCRIPTION_IN_FLIGHT, &labels).set(stats.in_flight as f64);
+            let age = stats
+                .oldest_us
+                .map_or(0.0, |t| (now.0 - t).max(0) as f64 / 1e6);
+            metrics::gauge!(SUBSCRIPTION_OLDEST_AGE, &labels).set(age);
+        }
+        match page.last() {
+            Some(last) if page.len() == 500 => after = last.id,
+            _ => return Ok(()),
+        }
+    }
+}
+
 fn describe() {
     use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
     describe_counter!(MESSAGES_PUBLISHED, "Messages committed by this node");
@@ -73,6 +102,18 @@ fn describe() {
         "Scheduled messages appended to the log by this node at their time"
     );
     describe_gauge!(SSE_CONNECTIONS, "Open SSE streams");
+    describe_gauge!(
+        SUBSCRIPTION_BACKLOG,
+        "Per subscription: deliveries waiting (not leased or in an attempt now)"
+    );
+    describe_gauge!(
+        SUBSCRIPTION_IN_FLIGHT,
+        "Per subscription: deliveries leased by pull consumers now (0 for webhooks)"
+    );
+    describe_gauge!(
+        SUBSCRIPTION_OLDEST_AGE,
+        "Per subscription: age of the oldest message not yet acknowledged or delivered (0 when none)"
+    );
     describe_counter!(SSE_EVENTS, "Events written to SSE streams");
     describe_counter!(
         SSE_CATCHUPS,

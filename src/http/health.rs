@@ -11,7 +11,7 @@ use super::AppState;
 use super::error::{ApiError, Problem};
 
 #[utoipa::path(get, path = "/metrics", tag = "operations", summary = "Prometheus metrics",
-    responses((status = 200, description = "Prometheus text format: messages published, publish latency, commit batch sizes, SSE connections and events, catch-ups, webhook attempts by outcome, pending deliveries, dead letters, database pool usage", content_type = "text/plain", body = String)))]
+    responses((status = 200, description = "Prometheus text format: messages published, publish latency, commit batch sizes, SSE connections and events, catch-ups, webhook attempts by outcome, pending deliveries, dead letters, database pool usage, and per subscription its backlog and the age of its oldest unacknowledged message", content_type = "text/plain", body = String)))]
 pub async fn metrics(
     State(state): State<AppState>,
     caller: crate::auth::Caller,
@@ -24,6 +24,7 @@ pub async fn metrics(
         metrics::gauge!(crate::telemetry::DB_CONNECTIONS, "pool" => pool, "state" => "in_use")
             .set(f64::from(in_use));
     }
+    crate::telemetry::record_subscriptions(state.store.as_ref()).await?;
     let handle = crate::telemetry::install();
     handle.run_upkeep();
     Ok((

@@ -57,6 +57,14 @@ async fn higher_priorities_are_leased_first_under_a_backlog(backend: Backend) {
         (crate::pull::stats(&app, sub).await["backlog"] == 12).then_some(())
     })
     .await;
+    // /metrics has the backlog per subscription.
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    let label = format!("subscription=\"{sub}\"");
+    let line = metrics
+        .lines()
+        .find(|l| l.starts_with("herald_subscription_backlog{") && l.contains(&label))
+        .unwrap_or_else(|| panic!("no backlog gauge in:\n{metrics}"));
+    assert!(line.ends_with(" 12"), "{line}");
     let rank = |p: &str| {
         ["max", "high", "default", "min"]
             .iter()

@@ -100,6 +100,18 @@ test('the page shows published messages live, in order, and publishes', { timeou
     assert.equal(last.data.total, 78);
     assert.equal(last.priority, 4);
 
+    // The subscriptions card lists a pull subscription with its backlog.
+    const created = await fetch(`${base}/subscriptions`, {
+      method: 'POST', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ topic: 'orders.*', mode: 'pull', start: 'earliest' }),
+    });
+    assert.equal(created.status, 201);
+    const sub = (await created.json()).id;
+    await page.waitForFunction((id) => {
+      const b = document.querySelector(`[data-subscription="${id}"] .backlog`);
+      return b && /backlog [1-9]/.test(b.textContent);
+    }, sub, WAIT);
+
     await page.screenshot({ path: join(ROOT, 'target/ui.png'), fullPage: true });
   } finally {
     await stopHerald(herald);
