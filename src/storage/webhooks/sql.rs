@@ -12,6 +12,9 @@ use crate::domain::{Message, Position, Timestamp};
 use crate::storage::topics::{Binds, Rows};
 use crate::storage::{SqlBackend, StoreError};
 
+/// Rows per multi-row INSERT of dispatched deliveries (6 parameters each).
+const DISPATCH_INSERT_CHUNK: usize = 250;
+
 #[async_trait::async_trait]
 impl<T> WebhookStore for T
 where
@@ -213,21 +216,23 @@ where
         if moved.is_none() {
             return Ok(0);
         }
-        for m in matched {
-            sqlx::query(
+        // Multi-row INSERTs: one statement per chunk, not per message (a
+        // statement is a round trip to SQLite's thread).
+        for chunk in matched.chunks(DISPATCH_INSERT_CHUNK) {
+            let mut q = sqlx::QueryBuilder::<T::DB>::new(
                 "INSERT INTO retries (subscription_id, position, topic, next_attempt_us, priority, \
-                 msg_key) VALUES ($1, $2, $3, $4, $5, $6) \
-                 ON CONFLICT (subscription_id, position) DO NOTHING",
-            )
-            .bind(id)
-            .bind(m.position.0)
-            .bind(m.topic.as_str().to_owned())
-            .bind(now.0)
-            .bind(i32::from(m.priority.get()))
-            .bind(m.key.as_ref().map(|k| k.as_str().to_owned()))
-            .execute(&mut *tx)
-            .await
-            .map_err(T::err)?;
+                 msg_key) ",
+            );
+            q.push_values(chunk, |mut row, m| {
+                row.push_bind(id)
+                    .push_bind(m.position.0)
+                    .push_bind(m.topic.as_str().to_owned())
+                    .push_bind(now.0)
+                    .push_bind(i32::from(m.priority.get()))
+                    .push_bind(m.key.as_ref().map(|k| k.as_str().to_owned()));
+            });
+            q.push(" ON CONFLICT (subscription_id, position) DO NOTHING");
+            q.build().execute(&mut *tx).await.map_err(T::err)?;
         }
         tx.commit().await.map_err(T::err)?;
         Ok(page.len())
