@@ -30,8 +30,7 @@ pub struct ScheduledView {
     /// The time to live it will have from its append (`?ttl=`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ttl_ms: Option<i64>,
-    /// The payload: JSON, or a string for text.
-    #[schema(value_type = Object)]
+    /// The payload: JSON as published, or a string for text.
     pub data: serde_json::Value,
 }
 

@@ -142,8 +142,9 @@ pub async fn configure(
     Ok(Json(config))
 }
 
-/// Deletes the topic, its messages and its pending webhook deliveries. Dead
-/// letters stay (each keeps its message). Streams resumed from before the
+/// Deletes the topic, its messages, its pending deliveries, its scheduled
+/// messages and its idempotency keys. Dead letters stay (each keeps its
+/// message). Streams resumed from before the
 /// delete get a `gap` for the topic.
 #[utoipa::path(
     delete, path = "/topics/{topic}", tag = "topics", summary = "Delete a topic",

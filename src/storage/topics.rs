@@ -239,7 +239,8 @@ where
 
 /// The last step of a topic delete, inside the caller's transaction (which
 /// holds whatever orders it with publishes): the messages published since
-/// the batches, the pending deliveries, the row, and the mark.
+/// the batches, the pending deliveries, scheduled messages and idempotency
+/// keys, the row, and the mark.
 pub(super) async fn finish_delete<DB>(
     conn: &mut DB::Connection,
     topic: &str,
@@ -261,10 +262,15 @@ where
         .bind(topic)
         .execute(&mut *conn)
         .await?;
-    sqlx::query("DELETE FROM retries WHERE topic = $1")
-        .bind(topic)
-        .execute(&mut *conn)
-        .await?;
+    // Its pending deliveries, scheduled messages, and idempotency keys (a
+    // replay must not answer for messages that are gone).
+    for sql in [
+        "DELETE FROM retries WHERE topic = $1",
+        "DELETE FROM scheduled WHERE topic = $1",
+        "DELETE FROM idempotency_keys WHERE topic = $1",
+    ] {
+        sqlx::query(sql).bind(topic).execute(&mut *conn).await?;
+    }
     let gone: Vec<(i64,)> = sqlx::query_as("DELETE FROM topics WHERE name = $1 RETURNING last_seq")
         .bind(topic)
         .fetch_all(&mut *conn)

@@ -121,6 +121,37 @@ async fn a_repeat_replays_the_answer_and_stores_nothing(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(list["scheduled"].as_array().unwrap().len(), 1);
+
+    // Deleting a topic forgets its keys and its schedules: the same key is
+    // a new publish, and nothing is left scheduled.
+    app.publish_text("later", "now").await;
+    for topic in ["p", "later"] {
+        let r = app
+            .client
+            .delete(app.url(&format!("/topics/{topic}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 204);
+    }
+    let again = keyed(
+        &app,
+        "/topics/p",
+        "order-1",
+        "application/json",
+        r#"{"n":1}"#,
+    )
+    .await;
+    assert_eq!(again.status(), 201);
+    assert!(again.headers().get("idempotent-replayed").is_none());
+    assert_eq!(stored(&app, "p").await.len(), 1);
+    let list: Value = app
+        .get("/scheduled?topic=later")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(list["scheduled"].as_array().unwrap().is_empty());
 }
 
 async fn a_key_with_another_body_or_bad_keys_are_refused(backend: Backend) {
