@@ -12,7 +12,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::domain::Timestamp;
+use crate::domain::{AckId, Timestamp};
 use crate::fanout::{FilterRegistry, HubReceiver, Matcher, Missed};
 use crate::storage::pull::Leased;
 use crate::storage::webhooks::Subscription;
@@ -81,21 +81,31 @@ impl Consumer {
         &self.sub
     }
 
-    /// Dispatches what the log holds for the subscription, then leases up
-    /// to `n` due rows for its ack deadline.
-    pub async fn lease(&self, n: u32) -> Result<Vec<Leased>, StoreError> {
+    /// Dispatches what the log holds for the subscription, then acks
+    /// `acks` and leases up to `n` due rows for its ack deadline, in one
+    /// transaction. Returns the leases and the acks that took.
+    pub async fn lease(
+        &self,
+        n: u32,
+        acks: &[AckId],
+    ) -> Result<(Vec<Leased>, Vec<AckId>), StoreError> {
         // The cursor as stored now: another consumer or the deliverer may
         // have moved it.
         if let Some(fresh) = self.store.subscription(self.sub.id).await? {
             super::dispatch::catch_up(&*self.store, &fresh, &self.matcher).await?;
         }
+        let (mut acks, mut acked) = (acks, Vec::new());
         loop {
             let now = Timestamp::now();
             let until = Timestamp(now.0 + self.sub.ack_deadline_ms.max(1) * 1000);
-            let outcome = self
+            let max_attempts = self.sub.max_attempts.max(1);
+            let mut outcome = self
                 .store
-                .lease(self.sub.id, now, until, n, self.sub.max_attempts.max(1))
+                .lease(self.sub.id, now, until, n, max_attempts, acks)
                 .await?;
+            // Acked once: a second pass (after dropped rows) leases only.
+            acked.append(&mut outcome.acked);
+            acks = &[];
             if !outcome.leased.is_empty() || outcome.dropped == 0 {
                 let again = outcome
                     .leased
@@ -106,7 +116,8 @@ impl Consumer {
                 let counter = crate::telemetry::PULL_MESSAGES;
                 metrics::counter!(counter, "event" => "leased").increment(first as u64);
                 metrics::counter!(counter, "event" => "redelivered").increment(again as u64);
-                return Ok(outcome.leased);
+                metrics::counter!(counter, "event" => "acked").increment(acked.len() as u64);
+                return Ok((outcome.leased, acked));
             }
         }
     }

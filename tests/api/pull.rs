@@ -19,7 +19,39 @@ on_both_backends!(
     streaming_pull_holds_at_most_max_in_flight_until_acked,
     a_filter_on_a_pull_subscription_leases_only_matching_messages,
     a_long_poll_is_answered_by_a_publish_well_before_its_wait,
+    a_pull_acks_the_previous_batch_in_the_same_request,
 );
+
+/// `ack_ids` in a pull: acked in the lease's transaction, reported in
+/// `acks`; bad ids are a 400 and ack nothing.
+async fn a_pull_acks_the_previous_batch_in_the_same_request(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let sub = create_pull(&app, "jobs", json!({})).await;
+    publish_many(&app, "jobs", 0, 10).await;
+    let first = pull(&app, sub, 5, "5s").await;
+    assert_eq!(first.len(), 5);
+    let path = format!("/subscriptions/{sub}/pull");
+    let bad = post_json(&app, &path, json!({"max_messages": 5, "ack_ids": ["nope"]})).await;
+    assert_eq!(bad.status(), 400);
+    let mut ids: Vec<&str> = first.iter().map(|p| p.ack_id.as_str()).collect();
+    ids.push("999.1");
+    let r = post_json(
+        &app,
+        &path,
+        json!({"max_messages": 5, "wait": "5s", "ack_ids": ids}),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["acks"], json!({"acked": 5, "unknown": ["999.1"]}));
+    let next: Vec<Pulled> = serde_json::from_value(body["messages"].clone()).unwrap();
+    let got: Vec<i64> = first.iter().chain(&next).map(|p| p.message.id).collect();
+    assert_eq!(got, (1..=10).collect::<Vec<_>>());
+    assert_eq!(stats(&app, sub).await["acked"], 5);
+    // Without ack_ids there is no `acks` in the answer.
+    let r = post_json(&app, &path, json!({"max_messages": 1})).await;
+    assert!(r.json::<Value>().await.unwrap().get("acks").is_none());
+}
 
 /// One pulled message.
 #[derive(Debug, Clone, Deserialize)]

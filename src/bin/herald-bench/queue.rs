@@ -60,20 +60,31 @@ async fn subscribe(http: &reqwest::Client, base: &str, topic: &str) -> anyhow::R
     Ok(r.json::<Value>().await?["id"].as_i64().unwrap_or_default())
 }
 
-/// One pull: the ack ids, the message ids, and whether any was a redelivery.
+/// One pull, acking `acks` (the previous batch) in the same request: the
+/// ack ids, the message ids, and whether any was a redelivery.
 async fn pull(
     http: &reqwest::Client,
     url: &str,
     max: usize,
     wait: &str,
+    acks: &[String],
 ) -> anyhow::Result<(Vec<String>, Vec<i64>, bool)> {
+    let mut request = json!({"max_messages": max, "wait": wait});
+    if !acks.is_empty() {
+        request["ack_ids"] = json!(acks);
+    }
     let r = http
         .post(format!("{url}/pull"))
-        .json(&json!({"max_messages": max, "wait": wait}))
+        .json(&request)
         .send()
         .await?;
     anyhow::ensure!(r.status() == 200, "pull: {}", r.text().await?);
     let body: Value = r.json().await?;
+    anyhow::ensure!(
+        acks.is_empty() || body["acks"]["acked"].as_u64() == Some(acks.len() as u64),
+        "ack: {}",
+        body["acks"]
+    );
     let items = body["messages"].as_array().cloned().unwrap_or_default();
     let acks = items
         .iter()
@@ -97,22 +108,15 @@ async fn drain(base: &str, sub: i64, n: u64) -> anyhow::Result<(f64, usize)> {
         tasks.push(tokio::spawn(async move {
             let http = reqwest::Client::new();
             let (mut ids, mut again) = (Vec::new(), 0usize);
+            // Each pull hands in the previous batch's acks.
+            let mut done = Vec::new();
             loop {
-                let (acks, got, redelivered) = pull(&http, &url, PULL, "0s").await?;
+                let (acks, got, redelivered) = pull(&http, &url, PULL, "0s", &done).await?;
                 if acks.is_empty() {
                     return anyhow::Ok((ids, again));
                 }
                 again += usize::from(redelivered);
-                let r = http
-                    .post(format!("{url}/ack"))
-                    .json(&json!({"ack_ids": acks}))
-                    .send()
-                    .await?;
-                let body: Value = r.json().await?;
-                anyhow::ensure!(
-                    body["unknown"].as_array().is_some_and(Vec::is_empty),
-                    "ack: {body}"
-                );
+                done = acks;
                 ids.extend(got);
             }
         }));
@@ -138,7 +142,7 @@ async fn latency(base: &str, sub: i64, samples: usize) -> anyhow::Result<Latenci
     for i in 0..samples {
         let waiting = {
             let (http, url) = (http.clone(), url.clone());
-            tokio::spawn(async move { pull(&http, &url, 1, "10s").await })
+            tokio::spawn(async move { pull(&http, &url, 1, "10s", &[]).await })
         };
         // Let the pull reach its wait before publishing.
         tokio::time::sleep(Duration::from_millis(5)).await;

@@ -35,7 +35,7 @@ pub struct AckResponse {
 }
 
 /// Parses 1 to 1000 ack ids.
-fn ack_ids(raw: &[String]) -> Result<Vec<AckId>, ApiError> {
+pub(super) fn ack_ids(raw: &[String]) -> Result<Vec<AckId>, ApiError> {
     if raw.is_empty() || raw.len() > MAX_MESSAGES as usize {
         return Err(invalid(format!(
             "ack_ids holds 1 to {MAX_MESSAGES} ack ids"
@@ -47,7 +47,7 @@ fn ack_ids(raw: &[String]) -> Result<Vec<AckId>, ApiError> {
 }
 
 /// The ids of `asked` not in `done`, as strings.
-fn unknown(asked: &[AckId], done: &[AckId]) -> Vec<String> {
+pub(super) fn unknown(asked: &[AckId], done: &[AckId]) -> Vec<String> {
     let done: std::collections::HashSet<&AckId> = done.iter().collect();
     asked
         .iter()

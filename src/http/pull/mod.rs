@@ -174,6 +174,11 @@ pub struct PullRequest {
     /// How long to wait when nothing is ready, `"0s"` (default) to `"30s"`.
     #[schema(example = "1s")]
     pub wait: Option<String>,
+    /// Ack these first (1 to 1000, as pulled), in the same transaction as
+    /// the lease: a worker hands in its last batch and takes the next one
+    /// in one request. The answer's `acks` says what took.
+    #[schema(min_items = 1, max_items = 1000)]
+    pub ack_ids: Option<Vec<String>>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -190,6 +195,9 @@ pub struct Pulled {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct PullResponse {
     pub messages: Vec<Pulled>,
+    /// With `ack_ids` in the request: what was acked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub acks: Option<acks::AckResponse>,
 }
 
 fn pulled(l: Leased) -> Result<Pulled, ApiError> {
@@ -224,25 +232,39 @@ pub async fn pull(
         Some(w) => duration_in("wait", w, Duration::ZERO, MAX_WAIT)?,
         None => Duration::ZERO,
     };
+    let asked = body.ack_ids.as_deref().map(acks::ack_ids).transpose()?;
     let consumer = consumer(&state, load(&state, &caller, id).await?)?;
     // Subscribe before looking, so no commit between the two is missed.
     let (mut hub, _) = state.hub.subscribe();
     let mut signals = state.pulls.subscribe();
     let deadline = tokio::time::Instant::now() + wait;
+    let mut to_ack = asked.as_deref().unwrap_or_default();
+    let mut acked = Vec::new();
     loop {
-        let leased = consumer.lease(n as u32).await?;
+        let (leased, mut took) = consumer.lease(n as u32, to_ack).await?;
+        if !took.is_empty() {
+            // Streams at their max_in_flight may take more now.
+            state.pulls.changed();
+        }
+        acked.append(&mut took);
+        to_ack = &[];
+        let answer = |messages| {
+            let acks = asked.as_ref().map(|asked| acks::AckResponse {
+                acked: acked.len(),
+                unknown: acks::unknown(asked, &acked),
+            });
+            Json(PullResponse { messages, acks })
+        };
         if !leased.is_empty() {
             let messages = leased.into_iter().map(pulled).collect::<Result<_, _>>()?;
-            return Ok(Json(PullResponse { messages }));
+            return Ok(answer(messages));
         }
         match consumer
             .wait(&mut hub, &mut signals, deadline, &state.shutdown)
             .await?
         {
             Woken::Maybe => continue,
-            Woken::Deadline | Woken::Shutdown => {
-                return Ok(Json(PullResponse { messages: vec![] }));
-            }
+            Woken::Deadline | Woken::Shutdown => return Ok(answer(vec![])),
         }
     }
 }

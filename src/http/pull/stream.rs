@@ -137,7 +137,7 @@ async fn refill(
     if free == 0 {
         return Ok(None);
     }
-    let leased = consumer.lease(free as u32).await?;
+    let (leased, _) = consumer.lease(free as u32, &[]).await?;
     if leased.is_empty() {
         return Ok(None);
     }

@@ -50,6 +50,8 @@ pub struct LeaseOutcome {
     /// Rows claimed but dropped instead (message expired or no longer
     /// retained): more may be due.
     pub dropped: usize,
+    /// The acks given with the lease that were still leased, now acked.
+    pub acked: Vec<AckId>,
 }
 
 /// A pull subscription's ledger now.
@@ -66,8 +68,10 @@ pub struct PullStats {
 /// Pull-subscription storage. Part of every [`super::Store`].
 #[async_trait::async_trait]
 pub trait PullStore: Send + Sync {
-    /// In one transaction: buries due rows that reached `max_attempts`,
-    /// then leases up to `n` due rows in position order until `until`.
+    /// In one transaction: acks `acks` (as [`PullStore::ack`] does),
+    /// buries due rows that reached `max_attempts`, then leases up to `n`
+    /// due rows (highest priority first, then in position order) until
+    /// `until`.
     async fn lease(
         &self,
         sub: i64,
@@ -75,6 +79,7 @@ pub trait PullStore: Send + Sync {
         until: Timestamp,
         n: u32,
         max_attempts: i32,
+        acks: &[AckId],
     ) -> Result<LeaseOutcome, StoreError>;
     /// Deletes the rows still leased under these ids and counts them as
     /// delivered; returns the ids acked.

@@ -3,7 +3,7 @@
 
 mod hand_out;
 
-use sqlx::{Database, Executor, FromRow, Pool};
+use sqlx::{Database, Executor, FromRow, Pool, Transaction};
 
 use super::{LeaseOutcome, PullStats, PullStore};
 use crate::domain::{AckId, Timestamp};
@@ -59,8 +59,10 @@ where
         until: Timestamp,
         n: u32,
         max_attempts: i32,
+        acks: &[AckId],
     ) -> Result<LeaseOutcome, StoreError> {
         let mut tx = self.writes().begin().await.map_err(T::err)?;
+        let acked = ack_in::<T>(&mut tx, sub, acks, now).await?;
         bury_exhausted::<T>(&mut tx, sub, now, max_attempts).await?;
         // The unary `+` keeps SQLite off the indexes on those columns: it
         // walks `retries_priority` (highest priority first, then in
@@ -84,7 +86,8 @@ where
         .fetch_all(&mut *tx)
         .await
         .map_err(T::err)?;
-        let out = hand_out::<T>(&mut tx, sub, claimed, now).await?;
+        let mut out = hand_out::<T>(&mut tx, sub, claimed, now).await?;
+        out.acked = acked;
         tx.commit().await.map_err(T::err)?;
         Ok(out)
     }
@@ -93,43 +96,10 @@ where
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let n = ids.len();
-        // Row values pin each position to its attempt; the plain `IN`
-        // beside them lets the primary key find the rows.
-        let pairs: Vec<String> = (0..n)
-            .map(|i| format!("(${}, ${})", 3 + i, 3 + n + i))
-            .collect();
-        let sql = format!(
-            "DELETE FROM retries WHERE subscription_id = $1 AND leased_until > $2 \
-             AND position IN ({}) AND (position, attempts) IN (VALUES {}) \
-             RETURNING position, attempts",
-            placeholders(3, n),
-            pairs.join(", ")
-        );
-        let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind(sub)
-            .bind(now.0);
-        for id in ids {
-            q = q.bind(id.position);
-        }
-        for id in ids {
-            q = q.bind(id.attempt);
-        }
         let mut tx = self.writes().begin().await.map_err(T::err)?;
-        let done: Vec<(i64, i32)> = q.fetch_all(&mut *tx).await.map_err(T::err)?;
-        if !done.is_empty() {
-            sqlx::query("UPDATE subscriptions SET delivered = delivered + $2 WHERE id = $1")
-                .bind(sub)
-                .bind(done.len() as i64)
-                .execute(&mut *tx)
-                .await
-                .map_err(T::err)?;
-        }
+        let done = ack_in::<T>(&mut tx, sub, ids, now).await?;
         tx.commit().await.map_err(T::err)?;
-        Ok(done
-            .into_iter()
-            .map(|(position, attempt)| AckId { position, attempt })
-            .collect())
+        Ok(done)
     }
 
     async fn relet(
@@ -248,4 +218,59 @@ where
                 .map_err(T::err)?;
         Ok(next.map(Timestamp))
     }
+}
+
+/// Deletes the rows still leased under these ids and counts them as
+/// delivered, in the caller's transaction; returns the ids acked.
+async fn ack_in<T>(
+    tx: &mut Transaction<'static, T::DB>,
+    sub: i64,
+    ids: &[AckId],
+    now: Timestamp,
+) -> Result<Vec<AckId>, StoreError>
+where
+    T: SqlBackend,
+    for<'c> &'c mut <T::DB as Database>::Connection: Executor<'c, Database = T::DB>,
+    i64: Binds<T::DB>,
+    i32: Binds<T::DB>,
+    (i64, i32): Rows<T::DB>,
+{
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let n = ids.len();
+    // Row values pin each position to its attempt; the plain `IN`
+    // beside them lets the primary key find the rows.
+    let pairs: Vec<String> = (0..n)
+        .map(|i| format!("(${}, ${})", 3 + i, 3 + n + i))
+        .collect();
+    let sql = format!(
+        "DELETE FROM retries WHERE subscription_id = $1 AND leased_until > $2 \
+         AND position IN ({}) AND (position, attempts) IN (VALUES {}) \
+         RETURNING position, attempts",
+        placeholders(3, n),
+        pairs.join(", ")
+    );
+    let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(sub)
+        .bind(now.0);
+    for id in ids {
+        q = q.bind(id.position);
+    }
+    for id in ids {
+        q = q.bind(id.attempt);
+    }
+    let done: Vec<(i64, i32)> = q.fetch_all(&mut **tx).await.map_err(T::err)?;
+    if !done.is_empty() {
+        sqlx::query("UPDATE subscriptions SET delivered = delivered + $2 WHERE id = $1")
+            .bind(sub)
+            .bind(done.len() as i64)
+            .execute(&mut **tx)
+            .await
+            .map_err(T::err)?;
+    }
+    Ok(done
+        .into_iter()
+        .map(|(position, attempt)| AckId { position, attempt })
+        .collect())
 }

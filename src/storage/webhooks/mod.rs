@@ -7,9 +7,10 @@
 //! claim, which is what lets several nodes share the work without doing it
 //! twice.
 
+mod dead_letters;
 mod sql;
 
-pub(crate) use sql::{Burial, insert_dead_letter};
+pub(crate) use dead_letters::{Burial, insert_dead_letter};
 
 use crate::domain::{Message, Timestamp};
 
@@ -245,7 +246,12 @@ pub trait WebhookStore: Send + Sync {
     ) -> Result<(), StoreError>;
     /// Drops a pending delivery whose message has expired, counting it.
     async fn expire(&self, due: &Due) -> Result<(), StoreError>;
+}
 
+/// Dead letters of webhooks and pull subscriptions: listed, shown,
+/// deleted, redriven. Part of every [`super::Store`].
+#[async_trait::async_trait]
+pub trait DeadLetterStore: Send + Sync {
     async fn dead_letters(&self, q: &DeadLetterQuery) -> Result<Vec<DeadLetter>, StoreError>;
     async fn dead_letter(&self, id: i64) -> Result<Option<DeadLetter>, StoreError>;
     async fn delete_dead_letter(&self, id: i64) -> Result<bool, StoreError>;

@@ -4,9 +4,10 @@
 
 use sqlx::{Database, Executor, Pool};
 
+use super::dead_letters::{Burial, insert_dead_letter};
 use super::{
-    DeadLetter, DeadLetterQuery, DeliveryCounts, Due, Failure, MessagePredicate, NewSubscription,
-    Start, Subscription, WebhookStore,
+    DeliveryCounts, Due, Failure, MessagePredicate, NewSubscription, Start, Subscription,
+    WebhookStore,
 };
 use crate::domain::{Message, Position, Timestamp};
 use crate::storage::topics::{Binds, Rows};
@@ -31,7 +32,6 @@ where
     Subscription: Rows<T::DB>,
     DeliveryCounts: Rows<T::DB>,
     Due: Rows<T::DB>,
-    DeadLetter: Rows<T::DB>,
     (i64,): Rows<T::DB>,
     (i64, i64): Rows<T::DB>,
     (Option<i64>, Option<String>): Rows<T::DB>,
@@ -355,99 +355,6 @@ where
     async fn expire(&self, due: &Due) -> Result<(), StoreError> {
         settle(self, due.subscription_id, due.position, "expired").await
     }
-
-    async fn dead_letters(&self, q: &DeadLetterQuery) -> Result<Vec<DeadLetter>, StoreError> {
-        sqlx::query_as(
-            "SELECT * FROM dead_letters WHERE id > $1 \
-             AND (CAST($2 AS BIGINT) IS NULL OR subscription_id = $2) \
-             AND (CAST($3 AS TEXT) IS NULL OR topic = $3) ORDER BY id LIMIT $4",
-        )
-        .bind(q.after)
-        .bind(q.subscription)
-        .bind(q.topic.clone())
-        .bind(i64::from(q.limit))
-        .fetch_all(self.reads())
-        .await
-        .map_err(T::err)
-    }
-
-    async fn dead_letter(&self, id: i64) -> Result<Option<DeadLetter>, StoreError> {
-        sqlx::query_as("SELECT * FROM dead_letters WHERE id = $1")
-            .bind(id)
-            .fetch_optional(self.reads())
-            .await
-            .map_err(T::err)
-    }
-
-    async fn delete_dead_letter(&self, id: i64) -> Result<bool, StoreError> {
-        let done: Option<(i64,)> =
-            sqlx::query_as("DELETE FROM dead_letters WHERE id = $1 RETURNING id")
-                .bind(id)
-                .fetch_optional(self.writes())
-                .await
-                .map_err(T::err)?;
-        Ok(done.is_some())
-    }
-
-    async fn redrive(&self, id: i64, now: Timestamp) -> Result<bool, StoreError> {
-        let mut tx = self.writes().begin().await.map_err(T::err)?;
-        let row: Option<(i64, i64, String, Option<String>)> = sqlx::query_as(
-            "DELETE FROM dead_letters WHERE id = $1 RETURNING subscription_id, position, topic, envelope",
-        )
-        .bind(id)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(T::err)?;
-        let Some((subscription, position, topic, envelope)) = row else {
-            return Ok(false);
-        };
-        sqlx::query(
-            "INSERT INTO retries (subscription_id, position, topic, next_attempt_us, envelope) \
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (subscription_id, position) DO NOTHING",
-        )
-        .bind(subscription)
-        .bind(position)
-        .bind(topic)
-        .bind(now.0)
-        .bind(envelope)
-        .execute(&mut *tx)
-        .await
-        .map_err(T::err)?;
-        tx.commit().await.map_err(T::err)?;
-        Ok(true)
-    }
-
-    async fn redrive_all(
-        &self,
-        subscription: i64,
-        topic: Option<&str>,
-        now: Timestamp,
-    ) -> Result<u64, StoreError> {
-        let mut tx = self.writes().begin().await.map_err(T::err)?;
-        sqlx::query(
-            "INSERT INTO retries (subscription_id, position, topic, next_attempt_us, envelope) \
-             SELECT subscription_id, position, topic, $3, envelope FROM dead_letters \
-             WHERE subscription_id = $1 AND (CAST($2 AS TEXT) IS NULL OR topic = $2) \
-             ON CONFLICT (subscription_id, position) DO NOTHING",
-        )
-        .bind(subscription)
-        .bind(topic.map(str::to_owned))
-        .bind(now.0)
-        .execute(&mut *tx)
-        .await
-        .map_err(T::err)?;
-        let done: Vec<(i64,)> = sqlx::query_as(
-            "DELETE FROM dead_letters WHERE subscription_id = $1 \
-             AND (CAST($2 AS TEXT) IS NULL OR topic = $2) RETURNING id",
-        )
-        .bind(subscription)
-        .bind(topic.map(str::to_owned))
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(T::err)?;
-        tx.commit().await.map_err(T::err)?;
-        Ok(done.len() as u64)
-    }
 }
 
 /// Ends a pending delivery and counts it in the subscription's `counter`
@@ -478,56 +385,4 @@ where
             .map_err(T::err)?;
     }
     tx.commit().await.map_err(T::err)
-}
-
-/// A delivery on its way to the dead letters, push or pull: the one shape
-/// of a dead letter, written by [`insert_dead_letter`].
-pub(crate) struct Burial<'a> {
-    pub subscription: i64,
-    pub position: i64,
-    pub topic: &'a str,
-    pub attempts: i32,
-    /// HTTP status of the last attempt (push only).
-    pub status: Option<i32>,
-    pub error: &'a str,
-    pub first_attempt_us: Option<i64>,
-    pub envelope: Option<String>,
-    /// `max_attempts`, `retention` …
-    pub reason: &'a str,
-}
-
-/// Writes a dead letter in the caller's transaction (its row in `retries`
-/// is already gone).
-pub(crate) async fn insert_dead_letter<DB>(
-    conn: &mut DB::Connection,
-    b: &Burial<'_>,
-    now: Timestamp,
-) -> Result<(), sqlx::Error>
-where
-    DB: crate::storage::topics::Sql,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    String: Binds<DB>,
-    Option<String>: Binds<DB>,
-    i64: Binds<DB>,
-    i32: Binds<DB>,
-    Option<i32>: Binds<DB>,
-{
-    sqlx::query(
-        "INSERT INTO dead_letters (subscription_id, position, topic, attempts, last_status, \
-         last_error, first_attempt_us, last_attempt_us, created_us, envelope, reason) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $10)",
-    )
-    .bind(b.subscription)
-    .bind(b.position)
-    .bind(b.topic.to_owned())
-    .bind(b.attempts)
-    .bind(b.status)
-    .bind(b.error.to_owned())
-    .bind(b.first_attempt_us.unwrap_or(now.0))
-    .bind(now.0)
-    .bind(b.envelope.clone())
-    .bind(b.reason.to_owned())
-    .execute(conn)
-    .await
-    .map(drop)
 }
