@@ -57,14 +57,18 @@ async fn higher_priorities_are_leased_first_under_a_backlog(backend: Backend) {
         (crate::pull::stats(&app, sub).await["backlog"] == 12).then_some(())
     })
     .await;
-    // /metrics has the backlog per subscription.
-    let metrics = app.get("/metrics").await.text().await.unwrap();
-    let label = format!("subscription=\"{sub}\"");
-    let line = metrics
-        .lines()
-        .find(|l| l.starts_with("herald_subscription_backlog{") && l.contains(&label))
-        .unwrap_or_else(|| panic!("no backlog gauge in:\n{metrics}"));
-    assert!(line.ends_with(" 12"), "{line}");
+    // /metrics has the backlog per subscription. The recorder is global
+    // to the process, where other tests' herald (with their own
+    // subscription 1) may scrape too: wait for a scrape of this one.
+    let series = format!("herald_subscription_backlog{{subscription=\"{sub}\",mode=\"pull\"}} ");
+    crate::helpers::eventually("the backlog gauge", || async {
+        let metrics = app.get("/metrics").await.text().await.ok()?;
+        metrics
+            .lines()
+            .any(|l| l.strip_prefix(series.as_str()) == Some("12"))
+            .then_some(())
+    })
+    .await;
     let rank = |p: &str| {
         ["max", "high", "default", "min"]
             .iter()
