@@ -265,33 +265,60 @@ impl TryFrom<MessageRow> for Message {
     type Error = StoreError;
 
     fn try_from(r: MessageRow) -> Result<Self, StoreError> {
-        use crate::domain::{EventType, Payload};
-        let topic = TopicName::parse(&r.topic).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let event = EventType::parse(&r.event).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let priority = u8::try_from(r.priority)
-            .ok()
-            .and_then(Priority::new)
-            .ok_or_else(|| StoreError::Corrupt(format!("priority {} out of 1-5", r.priority)))?;
-        let key = r
-            .msg_key
-            .map(|k| OrderingKey::parse(&k).map_err(|e| StoreError::Corrupt(e.to_string())))
-            .transpose()?;
-        let payload = if r.is_json {
-            Payload::Json(r.payload)
-        } else {
-            Payload::Text(r.payload)
-        };
+        let f = StoredFields::check(
+            &r.topic, &r.event, r.is_json, r.payload, r.priority, r.msg_key,
+        )
+        .map_err(StoreError::Corrupt)?;
         Ok(Message::new(
             Position(r.position),
-            topic,
+            f.topic,
             r.seq,
             Timestamp(r.time_us),
-            event,
-            payload,
+            f.event,
+            f.payload,
             r.content_type,
         )
         .expiring(r.expires_us.map(Timestamp))
-        .with_options(priority, key))
+        .with_options(f.priority, f.key))
+    }
+}
+
+/// What a stored message and a stored schedule have in common, read back
+/// and checked: any of it that does not parse is corrupt data.
+pub(crate) struct StoredFields {
+    pub topic: TopicName,
+    pub event: crate::domain::EventType,
+    pub payload: crate::domain::Payload,
+    pub priority: Priority,
+    pub key: Option<OrderingKey>,
+}
+
+impl StoredFields {
+    pub(crate) fn check(
+        topic: &str,
+        event: &str,
+        is_json: bool,
+        payload: String,
+        priority: i16,
+        key: Option<String>,
+    ) -> Result<Self, String> {
+        use crate::domain::{EventType, Payload};
+        Ok(Self {
+            topic: TopicName::parse(topic).map_err(|e| e.to_string())?,
+            event: EventType::parse(event).map_err(|e| e.to_string())?,
+            payload: if is_json {
+                Payload::Json(payload)
+            } else {
+                Payload::Text(payload)
+            },
+            priority: u8::try_from(priority)
+                .ok()
+                .and_then(Priority::new)
+                .ok_or_else(|| format!("priority {priority} out of 1-5"))?,
+            key: key
+                .map(|k| OrderingKey::parse(&k).map_err(|e| e.to_string()))
+                .transpose()?,
+        })
     }
 }
 

@@ -12,7 +12,7 @@ use sqlx::{Database, Executor, FromRow, Pool, QueryBuilder};
 use super::topics::{Binds, Rows};
 use super::{SqlBackend, StoreError};
 use crate::domain::idempotency::{KeyClaim, Recorded, scheduled_body};
-use crate::domain::{EventType, NewMessage, OrderingKey, Payload, Priority, Timestamp, TopicName};
+use crate::domain::{NewMessage, Timestamp};
 
 /// A scheduled message as stored.
 #[derive(Debug, Clone, FromRow)]
@@ -39,32 +39,26 @@ const INSERT_CHUNK: usize = 500;
 impl ScheduledRow {
     /// The message to append.
     pub fn into_message(self) -> Result<NewMessage, StoreError> {
-        let corrupt = |e: String| StoreError::Corrupt(format!("schedule {}: {e}", self.id));
-        let topic = TopicName::parse(&self.topic).map_err(|e| corrupt(e.to_string()))?;
-        let event = EventType::parse(&self.event).map_err(|e| corrupt(e.to_string()))?;
-        let priority = u8::try_from(self.priority)
-            .ok()
-            .and_then(Priority::new)
-            .ok_or_else(|| corrupt(format!("priority {}", self.priority)))?;
-        let key = match &self.msg_key {
-            Some(k) => Some(OrderingKey::parse(k).map_err(|e| corrupt(e.to_string()))?),
-            None => None,
-        };
-        let payload = if self.is_json {
-            Payload::Json(self.payload)
-        } else {
-            Payload::Text(self.payload)
-        };
+        let id = self.id;
+        let f = super::StoredFields::check(
+            &self.topic,
+            &self.event,
+            self.is_json,
+            self.payload,
+            self.priority,
+            self.msg_key,
+        )
+        .map_err(|e| StoreError::Corrupt(format!("schedule {id}: {e}")))?;
         Ok(NewMessage {
-            topic,
-            event,
-            payload,
+            topic: f.topic,
+            event: f.event,
+            payload: f.payload,
             content_type: self.content_type,
             ttl: self
                 .ttl_ms
                 .map(|ms| Duration::from_millis(u64::try_from(ms).unwrap_or(0))),
-            priority,
-            key,
+            priority: f.priority,
+            key: f.key,
         })
     }
 }
