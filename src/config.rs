@@ -7,6 +7,10 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::domain::HumanDuration;
 use crate::http::front_door::Cidr;
 
+mod webhooks;
+
+pub use webhooks::WebhookFlags;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "herald",
@@ -211,20 +215,9 @@ pub struct ServeConfig {
     #[arg(long, env = "HERALD_HISTORY_MAX_LIMIT", default_value_t = 1000)]
     pub history_max_limit: u32,
 
-    /// Allow webhook URLs that resolve to loopback, private, link-local or
-    /// unspecified addresses (refused by default against SSRF). The
-    /// variable takes `1/0`, `true/false`, `yes/no` or `on/off`.
-    #[arg(long, env = "HERALD_WEBHOOK_ALLOW_PRIVATE", action = clap::ArgAction::SetTrue, value_parser = clap::builder::BoolishValueParser::new())]
-    pub webhook_allow_private: bool,
-
-    /// How often webhook delivery looks for due retries, in milliseconds
-    /// (new messages are dispatched as soon as they are committed).
-    #[arg(long, env = "HERALD_WEBHOOK_POLL_MS", default_value_t = 250, value_parser = clap::value_parser!(u64).range(1..))]
-    pub webhook_poll_ms: u64,
-
-    /// Webhook attempts in flight per subscription.
-    #[arg(long, env = "HERALD_WEBHOOK_CONCURRENCY", default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..=1000))]
-    pub webhook_concurrency: u64,
+    /// Webhook delivery.
+    #[command(flatten)]
+    pub webhooks: WebhookFlags,
 
     /// Origins allowed to call herald from a browser on another site
     /// (comma separated, e.g. `https://app.example.com`), or `*` for any.
@@ -405,6 +398,8 @@ impl ServeConfig {
         crate::retention::Defaults {
             max_age: (!self.retention_max_age.is_zero()).then_some(self.retention_max_age.0),
             max_messages: (self.retention_max_messages > 0).then_some(self.retention_max_messages),
+            attempt_log_max_age: (!self.webhooks.attempt_log_max_age.is_zero())
+                .then_some(self.webhooks.attempt_log_max_age.0),
         }
     }
 }

@@ -15,8 +15,10 @@
 //!   the accept loop (HTTP/1.1, or TLS with HTTP/2 through ALPN, its
 //!   certificate reloaded on SIGHUP), request logs and request ids.
 //! - [`delivery`]: one ledger of deliveries for every subscription: webhook
-//!   attempts with retries and dead letters, and the consumers of pull
-//!   subscriptions (leases, long polls).
+//!   attempts with retries, dead letters and the attempt log, each
+//!   endpoint's health (circuit breaker, auto-disable, rate limit), herald's
+//!   own `$herald.*` events, and the consumers of pull subscriptions
+//!   (leases, long polls).
 //! - [`topics`]: each topic's configuration while herald runs (its schema
 //!   compiled); [`retention`]: retention policies and the pruner task;
 //!   [`scheduler`]: appends scheduled publishes when due, and prunes

@@ -112,7 +112,8 @@ impl Application {
                 history_max_limit: config.history_max_limit.max(1),
                 batch_max_messages: config.batch_max_messages as usize,
                 batch_max_bytes: config.batch_max_bytes,
-                webhook_allow_private: config.webhook_allow_private,
+                webhook_allow_private: config.webhooks.webhook_allow_private,
+                webhook_secret_overlap: config.webhooks.webhook_secret_overlap.0,
                 cors_origins: config.cors_origins.clone(),
                 stream: StreamSettings {
                     heartbeat: Duration::from_millis(config.heartbeat_ms),
@@ -139,11 +140,15 @@ impl Application {
             state.store.clone(),
             subscription_changes,
             filters,
+            state.publisher.clone(),
             DeliverySettings {
-                poll: Duration::from_millis(config.webhook_poll_ms),
-                per_subscription: config.webhook_concurrency as usize,
-                allow_private: config.webhook_allow_private,
+                poll: Duration::from_millis(config.webhooks.webhook_poll_ms),
+                per_subscription: config.webhooks.webhook_concurrency as usize,
+                allow_private: config.webhooks.webhook_allow_private,
                 grace: Duration::from_millis(config.shutdown_grace_ms),
+                attempt_log: !config.webhooks.attempt_log_max_age.is_zero(),
+                breaker: config.webhooks.breaker(),
+                disable_after: config.webhooks.webhook_disable_after.0,
             },
         )?;
         let pruner = tokio::spawn(crate::retention::pruner::run(

@@ -6,6 +6,8 @@ use std::sync::OnceLock;
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
+use crate::storage::webhooks::{CIRCUIT_CLOSED, CIRCUIT_HALF_OPEN, CIRCUIT_OPEN};
+
 pub const MESSAGES_PUBLISHED: &str = "herald_messages_published_total";
 pub const PUBLISH_SECONDS: &str = "herald_publish_duration_seconds";
 pub const PUBLISH_REJECTED: &str = "herald_publish_rejected_total";
@@ -20,6 +22,9 @@ pub const HUB_BYTES: &str = "herald_hub_bytes";
 pub const WEBHOOK_ATTEMPTS: &str = "herald_webhook_attempts_total";
 pub const WEBHOOK_PENDING: &str = "herald_webhook_deliveries_pending";
 pub const DEAD_LETTERS: &str = "herald_dead_letters";
+pub const WEBHOOK_CIRCUIT: &str = "herald_webhook_circuit_transitions_total";
+pub const WEBHOOK_DISABLED: &str = "herald_webhook_disabled_total";
+pub const SUBSCRIPTION_CIRCUIT: &str = "herald_subscription_circuit";
 pub const PULL_MESSAGES: &str = "herald_pull_messages_total";
 pub const SUBSCRIPTION_BACKLOG: &str = "herald_subscription_backlog";
 pub const SUBSCRIPTION_IN_FLIGHT: &str = "herald_subscription_in_flight";
@@ -80,6 +85,14 @@ pub async fn record_subscriptions(
                 .oldest_us
                 .map_or(0.0, |t| (now.0 - t).max(0) as f64 / 1e6);
             metrics::gauge!(SUBSCRIPTION_OLDEST_AGE, &labels).set(age);
+            if !s.is_pull() {
+                // One series per state, 1 for the current one.
+                for state in [CIRCUIT_CLOSED, CIRCUIT_OPEN, CIRCUIT_HALF_OPEN] {
+                    let labels = [("subscription", s.id.to_string()), ("state", state.into())];
+                    let now = f64::from(u8::from(s.circuit == state));
+                    metrics::gauge!(SUBSCRIPTION_CIRCUIT, &labels).set(now);
+                }
+            }
         }
         match page.last() {
             Some(last) if page.len() == 500 => after = last.id,
@@ -90,6 +103,18 @@ pub async fn record_subscriptions(
 
 fn describe() {
     use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+    describe_counter!(
+        WEBHOOK_CIRCUIT,
+        "Webhook circuit transitions made by this node (to=open|half_open|closed)"
+    );
+    describe_counter!(
+        WEBHOOK_DISABLED,
+        "Webhook subscriptions paused by this node after failing for --webhook-disable-after"
+    );
+    describe_gauge!(
+        SUBSCRIPTION_CIRCUIT,
+        "Per webhook subscription: 1 for its circuit's state (state=closed|open|half_open), 0 for the others"
+    );
     describe_counter!(MESSAGES_PUBLISHED, "Messages committed by this node");
     describe_histogram!(PUBLISH_SECONDS, Unit::Seconds, "Publish request to commit");
     describe_histogram!(COMMIT_BATCH, "Messages per group commit");

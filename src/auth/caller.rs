@@ -113,6 +113,10 @@ impl Caller {
     }
 
     pub fn require_publish(&self, topic: &TopicName) -> Result<(), ApiError> {
+        // herald's own topics take no publish from outside, admins' neither.
+        if topic.is_reserved() {
+            return Err(ApiError::reserved_topic(topic, "publishes there"));
+        }
         if self.grants.may_publish(topic) {
             return Ok(());
         }

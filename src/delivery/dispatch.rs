@@ -23,6 +23,21 @@ pub fn matcher(filters: &FilterRegistry, sub: &Subscription) -> anyhow::Result<M
     Ok(Matcher { selector, filter })
 }
 
+/// The events a subscription takes (`event_types`), if it names any: a
+/// message without an `event` has `message`.
+pub fn event_types(sub: &Subscription) -> Option<Vec<String>> {
+    let stored = sub.event_types.as_deref()?;
+    match serde_json::from_str(stored) {
+        Ok(types) => Some(types),
+        Err(e) => {
+            // Validated when stored: an unreadable list delivers nothing
+            // rather than everything.
+            tracing::error!(subscription = sub.id, error = %e, "unreadable event_types");
+            Some(Vec::new())
+        }
+    }
+}
+
 /// Queues every message of `sub` (as stored, cursor included) up to the
 /// log head, page by page.
 pub async fn catch_up(
@@ -33,7 +48,13 @@ pub async fn catch_up(
     let topics = matcher.selector.exact_names();
     // The predicate is a `'static` trait object: it owns its matcher.
     let owned = matcher.clone();
-    let wants = move |m: &Message| owned.matches(m);
+    let events = event_types(sub);
+    let wants = move |m: &Message| {
+        events
+            .as_ref()
+            .is_none_or(|e| e.iter().any(|t| t == m.event.as_str()))
+            && owned.matches(m)
+    };
     let mut cursor = sub.cursor;
     loop {
         let read = store

@@ -16,9 +16,13 @@
 //! node died is claimed again when its lease runs out. A slow endpoint
 //! only fills its own subscription's slots.
 
+mod attempt;
+pub mod circuit;
 pub mod client;
 pub mod dispatch;
+pub mod events;
 pub mod guard;
+mod health;
 pub mod pull;
 pub mod special_ranges;
 
@@ -26,15 +30,15 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bytes::Bytes;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::domain::webhook::Backoff;
 use crate::domain::{Message, Timestamp, TopicSelector};
+use crate::fanout::writer::Publisher;
 use crate::fanout::{FilterRegistry, Hub, Matcher, Missed};
-use crate::storage::webhooks::{Due, Failure, Subscription};
+use crate::storage::webhooks::{CIRCUIT_CLOSED, Subscription};
 use crate::storage::{Store, StoreError};
+use circuit::{Breaker, BreakerSettings};
 use client::WebhookClient;
 
 /// How long past its timeout a claimed delivery stays leased: enough to
@@ -50,6 +54,12 @@ pub struct DeliverySettings {
     pub allow_private: bool,
     /// How long shutdown waits for attempts in flight.
     pub grace: Duration,
+    /// Whether every attempt is written to the attempt log.
+    pub attempt_log: bool,
+    pub breaker: BreakerSettings,
+    /// Pause a subscription that has failed continuously this long (zero:
+    /// never).
+    pub disable_after: Duration,
 }
 
 /// Bumped by the API whenever a subscription is created, changed or
@@ -96,6 +106,9 @@ pub struct Deliverer {
     settings: DeliverySettings,
     in_flight: Mutex<HashMap<i64, usize>>,
     tasks: TaskTracker,
+    breaker: Breaker,
+    /// For herald's operational events (see [`events`]).
+    publisher: Publisher,
 }
 
 impl Deliverer {
@@ -103,6 +116,7 @@ impl Deliverer {
         store: Arc<dyn Store>,
         changes: Arc<SubscriptionChanges>,
         filters: Arc<FilterRegistry>,
+        publisher: Publisher,
         settings: DeliverySettings,
     ) -> anyhow::Result<Arc<Self>> {
         Ok(Arc::new(Self {
@@ -110,6 +124,8 @@ impl Deliverer {
             changes,
             client: WebhookClient::new(settings.allow_private)?,
             filters,
+            breaker: Breaker::new(settings.breaker),
+            publisher,
             settings,
             in_flight: Mutex::new(HashMap::new()),
             tasks: TaskTracker::new(),
@@ -242,17 +258,39 @@ impl Deliverer {
             .get(&sub.id)
             .copied()
             .unwrap_or(0);
-        let free = self.settings.per_subscription.saturating_sub(busy);
+        let mut free = self.settings.per_subscription.saturating_sub(busy) as u32;
         if free == 0 {
             return Ok(());
         }
         let now = Timestamp::now();
         let lease = Duration::from_millis(sub.timeout_ms.max(0) as u64) + LEASE_MARGIN;
         let lease_until = Timestamp(now.0 + lease.as_micros() as i64);
-        let due = self
-            .store
-            .claim_due(sub.id, now, lease_until, free as u32)
-            .await?;
+        // An open circuit attempts nothing; past its cool-down, one node
+        // wins the half-open probe.
+        let probe = sub.circuit != CIRCUIT_CLOSED;
+        if probe {
+            if sub.circuit_until_us.is_some_and(|until| until > now.0)
+                || !self.half_open(&sub, lease_until).await?
+            {
+                return Ok(());
+            }
+            free = 1;
+        }
+        let second = now.0.div_euclid(1_000_000);
+        if let Some(limit) = sub.rate_limit {
+            free = self
+                .store
+                .take_tokens(sub.id, second, free, limit.max(0) as u32)
+                .await?;
+            if free == 0 {
+                return Ok(());
+            }
+        }
+        let due = self.store.claim_due(sub.id, now, lease_until, free).await?;
+        if sub.rate_limit.is_some() && due.len() < free as usize {
+            let unused = free - due.len() as u32;
+            self.store.return_tokens(sub.id, second, unused).await?;
+        }
         if due.is_empty() {
             return Ok(());
         }
@@ -275,80 +313,12 @@ impl Deliverer {
             let sub = Arc::clone(&sub);
             let message = messages.remove(&d.position);
             self.tasks.spawn(async move {
-                this.attempt(&sub, d, message).await;
+                this.attempt(&sub, d, message, probe).await;
                 if let Some(n) = this.in_flight.lock().expect("poisoned").get_mut(&sub.id) {
                     *n = n.saturating_sub(1);
                 }
             });
         }
         Ok(())
-    }
-
-    async fn attempt(&self, sub: &Subscription, due: Due, message: Option<Arc<Message>>) {
-        if message
-            .as_ref()
-            .is_some_and(|m| m.is_expired(Timestamp::now()))
-        {
-            // Expired before it could be delivered: dropped, never sent,
-            // counted, and not a dead letter.
-            metrics::counter!(crate::telemetry::WEBHOOK_ATTEMPTS, "outcome" => "expired")
-                .increment(1);
-            if let Err(e) = self.store.expire(&due).await {
-                tracing::warn!(subscription = sub.id, position = due.position, error = %e,
-                    "cannot drop an expired delivery; it is looked at again when its lease ends");
-            }
-            return;
-        }
-        // The message, or the copy of its envelope that a redriven dead
-        // letter brought back once retention had removed the message.
-        let body: Option<Bytes> = message
-            .as_ref()
-            .map(|m| m.envelope())
-            .or_else(|| due.envelope.clone().map(Bytes::from));
-        let outcome = match &body {
-            Some(b) => self
-                .client
-                .attempt(sub, due.position, b.clone())
-                .await
-                .map(drop),
-            None => Err(client::AttemptError {
-                failure: Failure {
-                    status: None,
-                    error: "the message is no longer retained".into(),
-                },
-                retry_after: None,
-            }),
-        };
-        let now = Timestamp::now();
-        let recorded = match outcome {
-            Ok(()) => {
-                metrics::counter!(crate::telemetry::WEBHOOK_ATTEMPTS, "outcome" => "success")
-                    .increment(1);
-                self.store.delivered(sub.id, due.position).await
-            }
-            Err(e) => {
-                let failures = (due.attempts + 1) as u32;
-                tracing::debug!(subscription = sub.id, position = due.position, failures, error = %e.failure.error, "webhook attempt failed");
-                if body.is_none() || failures >= sub.max_attempts.max(1) as u32 {
-                    metrics::counter!(crate::telemetry::WEBHOOK_ATTEMPTS, "outcome" => "dead_letter").increment(1);
-                    let envelope = body.as_deref().and_then(|b| std::str::from_utf8(b).ok());
-                    self.store.bury(&due, &e.failure, envelope, now).await
-                } else {
-                    metrics::counter!(crate::telemetry::WEBHOOK_ATTEMPTS, "outcome" => "retry")
-                        .increment(1);
-                    let backoff = Backoff {
-                        min: Duration::from_millis(sub.min_backoff_ms.max(0) as u64),
-                        max: Duration::from_millis(sub.max_backoff_ms.max(0) as u64),
-                    };
-                    let delay = backoff.delay(failures, e.retry_after, rand::random());
-                    let next = Timestamp(now.0 + delay.as_micros() as i64);
-                    self.store.failed(&due, &e.failure, next, now).await
-                }
-            }
-        };
-        if let Err(e) = recorded {
-            tracing::warn!(subscription = sub.id, position = due.position, error = %e,
-                "cannot record a webhook outcome; the delivery is retried when its lease ends");
-        }
     }
 }

@@ -33,6 +33,27 @@ pub enum TopicError {
     BadWildcard { level: usize, text: String },
     #[error("`**` may only be the last level of a pattern")]
     DoubleStarNotLast,
+    #[error(
+        "`$` may only start herald's reserved prefix `$herald.`, followed by at least one level"
+    )]
+    Reserved,
+}
+
+/// The first level of herald's own topics (`$herald.subscription.circuit`
+/// …): only herald publishes there, and a wildcard first level never
+/// matches them.
+pub const RESERVED_LEVEL: &str = "$herald";
+
+/// Whether `level` (the `index`th of `whole`) is the reserved first level,
+/// which the usual alphabet does not allow: `Err` where `$` is misused.
+fn reserved_level(whole: &str, level: &str, index: usize) -> Result<bool, TopicError> {
+    if !level.contains('$') {
+        return Ok(false);
+    }
+    if index == 0 && level == RESERVED_LEVEL && whole.len() > RESERVED_LEVEL.len() {
+        return Ok(true);
+    }
+    Err(TopicError::Reserved)
 }
 
 /// A validated topic name. Cheap to clone: messages and subscriptions share
@@ -48,13 +69,20 @@ impl TopicName {
             if level == "*" || level == "**" {
                 return Err(TopicError::Wildcard);
             }
-            check_literal_level(s, level, level_index)?;
+            if !reserved_level(s, level, level_index)? {
+                check_literal_level(s, level, level_index)?;
+            }
         }
         Ok(Self(Arc::from(s)))
     }
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// One of herald's own topics (`$herald.…`), where only herald publishes.
+    pub fn is_reserved(&self) -> bool {
+        is_reserved(&self.0)
     }
 }
 
@@ -74,6 +102,13 @@ impl AsRef<str> for TopicName {
     fn as_ref(&self) -> &str {
         &self.0
     }
+}
+
+/// Whether `topic` is one of herald's own (`$herald.…`).
+pub fn is_reserved(topic: &str) -> bool {
+    topic
+        .strip_prefix(RESERVED_LEVEL)
+        .is_some_and(|rest| rest.starts_with('.'))
 }
 
 fn check_length(s: &str) -> Result<(), TopicError> {
@@ -139,7 +174,9 @@ impl TopicPattern {
                 "**" if i + 1 == parts.len() => Level::Rest,
                 "**" => return Err(TopicError::DoubleStarNotLast),
                 literal => {
-                    check_literal_level(s, literal, i)?;
+                    if !reserved_level(s, literal, i)? {
+                        check_literal_level(s, literal, i)?;
+                    }
                     Level::Literal(literal.into())
                 }
             };
@@ -167,6 +204,9 @@ impl TopicPattern {
         if let Some(exact) = self.as_exact() {
             return exact == topic;
         }
+        if is_reserved(topic) && !self.names_reserved() {
+            return false;
+        }
         let mut parts = topic.split('.');
         for level in &self.levels {
             match level {
@@ -186,10 +226,20 @@ impl TopicPattern {
         parts.next().is_none()
     }
 
+    /// Whether the first level is `$herald`: only such patterns match
+    /// herald's own topics.
+    fn names_reserved(&self) -> bool {
+        matches!(self.levels.first(), Some(Level::Literal(l)) if &**l == RESERVED_LEVEL)
+    }
+
     /// Whether every topic that `other` matches is matched by `self` too:
     /// `orders.**` covers `orders.*` and `orders.eu`, but not `**`.
     pub fn covers(&self, other: &TopicPattern) -> bool {
         let (granted, asked) = (&self.levels, &other.levels);
+        // A wildcard grant does not reach herald's own topics.
+        if other.names_reserved() && !self.names_reserved() {
+            return false;
+        }
         if matches!(granted.last(), Some(Level::Rest)) {
             // `**` takes one or more levels: `asked` needs at least as many.
             if asked.len() < granted.len() {
@@ -268,6 +318,36 @@ impl TopicSelector {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn herald_reserves_the_dollar_prefix_for_its_own_topics() {
+        let name = TopicName::parse("$herald.subscription.circuit").unwrap();
+        assert!(name.is_reserved());
+        assert!(!TopicName::parse("herald.x").unwrap().is_reserved());
+        for bad in ["$herald", "$other.x", "a.$herald.x", "$herald$.x", "$"] {
+            assert_eq!(TopicName::parse(bad), Err(TopicError::Reserved), "{bad}");
+        }
+        let topic = "$herald.delivery.dead_lettered";
+        for wildcard in ["**", "*.delivery.dead_lettered", "*.**"] {
+            assert!(
+                !TopicPattern::parse(wildcard).unwrap().matches(topic),
+                "{wildcard}"
+            );
+        }
+        for named in ["$herald.**", "$herald.delivery.*", topic] {
+            assert!(
+                TopicPattern::parse(named).unwrap().matches(topic),
+                "{named}"
+            );
+        }
+        let all = TopicPattern::parse("**").unwrap();
+        assert!(!all.covers(&TopicPattern::parse("$herald.**").unwrap()));
+        assert!(
+            TopicPattern::parse("$herald.**")
+                .unwrap()
+                .covers(&TopicPattern::parse("$herald.subscription.*").unwrap())
+        );
+    }
 
     #[test]
     fn valid_names_parse() {

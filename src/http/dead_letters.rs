@@ -71,7 +71,7 @@ fn bad_query(detail: &str) -> ApiError {
     get, path = "/dead-letters", tag = "webhooks", summary = "List dead letters, oldest first",
     params(
         ("subscription" = Option<i64>, Query, description = "Only this subscription's"),
-        ("topic" = Option<String>, Query, description = "Only this topic's", pattern = r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$", max_length = 128),
+        ("topic" = Option<String>, Query, description = "Only this topic's", pattern = r"^(\$herald\.)?[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$", max_length = 128),
         ("after" = Option<i64>, Query, description = "Only ids above this (the `next` of the previous page)"),
         ("limit" = Option<u32>, Query, description = "Page size, 1 to 1000 (default 100)", minimum = 1, maximum = 1000)),
     responses((status = 200, description = "A page", body = DeadLetterPage), (status = 404, description = "With access control on and a token that is not an admin's: no such subscription of this token", content_type = "application/problem+json", body = Problem), (status = 400, description = "Invalid input (the detail says what)", content_type = "application/problem+json", body = Problem), (status = 503, description = "The database is unavailable; retry after `Retry-After` seconds", content_type = "application/problem+json", body = Problem, headers(("Retry-After" = u32, description = "Seconds to wait"))))
@@ -219,7 +219,7 @@ pub async fn redrive(
 pub struct RedriveAll {
     pub subscription: i64,
     #[schema(
-        pattern = r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$",
+        pattern = r"^(\$herald\.)?[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$",
         min_length = 1,
         max_length = 128
     )]

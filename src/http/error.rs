@@ -130,6 +130,20 @@ impl ApiError {
         Self::new(StatusCode::FORBIDDEN, "forbidden", "Forbidden", detail)
     }
 
+    /// `403`: one of herald's own topics (`$herald.*`), where only herald
+    /// writes; `what` says what was refused.
+    pub fn reserved_topic(topic: &crate::domain::TopicName, what: &str) -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "reserved-topic",
+            "Reserved topic",
+            format!(
+                "`{topic}` is one of herald's own topics (`$herald.*`): only herald {what}; \
+                 subscribe to it like any topic"
+            ),
+        )
+    }
+
     /// `429`: a per-client limit; retry after `secs`.
     pub fn too_many(detail: impl Into<String>, secs: u32) -> Self {
         Self {

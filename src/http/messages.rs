@@ -29,7 +29,7 @@ const SCAN_LIMIT: usize = 20_000;
 #[utoipa::path(
     get, path = "/topics/{topic}/messages", tag = "messages",
     summary = "Read a topic's history (polling)",
-    params(("topic" = String, Path, description = "Topic name: 1-128 characters of A-Z a-z 0-9 _ - with . between levels", pattern = r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$", min_length = 1, max_length = 128, example = "orders.eu"),
+    params(("topic" = String, Path, description = "Topic name: 1-128 characters of A-Z a-z 0-9 _ - with . between levels", pattern = r"^(\$herald\.)?[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$", min_length = 1, max_length = 128, example = "orders.eu"),
         ("after" = Option<String>, Query, description = "A message id, or `earliest` (the default)"),
         ("limit" = Option<u32>, Query, description = "At most this many messages (1 to --history-max-limit, default 100)", minimum = 1, maximum = 1000),
         ("filter" = Option<String>, Query, description = "Filter expression over data, topic, event, seq, e.g. `data.total > 100`; at most 1024 bytes", max_length = 1024)),

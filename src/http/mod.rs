@@ -52,6 +52,8 @@ pub struct HttpSettings {
     pub batch_max_bytes: usize,
     /// Allow webhook URLs on loopback and private networks.
     pub webhook_allow_private: bool,
+    /// How long a rotated-out secret still signs (`--webhook-secret-overlap`).
+    pub webhook_secret_overlap: std::time::Duration,
     /// Origins allowed by CORS (`*` for any); empty: same origin only.
     pub cors_origins: Vec<String>,
     pub stream: StreamSettings,
@@ -135,6 +137,14 @@ pub fn router(state: AppState) -> Router {
             get(subscriptions::show)
                 .patch(subscriptions::update)
                 .delete(subscriptions::delete),
+        )
+        .route(
+            "/subscriptions/{id}/attempts",
+            get(subscriptions::attempts::list),
+        )
+        .route(
+            "/subscriptions/{id}/rotate-secret",
+            post(subscriptions::secrets::rotate),
         )
         .route("/subscriptions/{id}/pull", post(pull::pull))
         .route("/subscriptions/{id}/ack", post(pull::acks::ack))

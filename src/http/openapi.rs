@@ -106,6 +106,8 @@ pub struct HistoryGap {
         subscriptions::show,
         subscriptions::update,
         subscriptions::delete,
+        subscriptions::attempts::list,
+        subscriptions::secrets::rotate,
         pull::pull,
         pull::acks::ack,
         pull::acks::nack,

@@ -67,7 +67,7 @@ pub struct ScheduledPage {
 #[utoipa::path(
     get, path = "/scheduled", tag = "messages", summary = "List scheduled messages that are not yet due",
     params(
-        ("topic" = Option<String>, Query, description = "Only this topic's", pattern = r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$", max_length = 128),
+        ("topic" = Option<String>, Query, description = "Only this topic's", pattern = r"^(\$herald\.)?[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$", max_length = 128),
         ("after" = Option<i64>, Query, description = "Only ids above this (the `next` of the previous page)"),
         ("limit" = Option<u32>, Query, description = "Page size, 1 to 1000 (default 100)", minimum = 1, maximum = 1000)),
     responses(

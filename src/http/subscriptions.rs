@@ -8,10 +8,17 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub mod attempts;
 mod fields;
+pub mod secrets;
+mod view;
 
+pub use attempts::{AttemptPage, AttemptView};
 pub(crate) use fields::parse_start;
 use fields::{draft, push_fields};
+pub use secrets::RotatedSecret;
+use view::view;
+pub use view::{Stats, SubscriptionView};
 
 use super::AppState;
 use super::error::{ApiError, Problem};
@@ -78,6 +85,14 @@ pub struct CreateSubscription {
     /// previous one is acked (delivered) or dead-lettered. Messages without
     /// a key, and different keys, go in parallel. Set at creation.
     pub ordered: Option<bool>,
+    /// Only messages whose `event` is one of these (1 to 64 event names;
+    /// a message published without an event has `message`).
+    #[schema(min_items = 1, max_items = 64, example = json!(["order.created"]))]
+    pub event_types: Option<Vec<String>>,
+    /// Push only: at most this many deliveries per second (1 to 10000),
+    /// shared by every node.
+    #[schema(minimum = 1, maximum = 10_000)]
+    pub rate_limit: Option<i32>,
 }
 
 /// Every field optional; `"filter": null` removes the filter.
@@ -100,95 +115,23 @@ pub struct PatchSubscription {
     pub timeout_ms: Option<i64>,
     /// Pull only: `"1s"` to `"10m"`.
     pub ack_deadline: Option<String>,
+    /// `null` delivers every event again.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Vec<String>>, min_items = 1, max_items = 64)]
+    pub event_types: Option<Option<Vec<String>>>,
+    /// Push only; `null` removes the limit.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<i32>, minimum = 1, maximum = 10_000)]
+    pub rate_limit: Option<Option<i32>>,
 }
 
 /// Tells an absent field (`None`) from an explicit `null` (`Some(None)`).
-fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
-    Option::<String>::deserialize(d).map(Some)
-}
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct SubscriptionView {
-    pub id: i64,
-    /// `push` or `pull`.
-    pub mode: String,
-    pub topic: String,
-    pub filter: Option<String>,
-    /// Push only.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub url: Option<String>,
-    /// Shown once, in the answer to the create request.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub secret: Option<String>,
-    pub max_attempts: i32,
-    pub min_backoff_ms: i64,
-    pub max_backoff_ms: i64,
-    pub timeout_ms: i64,
-    pub paused: bool,
-    /// One delivery in flight per ordering key, in log order.
-    pub ordered: bool,
-    /// The last message id the dispatcher has looked at.
-    pub cursor: i64,
-    pub created: String,
-    pub updated: String,
-    /// When the token that created it expires (RFC 3339): nothing is
-    /// delivered after that until its owner `PATCH`es it with a fresh one.
-    /// Absent when it never expires.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub owner_expires: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub stats: Option<Stats>,
-    /// Pull only: the ack deadline (e.g. `"30s"`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub ack_deadline: Option<String>,
-    /// Pull only, on `GET /subscriptions/{id}`: its ledger now.
-    #[serde(flatten)]
-    pub pull: super::pull::PullStatsView,
-}
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct Stats {
-    pub delivered: i64,
-    /// Waiting for a first attempt.
-    pub pending: i64,
-    /// Failed at least once, waiting for another attempt.
-    pub retrying: i64,
-    pub dead_lettered: i64,
-    /// Dropped unsent because their message expired first (`?ttl=` or the
-    /// topic's `message_ttl`); never dead letters.
-    pub expired: i64,
-}
-
-fn view(s: Subscription, secret: bool, counts: Option<DeliveryCounts>) -> SubscriptionView {
-    SubscriptionView {
-        stats: counts.map(|c| Stats {
-            delivered: s.delivered,
-            pending: c.pending,
-            retrying: c.retrying,
-            dead_lettered: c.dead_lettered,
-            expired: s.expired,
-        }),
-        secret: (secret && !s.is_pull()).then(|| s.secret.clone()),
-        ack_deadline: s
-            .is_pull()
-            .then(|| super::pull::show_duration(s.ack_deadline_ms)),
-        pull: Default::default(),
-        url: (!s.is_pull()).then(|| s.url.clone()),
-        id: s.id,
-        mode: s.mode,
-        topic: s.topic,
-        filter: s.filter,
-        max_attempts: s.max_attempts,
-        min_backoff_ms: s.min_backoff_ms,
-        max_backoff_ms: s.max_backoff_ms,
-        timeout_ms: s.timeout_ms,
-        paused: s.paused,
-        ordered: s.ordered,
-        cursor: s.cursor,
-        created: Timestamp(s.created_us).to_rfc3339(),
-        updated: Timestamp(s.updated_us).to_rfc3339(),
-        owner_expires: s.owner_expires_us.map(|us| Timestamp(us).to_rfc3339()),
-    }
+fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
 }
 
 pub(crate) fn invalid(detail: impl Into<String>) -> ApiError {
@@ -223,7 +166,7 @@ async fn check(state: &AppState, s: &Subscription) -> Result<(), ApiError> {
     if !(1..=TIMEOUT_MS.1).contains(&s.timeout_ms) {
         return Err(invalid(format!("timeout_ms must be 1 to {}", TIMEOUT_MS.1)));
     }
-    Ok(())
+    fields::check_rate_limit(s)
 }
 
 #[utoipa::path(
@@ -274,6 +217,8 @@ pub async fn create(
         mode: mode.to_owned(),
         ack_deadline_ms,
         ordered: body.ordered.unwrap_or(false),
+        event_types: fields::event_types(body.event_types.as_deref())?,
+        rate_limit: body.rate_limit,
     };
     let now = Timestamp::now();
     let draft = draft(&new, now);
@@ -398,7 +343,16 @@ pub async fn update(
     if let Some(filter) = patch.filter {
         sub.filter = filter;
     }
+    if let Some(types) = patch.event_types {
+        sub.event_types = fields::event_types(types.as_deref())?;
+    }
+    if let Some(limit) = patch.rate_limit {
+        sub.rate_limit = limit;
+    }
     if let Some(paused) = patch.paused {
+        if sub.paused && !paused {
+            fields::resume(&mut sub);
+        }
         sub.paused = paused;
     }
     // The owner's fresh token renews a webhook whose token had expired.

@@ -78,7 +78,7 @@ pub async fn list(
 
 #[utoipa::path(
     get, path = "/topics/{topic}", tag = "topics", summary = "One topic",
-    params(("topic" = String, Path, description = "Topic name: 1-128 characters of A-Z a-z 0-9 _ - with . between levels", pattern = r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$", min_length = 1, max_length = 128, example = "orders.eu")),
+    params(("topic" = String, Path, description = "Topic name: 1-128 characters of A-Z a-z 0-9 _ - with . between levels", pattern = r"^(\$herald\.)?[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$", min_length = 1, max_length = 128, example = "orders.eu")),
     responses(
         (status = 200, description = "The topic, with its configuration and oldest retained message", body = TopicView),
         (status = 400, description = "Invalid input (the detail says what)", content_type = "application/problem+json", body = Problem),
@@ -126,6 +126,9 @@ pub async fn configure(
 ) -> Result<Json<TopicConfig>, ApiError> {
     let name = TopicName::parse(&topic)?;
     caller.require_admin("configuring topics")?;
+    if name.is_reserved() {
+        return Err(ApiError::reserved_topic(&name, "configures them"));
+    }
     let invalid = |detail: String| {
         ApiError::bad_request("invalid-config", "Invalid topic configuration", detail)
     };
@@ -148,7 +151,7 @@ pub async fn configure(
 /// delete get a `gap` for the topic.
 #[utoipa::path(
     delete, path = "/topics/{topic}", tag = "topics", summary = "Delete a topic",
-    params(("topic" = String, Path, description = "Topic name", pattern = r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$", min_length = 1, max_length = 128, example = "orders.eu")),
+    params(("topic" = String, Path, description = "Topic name", pattern = r"^(\$herald\.)?[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$", min_length = 1, max_length = 128, example = "orders.eu")),
     responses(
         (status = 204, description = "Deleted"),
         (status = 400, description = "Invalid input (the detail says what)", content_type = "application/problem+json", body = Problem),

@@ -14,6 +14,9 @@ use crate::domain::{Retention, TopicConfig};
 pub struct Defaults {
     pub max_age: Option<Duration>,
     pub max_messages: Option<u64>,
+    /// How long webhook attempts stay in the attempt log
+    /// (`--attempt-log-max-age`; None: no log is kept).
+    pub attempt_log_max_age: Option<Duration>,
 }
 
 /// A topic's retention in force: each bound from the topic's configuration
@@ -50,6 +53,7 @@ mod tests {
     #[test]
     fn a_topic_overrides_each_default_on_its_own() {
         let defaults = Defaults {
+            attempt_log_max_age: None,
             max_age: Some(Duration::from_secs(7 * 86_400)),
             max_messages: None,
         };

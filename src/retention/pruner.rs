@@ -26,6 +26,8 @@ const REST: u32 = 9;
 pub struct Pruned {
     pub retention: u64,
     pub expired: u64,
+    /// Webhook attempts past `--attempt-log-max-age`.
+    pub attempts: u64,
 }
 
 /// Runs passes every `interval` until `shutdown`.
@@ -91,6 +93,18 @@ pub async fn pass(
             break;
         }
         pace(started).await;
+    }
+    if let Some(age) = defaults.attempt_log_max_age {
+        let before = Timestamp(now.0.saturating_sub(age.as_micros() as i64));
+        loop {
+            let started = Instant::now();
+            let n = store.prune_attempts(before, PRUNE_BATCH).await?;
+            pruned.attempts += n;
+            if n < u64::from(PRUNE_BATCH) {
+                break;
+            }
+            pace(started).await;
+        }
     }
     // Every pass, not only those that deleted: a large prune frees more
     // pages than one reclaim gives back.

@@ -25,6 +25,7 @@ use crate::domain::{Message, NewMessage, OrderingKey, Position, Priority, Timest
 #[async_trait::async_trait]
 pub trait Store:
     webhooks::WebhookStore
+    + webhooks::WebhookOpsStore
     + webhooks::DeadLetterStore
     + pull::PullStore
     + topics::TopicStore

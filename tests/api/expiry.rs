@@ -21,6 +21,10 @@ async fn spawn(backend: Backend, prune: &str) -> TestApp {
         "20",
         "--prune-interval",
         prune,
+        // These receivers fail on purpose, for longer than it takes the
+        // circuit breaker to open (its own tests are in webhook_ops.rs).
+        "--webhook-circuit-min-attempts",
+        "100000",
     ];
     spawn_app_with(TestDb::new(&backend).await, &flags).await
 }

@@ -40,4 +40,5 @@ mod streams;
 mod tls;
 mod tokens;
 mod ui;
+mod webhook_ops;
 mod webhooks;

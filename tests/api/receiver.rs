@@ -31,6 +31,10 @@ pub enum Behaviour {
         secs: u64,
         times: usize,
     },
+    /// 500 with `webhook-delivery: abort-message`.
+    Abort,
+    /// This status with a body of this many bytes.
+    Body(u16, usize),
 }
 
 #[derive(Debug, Clone)]
@@ -139,6 +143,11 @@ async fn handle(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Bytes
                 (200, None)
             }
         }
+        Behaviour::Abort | Behaviour::Body(..) => (500, None),
+    };
+    let status = match behaviour {
+        Behaviour::Body(s, _) => s,
+        _ => status,
     };
     inner.hits.lock().unwrap().push(Hit {
         headers,
@@ -146,7 +155,15 @@ async fn handle(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Bytes
         at: Instant::now(),
         status,
     });
-    let mut r = StatusCode::from_u16(status).unwrap().into_response();
+    let body = match behaviour {
+        Behaviour::Body(_, bytes) => "x".repeat(bytes),
+        _ => String::new(),
+    };
+    let mut r = (StatusCode::from_u16(status).unwrap(), body).into_response();
+    if matches!(behaviour, Behaviour::Abort) {
+        r.headers_mut()
+            .insert("webhook-delivery", "abort-message".parse().unwrap());
+    }
     if let Some(s) = retry_after {
         r.headers_mut().insert("retry-after", s.into());
     }

@@ -64,7 +64,7 @@ async function newPage() {
 test('the page shows published messages live, in order, and publishes', { timeout: 60_000 }, async () => {
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
-  const herald = await startHerald(port, join(dir, 'live.db'));
+  const herald = await startHerald(port, join(dir, 'live.db'), ['--webhook-allow-private']);
   try {
     const page = await newPage();
     await page.goto(`${base}/?topic=orders.*`);
@@ -111,6 +111,19 @@ test('the page shows published messages live, in order, and publishes', { timeou
       const b = document.querySelector(`[data-subscription="${id}"] .backlog`);
       return b && /backlog [1-9]/.test(b.textContent);
     }, sub, WAIT);
+
+    // A webhook to a closed port: its circuit and latest attempts show.
+    const hook = await fetch(`${base}/subscriptions`, {
+      method: 'POST', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ topic: 'orders.*', url: 'http://127.0.0.1:9/hook', start: 'earliest', min_backoff_ms: 100 }),
+    });
+    assert.equal(hook.status, 201);
+    const hookId = (await hook.json()).id;
+    await page.waitForFunction((id) => {
+      const li = document.querySelector(`[data-subscription="${id}"]`);
+      return li && /circuit closed/.test(li.textContent) && li.querySelector('.attempt')
+        && /connect|refused/i.test(li.querySelector('.attempt').textContent);
+    }, hookId, WAIT);
 
     await page.screenshot({ path: join(ROOT, 'target/ui.png'), fullPage: true });
   } finally {

@@ -5,9 +5,9 @@ use serde_json::Value;
 
 use super::{CreateSubscription, invalid};
 use crate::domain::webhook::Secret;
-use crate::domain::{Cursor, Timestamp};
+use crate::domain::{Cursor, EventType, Timestamp};
 use crate::http::error::ApiError;
-use crate::storage::webhooks::{MODE_PUSH, NewSubscription, Start, Subscription};
+use crate::storage::webhooks::{CIRCUIT_CLOSED, MODE_PUSH, NewSubscription, Start, Subscription};
 
 /// `"head"`, `"earliest"`, a message id, or its string.
 pub(crate) fn parse_start(v: &Value) -> Option<Start> {
@@ -65,5 +65,64 @@ pub(super) fn draft(new: &NewSubscription, now: Timestamp) -> Subscription {
         mode: new.mode.clone(),
         ack_deadline_ms: new.ack_deadline_ms,
         ordered: new.ordered,
+        event_types: new.event_types.clone(),
+        rate_limit: new.rate_limit,
+        previous_secret: None,
+        previous_secret_until_us: None,
+        circuit: CIRCUIT_CLOSED.into(),
+        circuit_until_us: None,
+        failing_since_us: None,
+        disabled_reason: None,
     }
+}
+
+/// The most event types one subscription may name.
+const MAX_EVENT_TYPES: usize = 64;
+/// The highest `rate_limit`, deliveries per second.
+const MAX_RATE_LIMIT: i32 = 10_000;
+
+/// Checks `event_types` and stores them as a JSON array (without
+/// repeats); `None` takes every event.
+pub(super) fn event_types(types: Option<&[String]>) -> Result<Option<String>, ApiError> {
+    let Some(types) = types else {
+        return Ok(None);
+    };
+    if types.is_empty() || types.len() > MAX_EVENT_TYPES {
+        return Err(invalid(format!(
+            "event_types names 1 to {MAX_EVENT_TYPES} events (omit it, or set null, for every event)"
+        )));
+    }
+    let mut unique: Vec<&str> = Vec::with_capacity(types.len());
+    for t in types {
+        EventType::parse(t).map_err(|e| invalid(format!("event_types: {e}")))?;
+        if !unique.contains(&t.as_str()) {
+            unique.push(t);
+        }
+    }
+    Ok(Some(
+        serde_json::to_string(&unique).expect("strings serialize"),
+    ))
+}
+
+/// `rate_limit` is for push subscriptions, 1 to [`MAX_RATE_LIMIT`].
+pub(super) fn check_rate_limit(s: &Subscription) -> Result<(), ApiError> {
+    match s.rate_limit {
+        None => Ok(()),
+        Some(_) if s.is_pull() => Err(invalid(
+            "rate_limit is for push (webhook) subscriptions; a pull consumer sets its own pace",
+        )),
+        Some(n) if (1..=MAX_RATE_LIMIT).contains(&n) => Ok(()),
+        Some(n) => Err(invalid(format!(
+            "rate_limit is 1 to {MAX_RATE_LIMIT} deliveries per second, not {n}"
+        ))),
+    }
+}
+
+/// A subscription taken out of pause: whatever paused it (herald, after
+/// failures) is forgotten, and its circuit starts closed.
+pub(super) fn resume(s: &mut Subscription) {
+    s.disabled_reason = None;
+    s.failing_since_us = None;
+    s.circuit = CIRCUIT_CLOSED.into();
+    s.circuit_until_us = None;
 }

@@ -134,12 +134,12 @@ pub(crate) struct Burial<'a> {
 }
 
 /// Writes a dead letter in the caller's transaction (its row in `retries`
-/// is already gone).
+/// is already gone); returns its id.
 pub(crate) async fn insert_dead_letter<DB>(
     conn: &mut DB::Connection,
     b: &Burial<'_>,
     now: Timestamp,
-) -> Result<(), sqlx::Error>
+) -> Result<i64, sqlx::Error>
 where
     DB: crate::storage::topics::Sql,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
@@ -148,11 +148,12 @@ where
     i64: Binds<DB>,
     i32: Binds<DB>,
     Option<i32>: Binds<DB>,
+    (i64,): Rows<DB>,
 {
-    sqlx::query(
+    let (id,): (i64,) = sqlx::query_as(
         "INSERT INTO dead_letters (subscription_id, position, topic, attempts, last_status, \
          last_error, first_attempt_us, last_attempt_us, created_us, envelope, reason) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $10)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $10) RETURNING id",
     )
     .bind(b.subscription)
     .bind(b.position)
@@ -164,7 +165,7 @@ where
     .bind(now.0)
     .bind(b.envelope.clone())
     .bind(b.reason.to_owned())
-    .execute(conn)
-    .await
-    .map(drop)
+    .fetch_one(conn)
+    .await?;
+    Ok(id)
 }

@@ -8,6 +8,8 @@
 //! twice.
 
 mod dead_letters;
+mod operations;
+mod outcomes;
 mod sql;
 
 pub(crate) use dead_letters::{Burial, insert_dead_letter};
@@ -61,6 +63,10 @@ pub struct NewSubscription {
     pub ack_deadline_ms: i64,
     /// One delivery in flight per ordering key, in log order.
     pub ordered: bool,
+    /// Only messages with one of these events (a JSON array), if given.
+    pub event_types: Option<String>,
+    /// Deliveries per second, across nodes, if limited.
+    pub rate_limit: Option<i32>,
 }
 
 /// A stored subscription.
@@ -94,7 +100,32 @@ pub struct Subscription {
     pub ack_deadline_ms: i64,
     /// One delivery in flight per ordering key, in log order.
     pub ordered: bool,
+    /// Only messages with one of these events (a JSON array), if given.
+    pub event_types: Option<String>,
+    /// Deliveries per second, across nodes, if limited.
+    pub rate_limit: Option<i32>,
+    /// The secret before the last rotation, which also signs deliveries
+    /// until `previous_secret_until_us`.
+    pub previous_secret: Option<String>,
+    pub previous_secret_until_us: Option<i64>,
+    /// [`CIRCUIT_CLOSED`], [`CIRCUIT_OPEN`] or [`CIRCUIT_HALF_OPEN`].
+    pub circuit: String,
+    /// Open: nothing is attempted before this. Half open: the probe's
+    /// lease (another probe may go after it).
+    pub circuit_until_us: Option<i64>,
+    /// Since when every attempt has failed (None: the last one succeeded).
+    pub failing_since_us: Option<i64>,
+    /// Why herald paused it (it had failed for `--webhook-disable-after`).
+    pub disabled_reason: Option<String>,
 }
+
+/// Attempts go ahead.
+pub const CIRCUIT_CLOSED: &str = "closed";
+/// Too many recent attempts failed: nothing is attempted until a cool-down
+/// has passed.
+pub const CIRCUIT_OPEN: &str = "open";
+/// After the cool-down: one probe; its success closes the circuit.
+pub const CIRCUIT_HALF_OPEN: &str = "half_open";
 
 impl Subscription {
     /// Whether its owner's token has expired: nothing is delivered then.
@@ -129,6 +160,39 @@ pub struct Due {
     /// A copy of the message's envelope, for a redriven dead letter whose
     /// message retention has since removed.
     pub envelope: Option<String>,
+}
+
+/// One attempt as the attempt log keeps it.
+#[derive(Debug, Clone)]
+pub struct AttemptLog {
+    pub time: Timestamp,
+    pub status: Option<i32>,
+    pub error: Option<String>,
+    pub duration_ms: i64,
+    /// The start of the answer's body (at most 1 KiB).
+    pub response: Option<String>,
+}
+
+/// A row of the attempt log.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Attempt {
+    pub id: i64,
+    pub subscription_id: i64,
+    pub position: i64,
+    pub time_us: i64,
+    pub status: Option<i32>,
+    pub error: Option<String>,
+    pub duration_ms: i64,
+    pub response: Option<String>,
+}
+
+/// Which attempts to list: newest first, below the id `before`.
+#[derive(Debug, Clone)]
+pub struct AttemptQuery {
+    pub subscription: i64,
+    pub position: Option<i64>,
+    pub before: Option<i64>,
+    pub limit: u32,
 }
 
 /// The outcome of a failed attempt, as recorded.
@@ -227,25 +291,73 @@ pub trait WebhookStore: Send + Sync {
         lease_until: Timestamp,
         limit: u32,
     ) -> Result<Vec<Due>, StoreError>;
-    async fn delivered(&self, id: i64, position: i64) -> Result<(), StoreError>;
+    /// Ends a delivery that succeeded, logging the attempt if `log`.
+    async fn delivered(&self, due: &Due, log: Option<&AttemptLog>) -> Result<(), StoreError>;
+    /// Reschedules a delivery whose attempt failed, logging it if `log`.
     async fn failed(
         &self,
         due: &Due,
         failure: &Failure,
         next: Timestamp,
-        now: Timestamp,
+        log: Option<&AttemptLog>,
     ) -> Result<(), StoreError>;
     /// Moves the delivery to the dead letters, with a copy of its message's
-    /// envelope.
+    /// envelope and why (`max_attempts`, `aborted` …), logging the attempt
+    /// if `log`. Returns the dead letter's id (None: it was gone already).
     async fn bury(
         &self,
         due: &Due,
         failure: &Failure,
         envelope: Option<&str>,
-        now: Timestamp,
-    ) -> Result<(), StoreError>;
+        reason: &'static str,
+        log: Option<&AttemptLog>,
+    ) -> Result<Option<i64>, StoreError>;
     /// Drops a pending delivery whose message has expired, counting it.
     async fn expire(&self, due: &Due) -> Result<(), StoreError>;
+}
+
+/// What dedicated webhook services add: the attempt log, the circuit
+/// breaker, auto-disable, secret rotation and shared rate limits. Part of
+/// every [`super::Store`].
+#[async_trait::async_trait]
+pub trait WebhookOpsStore: Send + Sync {
+    /// A page of the attempt log, newest first.
+    async fn attempts(&self, q: &AttemptQuery) -> Result<Vec<Attempt>, StoreError>;
+    /// Deletes attempts logged before `before`; returns how many.
+    async fn prune_attempts(&self, before: Timestamp, limit: u32) -> Result<u64, StoreError>;
+    /// Moves the circuit from `from` to `to` (open or half open until
+    /// `until`), if it is still `from`: one node wins each transition.
+    async fn set_circuit(
+        &self,
+        id: i64,
+        from: &str,
+        to: &str,
+        until: Option<Timestamp>,
+    ) -> Result<bool, StoreError>;
+    /// Notes that attempts fail since `since` (if not noted already), or
+    /// with `None` that the last one succeeded.
+    async fn set_failing_since(&self, id: i64, since: Option<Timestamp>) -> Result<(), StoreError>;
+    /// Pauses an active subscription with a reason; false if it was paused.
+    async fn disable(&self, id: i64, reason: &str, now: Timestamp) -> Result<bool, StoreError>;
+    /// Replaces the secret; the old one stays valid until `until`.
+    async fn rotate_secret(
+        &self,
+        id: i64,
+        secret: &str,
+        until: Timestamp,
+        now: Timestamp,
+    ) -> Result<bool, StoreError>;
+    /// Takes up to `want` tokens of `limit` per second from the window of
+    /// second `second`, shared by every node; returns how many it got.
+    async fn take_tokens(
+        &self,
+        id: i64,
+        second: i64,
+        want: u32,
+        limit: u32,
+    ) -> Result<u32, StoreError>;
+    /// Gives back tokens taken in `second` and not used.
+    async fn return_tokens(&self, id: i64, second: i64, unused: u32) -> Result<(), StoreError>;
 }
 
 /// Dead letters of webhooks and pull subscriptions: listed, shown,

@@ -4,10 +4,10 @@
 
 use sqlx::{Database, Executor, Pool};
 
-use super::dead_letters::{Burial, insert_dead_letter};
+use super::outcomes;
 use super::{
-    DeliveryCounts, Due, Failure, MessagePredicate, NewSubscription, Start, Subscription,
-    WebhookStore,
+    AttemptLog, DeliveryCounts, Due, Failure, MessagePredicate, NewSubscription, Start,
+    Subscription, WebhookStore,
 };
 use crate::domain::{Message, Position, Timestamp};
 use crate::storage::topics::{Binds, Rows};
@@ -58,9 +58,9 @@ where
         let created = sqlx::query_as(
             "INSERT INTO subscriptions (topic, filter, url, secret, max_attempts, min_backoff_ms, \
              max_backoff_ms, timeout_ms, paused, cursor, created_us, updated_us, owner, \
-             owner_expires_us, mode, ack_deadline_ms, ordered) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12, $13, $14, $15, $16) \
-             RETURNING *",
+             owner_expires_us, mode, ack_deadline_ms, ordered, event_types, rate_limit) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12, $13, $14, $15, $16, \
+             $17, $18) RETURNING *",
         )
         .bind(s.topic.clone())
         .bind(s.filter.clone())
@@ -78,6 +78,8 @@ where
         .bind(s.mode.clone())
         .bind(s.ack_deadline_ms)
         .bind(s.ordered)
+        .bind(s.event_types.clone())
+        .bind(s.rate_limit)
         .fetch_one(&mut *tx)
         .await
         .map_err(T::err)?;
@@ -131,7 +133,9 @@ where
         let done: Option<(i64,)> = sqlx::query_as(
             "UPDATE subscriptions SET filter = $2, url = $3, max_attempts = $4, min_backoff_ms = $5, \
              max_backoff_ms = $6, timeout_ms = $7, paused = $8, updated_us = $9, \
-             owner_expires_us = $10, ack_deadline_ms = $11 WHERE id = $1 RETURNING id",
+             owner_expires_us = $10, ack_deadline_ms = $11, event_types = $12, rate_limit = $13, \
+             disabled_reason = $14, failing_since_us = $15, circuit = $16, circuit_until_us = $17 \
+             WHERE id = $1 RETURNING id",
         )
         .bind(s.id)
         .bind(s.filter.clone())
@@ -144,6 +148,12 @@ where
         .bind(now.0)
         .bind(s.owner_expires_us)
         .bind(s.ack_deadline_ms)
+        .bind(s.event_types.clone())
+        .bind(s.rate_limit)
+        .bind(s.disabled_reason.clone())
+        .bind(s.failing_since_us)
+        .bind(s.circuit.clone())
+        .bind(s.circuit_until_us)
         .fetch_optional(self.writes())
         .await
         .map_err(T::err)?;
@@ -155,6 +165,7 @@ where
         for sql in [
             "DELETE FROM retries WHERE subscription_id = $1",
             "DELETE FROM dead_letters WHERE subscription_id = $1",
+            "DELETE FROM attempts WHERE subscription_id = $1",
         ] {
             sqlx::query(sql)
                 .bind(id)
@@ -285,8 +296,8 @@ where
             .map_err(T::err)
     }
 
-    async fn delivered(&self, id: i64, position: i64) -> Result<(), StoreError> {
-        settle(self, id, position, "delivered").await
+    async fn delivered(&self, due: &Due, log: Option<&AttemptLog>) -> Result<(), StoreError> {
+        outcomes::settle(self, due, "delivered", log).await
     }
 
     async fn failed(
@@ -294,24 +305,9 @@ where
         due: &Due,
         failure: &Failure,
         next: Timestamp,
-        now: Timestamp,
+        log: Option<&AttemptLog>,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE retries SET attempts = $3, next_attempt_us = $4, \
-             first_attempt_us = COALESCE(first_attempt_us, $5), last_attempt_us = $5, \
-             last_status = $6, last_error = $7 WHERE subscription_id = $1 AND position = $2",
-        )
-        .bind(due.subscription_id)
-        .bind(due.position)
-        .bind(due.attempts + 1)
-        .bind(next.0)
-        .bind(now.0)
-        .bind(failure.status)
-        .bind(failure.error.clone())
-        .execute(self.writes())
-        .await
-        .map_err(T::err)
-        .map(drop)
+        outcomes::failed(self, due, failure, next, log).await
     }
 
     async fn bury(
@@ -319,70 +315,13 @@ where
         due: &Due,
         failure: &Failure,
         envelope: Option<&str>,
-        now: Timestamp,
-    ) -> Result<(), StoreError> {
-        let mut tx = self.writes().begin().await.map_err(T::err)?;
-        let gone: Option<(Option<i64>, Option<String>)> = sqlx::query_as(
-            "DELETE FROM retries WHERE subscription_id = $1 AND position = $2 \
-             RETURNING first_attempt_us, envelope",
-        )
-        .bind(due.subscription_id)
-        .bind(due.position)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(T::err)?;
-        // Gone already (subscription deleted, or redriven twice).
-        let Some((first, kept)) = gone else {
-            return Ok(());
-        };
-        let burial = Burial {
-            subscription: due.subscription_id,
-            position: due.position,
-            topic: &due.topic,
-            attempts: due.attempts + 1,
-            status: failure.status,
-            error: &failure.error,
-            first_attempt_us: first,
-            envelope: envelope.map(str::to_owned).or(kept),
-            reason: "max_attempts",
-        };
-        insert_dead_letter::<T::DB>(&mut tx, &burial, now)
-            .await
-            .map_err(T::err)?;
-        tx.commit().await.map_err(T::err)
+        reason: &'static str,
+        log: Option<&AttemptLog>,
+    ) -> Result<Option<i64>, StoreError> {
+        outcomes::bury(self, due, failure, (envelope, reason), log).await
     }
 
     async fn expire(&self, due: &Due) -> Result<(), StoreError> {
-        settle(self, due.subscription_id, due.position, "expired").await
+        outcomes::settle(self, due, "expired", None).await
     }
-}
-
-/// Ends a pending delivery and counts it in the subscription's `counter`
-/// column (`delivered` or `expired`), once: a delivery already gone counts
-/// nothing.
-async fn settle<T>(store: &T, id: i64, position: i64, counter: &str) -> Result<(), StoreError>
-where
-    T: SqlBackend,
-    for<'c> &'c mut <T::DB as Database>::Connection: Executor<'c, Database = T::DB>,
-    i64: Binds<T::DB>,
-    (i64,): Rows<T::DB>,
-{
-    let mut tx = store.writes().begin().await.map_err(T::err)?;
-    let gone: Option<(i64,)> = sqlx::query_as(
-        "DELETE FROM retries WHERE subscription_id = $1 AND position = $2 RETURNING position",
-    )
-    .bind(id)
-    .bind(position)
-    .fetch_optional(&mut *tx)
-    .await
-    .map_err(T::err)?;
-    if gone.is_some() {
-        let sql = format!("UPDATE subscriptions SET {counter} = {counter} + 1 WHERE id = $1");
-        sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(id)
-            .execute(&mut *tx)
-            .await
-            .map_err(T::err)?;
-    }
-    tx.commit().await.map_err(T::err)
 }

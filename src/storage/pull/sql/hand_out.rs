@@ -35,6 +35,7 @@ where
     Option<i32>: Binds<T::DB>,
     MessageRow: Rows<T::DB>,
     Row: Rows<T::DB>,
+    (i64,): Rows<T::DB>,
 {
     let buried: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "DELETE FROM retries WHERE subscription_id = $1 AND position IN \
@@ -77,6 +78,7 @@ where
     i32: Binds<T::DB>,
     Option<i32>: Binds<T::DB>,
     MessageRow: Rows<T::DB>,
+    (i64,): Rows<T::DB>,
 {
     claimed.sort_by_key(|r| (std::cmp::Reverse(r.priority), r.position));
     let messages = messages_in::<T>(tx, &claimed).await?;
@@ -185,6 +187,7 @@ where
     i64: Binds<T::DB>,
     i32: Binds<T::DB>,
     Option<i32>: Binds<T::DB>,
+    (i64,): Rows<T::DB>,
 {
     let burial = Burial {
         subscription: sub,
@@ -199,5 +202,6 @@ where
     };
     insert_dead_letter::<T::DB>(tx, &burial, now)
         .await
+        .map(drop)
         .map_err(T::err)
 }
