@@ -121,7 +121,7 @@ test('the page shows published messages live, in order, and publishes', { timeou
     const hookId = (await hook.json()).id;
     await page.waitForFunction((id) => {
       const li = document.querySelector(`[data-subscription="${id}"]`);
-      return li && /circuit closed/.test(li.textContent) && li.querySelector('.attempt')
+      return li && /circuit (closed|open|half open)/.test(li.textContent) && li.querySelector('.attempt')
         && /connect|refused/i.test(li.querySelector('.attempt').textContent);
     }, hookId, WAIT);
 
