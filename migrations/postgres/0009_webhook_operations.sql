@@ -36,7 +36,7 @@ CREATE TABLE attempts (
     duration_ms     BIGINT  NOT NULL,
     response        TEXT
 );
--- Newest first per subscription, optionally of one message; pruned by age.
+-- Newest first per subscription, optionally of one message. Pruning walks
+-- the oldest ids (attempts are logged in time order), so no time index.
 CREATE INDEX attempts_subscription ON attempts (subscription_id, id);
 CREATE INDEX attempts_message ON attempts (subscription_id, position, id);
-CREATE INDEX attempts_time ON attempts (time_us);

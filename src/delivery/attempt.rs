@@ -57,13 +57,18 @@ impl Deliverer {
                 duration: Duration::ZERO,
             },
         };
-        let log = self.settings.attempt_log.then(|| AttemptLog {
-            time: Timestamp::now(),
-            status: answer.status.map(|s| i32::from(s.as_u16())),
-            error: answer.error.clone(),
-            duration_ms: answer.duration.as_millis() as i64,
-            response: answer.response.clone(),
-        });
+        let now = Timestamp::now();
+        if let Some(logger) = &self.attempt_log {
+            logger.log(AttemptLog {
+                subscription_id: sub.id,
+                position: due.position,
+                time: now,
+                status: answer.status.map(|s| i32::from(s.as_u16())),
+                error: answer.error.clone(),
+                duration_ms: answer.duration.as_millis() as i64,
+                response: answer.response.clone(),
+            });
+        }
         let final_failure = body.is_none()
             || answer.abort
             || (due.attempts + 1) as u32 >= sub.max_attempts.max(1) as u32;
@@ -71,9 +76,9 @@ impl Deliverer {
             (true, _) => {
                 metrics::counter!(crate::telemetry::WEBHOOK_ATTEMPTS, "outcome" => "success")
                     .increment(1);
-                self.store.delivered(&due, log.as_ref()).await
+                self.store.delivered(&due).await
             }
-            (false, true) => self.bury(sub, &due, &answer, body, log.as_ref()).await,
+            (false, true) => self.bury(sub, &due, &answer, body, now).await,
             (false, false) => {
                 metrics::counter!(crate::telemetry::WEBHOOK_ATTEMPTS, "outcome" => "retry")
                     .increment(1);
@@ -83,10 +88,8 @@ impl Deliverer {
                 };
                 let failures = (due.attempts + 1) as u32;
                 let delay = backoff.delay(failures, answer.retry_after, rand::random());
-                let next = Timestamp(Timestamp::now().0 + delay.as_micros() as i64);
-                self.store
-                    .failed(&due, &answer.failure(), next, log.as_ref())
-                    .await
+                let next = Timestamp(now.0 + delay.as_micros() as i64);
+                self.store.failed(&due, &answer.failure(), next, now).await
             }
         };
         if let Err(e) = recorded {
@@ -105,7 +108,7 @@ impl Deliverer {
         due: &Due,
         answer: &Answer,
         body: Option<Bytes>,
-        log: Option<&AttemptLog>,
+        now: Timestamp,
     ) -> Result<(), crate::storage::StoreError> {
         let reason = if answer.abort {
             "aborted"
@@ -117,7 +120,7 @@ impl Deliverer {
         let envelope = body.as_deref().and_then(|b| std::str::from_utf8(b).ok());
         let buried = self
             .store
-            .bury(due, &answer.failure(), envelope, reason, log)
+            .bury(due, &answer.failure(), envelope, reason, now)
             .await?;
         // Not for herald's own events: a failing receiver of dead-letter
         // events would otherwise feed itself.

@@ -1,6 +1,7 @@
 //! Webhook delivery: at-least-once, durable, shared fairly between nodes.
 //!
-//! Each pass (after new messages reach the hub, and every `--webhook-poll-ms`):
+//! Each pass (after new messages reach the hub, when the attempts of a claim
+//! that took every free slot end, and every `--webhook-poll-ms`):
 //! 1. **Dispatch.** For every active subscription behind the log head, move
 //!    its matching messages into `retries` and advance its cursor, in one
 //!    transaction (on Postgres, one node at a time per subscription).
@@ -17,6 +18,7 @@
 //! only fills its own subscription's slots.
 
 mod attempt;
+pub mod attempt_log;
 pub mod circuit;
 pub mod client;
 pub mod dispatch;
@@ -109,6 +111,14 @@ pub struct Deliverer {
     breaker: Breaker,
     /// For herald's operational events (see [`events`]).
     publisher: Publisher,
+    /// Where attempts go to the attempt log (None: no log is kept).
+    attempt_log: Option<attempt_log::AttemptLogger>,
+    /// Stops the attempt log's writer once attempts have ended.
+    log_stop: CancellationToken,
+    log_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// Woken when attempts of a full claim end (a backlog drains at the
+    /// endpoint's pace, not one claim per `--webhook-poll-ms`).
+    more_due: tokio::sync::Notify,
 }
 
 impl Deliverer {
@@ -119,13 +129,26 @@ impl Deliverer {
         publisher: Publisher,
         settings: DeliverySettings,
     ) -> anyhow::Result<Arc<Self>> {
+        let log_stop = CancellationToken::new();
+        let (attempt_log, log_task) = match settings.attempt_log {
+            true => {
+                let (logger, task) =
+                    attempt_log::AttemptLogger::spawn(store.clone(), log_stop.clone());
+                (Some(logger), Some(task))
+            }
+            false => (None, None),
+        };
         Ok(Arc::new(Self {
+            attempt_log,
+            log_stop,
+            log_task: Mutex::new(log_task),
             store,
             changes,
             client: WebhookClient::new(settings.allow_private)?,
             filters,
             breaker: Breaker::new(settings.breaker),
             publisher,
+            more_due: tokio::sync::Notify::new(),
             settings,
             in_flight: Mutex::new(HashMap::new()),
             tasks: TaskTracker::new(),
@@ -163,6 +186,9 @@ impl Deliverer {
                     self.record_backlog().await;
                     None
                 }
+                // Attempts of a claim that took every free slot ended:
+                // there may be more due now, not only at the next tick.
+                _ = self.more_due.notified() => None,
             };
             // Without a subscription on these topics, a pass would only
             // cost two queries per group commit.
@@ -186,6 +212,11 @@ impl Deliverer {
             .is_err()
         {
             tracing::warn!("webhook attempts still running at shutdown; they will be retried");
+        }
+        self.log_stop.cancel();
+        let log_task = self.log_task.lock().expect("poisoned").take();
+        if let Some(task) = log_task {
+            let _ = task.await;
         }
     }
 
@@ -294,6 +325,8 @@ impl Deliverer {
         if due.is_empty() {
             return Ok(());
         }
+        // A claim that filled every slot may have left more due behind.
+        let more = due.len() == free as usize;
         let positions: Vec<i64> = due.iter().map(|d| d.position).collect();
         let mut messages: HashMap<i64, Arc<Message>> = self
             .store
@@ -316,6 +349,9 @@ impl Deliverer {
                 this.attempt(&sub, d, message, probe).await;
                 if let Some(n) = this.in_flight.lock().expect("poisoned").get_mut(&sub.id) {
                     *n = n.saturating_sub(1);
+                }
+                if more {
+                    this.more_due.notify_one();
                 }
             });
         }

@@ -21,6 +21,8 @@ crate::on_both_backends!(
     event_types_select_what_a_subscription_takes,
     a_rate_limit_spreads_deliveries_and_slows_no_other_subscription,
     only_herald_publishes_to_its_own_topics,
+    hanging_resetting_and_endless_receivers_get_bounded_attempts_logged,
+    the_attempt_log_is_pruned_past_its_max_age,
 );
 
 async fn app(backend: Backend, extra: &[&str]) -> TestApp {
@@ -446,4 +448,126 @@ async fn only_herald_publishes_to_its_own_topics(backend: Backend) {
         .get("/topics/$herald.delivery.dead_lettered/messages")
         .await;
     assert_eq!(r.status(), 200);
+}
+
+/// A raw endpoint on loopback that treats every connection with `serve`.
+async fn raw_endpoint<F, Fut>(serve: F) -> String
+where
+    F: Fn(tokio::net::TcpStream) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            tokio::spawn(serve(socket));
+        }
+    });
+    url
+}
+
+/// Reads the request head (the body is small and can be left unread).
+async fn read_head(socket: &mut tokio::net::TcpStream) {
+    use tokio::io::AsyncReadExt;
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut seen = Vec::new();
+    while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+        match socket.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => seen.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+async fn hanging_resetting_and_endless_receivers_get_bounded_attempts_logged(backend: Backend) {
+    use tokio::io::AsyncWriteExt;
+    let app = app(backend, &[]).await;
+    // Accepts and never answers.
+    let hang = raw_endpoint(|mut s| async move {
+        read_head(&mut s).await;
+        tokio::time::sleep(crate::helpers::DEADLINE).await;
+    })
+    .await;
+    // Resets every connection.
+    let reset = raw_endpoint(|s| async move {
+        let _ = s.set_zero_linger();
+        drop(s);
+    })
+    .await;
+    // Answers 500 with a body that never ends, a little at a time.
+    let endless = raw_endpoint(|mut s| async move {
+        read_head(&mut s).await;
+        let head = "HTTP/1.1 500 Internal Server Error\r\ntransfer-encoding: chunked\r\n\r\n";
+        if s.write_all(head.as_bytes()).await.is_err() {
+            return;
+        }
+        let chunk = format!("100\r\n{}\r\n", "y".repeat(256));
+        while s.write_all(chunk.as_bytes()).await.is_ok() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    let mut ids = Vec::new();
+    for url in [&hang, &reset, &endless] {
+        let mut body = hook(url, "orders", 2);
+        body["timeout_ms"] = json!(400);
+        ids.push(subscribe(&app, body).await["id"].as_i64().unwrap());
+    }
+    app.publish_json("orders", json!({"n": 1})).await;
+    for id in &ids {
+        eventually("two attempts, then a dead letter", || async {
+            let s = get(&app, &format!("/subscriptions/{id}")).await;
+            (s["stats"]["dead_lettered"] == 1).then_some(())
+        })
+        .await;
+    }
+    let log = |id: i64| {
+        let app = &app;
+        async move { get(app, &format!("/subscriptions/{id}/attempts")).await["attempts"].clone() }
+    };
+    let hung = log(ids[0]).await;
+    assert_eq!(hung.as_array().unwrap().len(), 2, "{hung}");
+    for a in hung.as_array().unwrap() {
+        assert_eq!(a["error"], "timed out after 400 ms", "{a}");
+        let ms = a["duration_ms"].as_i64().unwrap();
+        assert!((400..5000).contains(&ms), "{a}");
+    }
+    let reset_log = log(ids[1]).await;
+    assert_eq!(reset_log.as_array().unwrap().len(), 2, "{reset_log}");
+    assert!(reset_log[0].get("status").is_none(), "{reset_log}");
+    assert!(
+        reset_log[0]["error"].as_str().unwrap().contains("error"),
+        "{reset_log}"
+    );
+    let endless_log = log(ids[2]).await;
+    for a in endless_log.as_array().unwrap() {
+        assert_eq!(a["status"], 500, "{a}");
+        let kept = a["response"].as_str().unwrap();
+        assert!(kept.len() <= 1024 && kept.starts_with("yyyy"), "{a}");
+    }
+}
+
+async fn the_attempt_log_is_pruned_past_its_max_age(backend: Backend) {
+    let app = app(
+        backend,
+        &["--attempt-log-max-age", "300ms", "--prune-interval", "50ms"],
+    )
+    .await;
+    let rx = Receiver::start(Behaviour::Ok).await;
+    let id = subscribe(&app, hook(&rx.url, "orders", 3)).await["id"]
+        .as_i64()
+        .unwrap();
+    app.publish_json("orders", json!({"n": 1})).await;
+    rx.successes(1).await;
+    let path = format!("/subscriptions/{id}/attempts");
+    eventually("the attempt logged", || async {
+        let log = get(&app, &path).await;
+        (log["attempts"].as_array().unwrap().len() == 1).then_some(())
+    })
+    .await;
+    eventually("the attempt pruned", || async {
+        let log = get(&app, &path).await;
+        log["attempts"].as_array().unwrap().is_empty().then_some(())
+    })
+    .await;
 }

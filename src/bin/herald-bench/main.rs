@@ -2,7 +2,7 @@
 //! checks that nothing is lost or duplicated, and prints figures beside a
 //! baseline measured in the same run.
 //!
-//! `cargo run --release --bin herald-bench -- <publish|batch|fanout|catchup|idle|slow|retention|auth|queue|options|all>`
+//! `cargo run --release --bin herald-bench -- <publish|batch|fanout|catchup|idle|slow|retention|auth|queue|options|webhooks|all>`
 //! Each scenario starts the `herald` binary beside this one on a fresh
 //! database (SQLite; Postgres with `--database-url`), or targets `--url`.
 
@@ -18,6 +18,7 @@ mod slow;
 mod sse;
 mod stats;
 mod tls;
+mod webhooks;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -33,7 +34,7 @@ use stats::Row;
     about = "Benchmarks of herald, each beside its baseline"
 )]
 struct Args {
-    /// publish, batch, fanout, catchup, idle, slow, retention, auth, queue, options, all, or limits
+    /// publish, batch, fanout, catchup, idle, slow, retention, auth, queue, options, webhooks, all, or limits
     /// (the front door's cost: limits on against off, not part of all).
     #[arg(default_value = "all")]
     scenario: String,
@@ -504,6 +505,7 @@ async fn main() -> anyhow::Result<()> {
         "auth",
         "queue",
         "options",
+        "webhooks",
         "all",
     ];
     anyhow::ensure!(
@@ -536,6 +538,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if all || scenario == "options" {
         options::options(&mut cx).await?;
+    }
+    if all || scenario == "webhooks" {
+        webhooks::webhooks(&mut cx).await?;
     }
     if all || scenario == "auth" {
         auth::auth(&mut cx).await?;

@@ -20,7 +20,7 @@ const CONSUMERS: usize = 8;
 const PULL: usize = 100;
 
 /// Appends `n` messages to `topic` straight through the storage layer.
-async fn prefill(db: &BenchDb, topic: &str, n: u64) -> anyhow::Result<()> {
+pub(crate) async fn prefill(db: &BenchDb, topic: &str, n: u64) -> anyhow::Result<()> {
     let options = StoreOptions {
         timeout: Duration::from_secs(5),
         max_connections: 2,

@@ -165,6 +165,8 @@ pub struct Due {
 /// One attempt as the attempt log keeps it.
 #[derive(Debug, Clone)]
 pub struct AttemptLog {
+    pub subscription_id: i64,
+    pub position: i64,
     pub time: Timestamp,
     pub status: Option<i32>,
     pub error: Option<String>,
@@ -291,26 +293,26 @@ pub trait WebhookStore: Send + Sync {
         lease_until: Timestamp,
         limit: u32,
     ) -> Result<Vec<Due>, StoreError>;
-    /// Ends a delivery that succeeded, logging the attempt if `log`.
-    async fn delivered(&self, due: &Due, log: Option<&AttemptLog>) -> Result<(), StoreError>;
-    /// Reschedules a delivery whose attempt failed, logging it if `log`.
+    /// Ends a delivery that succeeded.
+    async fn delivered(&self, due: &Due) -> Result<(), StoreError>;
+    /// Reschedules a delivery whose attempt (at `now`) failed.
     async fn failed(
         &self,
         due: &Due,
         failure: &Failure,
         next: Timestamp,
-        log: Option<&AttemptLog>,
+        now: Timestamp,
     ) -> Result<(), StoreError>;
     /// Moves the delivery to the dead letters, with a copy of its message's
-    /// envelope and why (`max_attempts`, `aborted` …), logging the attempt
-    /// if `log`. Returns the dead letter's id (None: it was gone already).
+    /// envelope and why (`max_attempts`, `aborted` …). Returns the dead
+    /// letter's id (None: it was gone already).
     async fn bury(
         &self,
         due: &Due,
         failure: &Failure,
         envelope: Option<&str>,
         reason: &'static str,
-        log: Option<&AttemptLog>,
+        now: Timestamp,
     ) -> Result<Option<i64>, StoreError>;
     /// Drops a pending delivery whose message has expired, counting it.
     async fn expire(&self, due: &Due) -> Result<(), StoreError>;
@@ -321,6 +323,8 @@ pub trait WebhookStore: Send + Sync {
 /// every [`super::Store`].
 #[async_trait::async_trait]
 pub trait WebhookOpsStore: Send + Sync {
+    /// Appends attempts to the log, in one statement.
+    async fn log_attempts(&self, attempts: &[AttemptLog]) -> Result<(), StoreError>;
     /// A page of the attempt log, newest first.
     async fn attempts(&self, q: &AttemptQuery) -> Result<Vec<Attempt>, StoreError>;
     /// Deletes attempts logged before `before`; returns how many.

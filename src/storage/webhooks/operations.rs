@@ -1,44 +1,18 @@
-//! [`WebhookOpsStore`] once for both backends: the attempt log, the
+//! [`WebhookOpsStore`] once for both backends: the attempt log (written
+//! in batches, see [`crate::delivery::attempt_log`]), the
 //! circuit breaker's and auto-disable's state, secret rotation and the
 //! token windows of shared rate limits. Every transition is a
 //! compare-and-set, so of several nodes exactly one makes each.
 
 use sqlx::{Database, Executor, Pool};
 
-use super::{Attempt, AttemptLog, AttemptQuery, Due, WebhookOpsStore};
+use super::{Attempt, AttemptLog, AttemptQuery, WebhookOpsStore};
 use crate::domain::Timestamp;
 use crate::storage::topics::{Binds, Rows};
 use crate::storage::{SqlBackend, StoreError};
 
-/// Writes one attempt to the log, in the caller's transaction (the one
-/// that records the attempt's outcome in the ledger).
-pub(crate) async fn log_attempt<DB>(
-    conn: &mut DB::Connection,
-    due: &Due,
-    log: &AttemptLog,
-) -> Result<(), sqlx::Error>
-where
-    DB: crate::storage::topics::Sql,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    i64: Binds<DB>,
-    Option<i32>: Binds<DB>,
-    Option<String>: Binds<DB>,
-{
-    sqlx::query(
-        "INSERT INTO attempts (subscription_id, position, time_us, status, error, duration_ms, \
-         response) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-    )
-    .bind(due.subscription_id)
-    .bind(due.position)
-    .bind(log.time.0)
-    .bind(log.status)
-    .bind(log.error.clone())
-    .bind(log.duration_ms)
-    .bind(log.response.clone())
-    .execute(conn)
-    .await
-    .map(drop)
-}
+/// Rows per multi-row INSERT of logged attempts (7 parameters each).
+const LOG_INSERT_CHUNK: usize = 500;
 
 #[async_trait::async_trait]
 impl<T> WebhookOpsStore for T
@@ -51,10 +25,31 @@ where
     i64: Binds<T::DB>,
     i32: Binds<T::DB>,
     Option<i64>: Binds<T::DB>,
+    Option<i32>: Binds<T::DB>,
     Attempt: Rows<T::DB>,
     (i64,): Rows<T::DB>,
     (i64, i32): Rows<T::DB>,
 {
+    async fn log_attempts(&self, attempts: &[AttemptLog]) -> Result<(), StoreError> {
+        for chunk in attempts.chunks(LOG_INSERT_CHUNK) {
+            let mut q = sqlx::QueryBuilder::<T::DB>::new(
+                "INSERT INTO attempts (subscription_id, position, time_us, status, error, \
+                 duration_ms, response) ",
+            );
+            q.push_values(chunk, |mut row, a| {
+                row.push_bind(a.subscription_id)
+                    .push_bind(a.position)
+                    .push_bind(a.time.0)
+                    .push_bind(a.status)
+                    .push_bind(a.error.clone())
+                    .push_bind(a.duration_ms)
+                    .push_bind(a.response.clone());
+            });
+            q.build().execute(self.writes()).await.map_err(T::err)?;
+        }
+        Ok(())
+    }
+
     async fn attempts(&self, q: &AttemptQuery) -> Result<Vec<Attempt>, StoreError> {
         sqlx::query_as(
             "SELECT * FROM attempts WHERE subscription_id = $1 \
@@ -71,9 +66,13 @@ where
     }
 
     async fn prune_attempts(&self, before: Timestamp, limit: u32) -> Result<u64, StoreError> {
+        // The oldest ids, by the primary key: attempts are logged in time
+        // order (to the clocks of the nodes), so the old ones come first and
+        // the walk stops at the first that is still kept.
         let gone: Vec<(i64,)> = sqlx::query_as(
-            "DELETE FROM attempts WHERE id IN \
-             (SELECT id FROM attempts WHERE time_us < $1 ORDER BY time_us LIMIT $2) RETURNING id",
+            "DELETE FROM attempts WHERE id IN (SELECT id FROM \
+             (SELECT id, time_us FROM attempts ORDER BY id LIMIT $2) oldest WHERE time_us < $1) \
+             RETURNING id",
         )
         .bind(before.0)
         .bind(i64::from(limit))

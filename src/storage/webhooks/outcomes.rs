@@ -1,13 +1,11 @@
 //! What an attempt leaves in the ledger, for both backends: a delivery
 //! settled (delivered, or dropped as expired), rescheduled after a
-//! failure, or buried as a dead letter, each with its line in the attempt
-//! log in the same transaction.
+//! failure, or buried as a dead letter.
 
 use sqlx::{Database, Executor};
 
 use super::dead_letters::{Burial, insert_dead_letter};
-use super::operations::log_attempt;
-use super::{AttemptLog, Due, Failure};
+use super::{Due, Failure};
 use crate::domain::Timestamp;
 use crate::storage::topics::{Binds, Rows};
 use crate::storage::{SqlBackend, StoreError};
@@ -18,7 +16,7 @@ pub(super) async fn failed<T>(
     due: &Due,
     failure: &Failure,
     next: Timestamp,
-    log: Option<&AttemptLog>,
+    now: Timestamp,
 ) -> Result<(), StoreError>
 where
     T: SqlBackend,
@@ -32,7 +30,6 @@ where
     (i64,): Rows<T::DB>,
     (Option<i64>, Option<String>): Rows<T::DB>,
 {
-    let now = log.map_or_else(Timestamp::now, |l| l.time);
     let mut tx = store.writes().begin().await.map_err(T::err)?;
     sqlx::query(
         "UPDATE retries SET attempts = $3, next_attempt_us = $4, \
@@ -49,11 +46,6 @@ where
     .execute(&mut *tx)
     .await
     .map_err(T::err)?;
-    if let Some(log) = log {
-        log_attempt::<T::DB>(&mut tx, due, log)
-            .await
-            .map_err(T::err)?;
-    }
     tx.commit().await.map_err(T::err)
 }
 
@@ -64,7 +56,7 @@ pub(super) async fn bury<T>(
     due: &Due,
     failure: &Failure,
     (envelope, reason): (Option<&str>, &'static str),
-    log: Option<&AttemptLog>,
+    now: Timestamp,
 ) -> Result<Option<i64>, StoreError>
 where
     T: SqlBackend,
@@ -78,7 +70,6 @@ where
     (i64,): Rows<T::DB>,
     (Option<i64>, Option<String>): Rows<T::DB>,
 {
-    let now = log.map_or_else(Timestamp::now, |l| l.time);
     let mut tx = store.writes().begin().await.map_err(T::err)?;
     let gone: Option<(Option<i64>, Option<String>)> = sqlx::query_as(
         "DELETE FROM retries WHERE subscription_id = $1 AND position = $2 \
@@ -107,24 +98,14 @@ where
     let id = insert_dead_letter::<T::DB>(&mut tx, &burial, now)
         .await
         .map_err(T::err)?;
-    if let Some(log) = log {
-        log_attempt::<T::DB>(&mut tx, due, log)
-            .await
-            .map_err(T::err)?;
-    }
     tx.commit().await.map_err(T::err)?;
     Ok(Some(id))
 }
 
 /// Ends a pending delivery and counts it in the subscription's `counter`
 /// column (`delivered` or `expired`), once: a delivery already gone counts
-/// nothing. Logs the attempt, if any, in the same transaction.
-pub(super) async fn settle<T>(
-    store: &T,
-    due: &Due,
-    counter: &str,
-    log: Option<&AttemptLog>,
-) -> Result<(), StoreError>
+/// nothing.
+pub(super) async fn settle<T>(store: &T, due: &Due, counter: &str) -> Result<(), StoreError>
 where
     T: SqlBackend,
     for<'c> &'c mut <T::DB as Database>::Connection: Executor<'c, Database = T::DB>,
@@ -148,11 +129,6 @@ where
         sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(id)
             .execute(&mut *tx)
-            .await
-            .map_err(T::err)?;
-    }
-    if let Some(log) = log {
-        log_attempt::<T::DB>(&mut tx, due, log)
             .await
             .map_err(T::err)?;
     }

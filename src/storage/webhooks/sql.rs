@@ -6,8 +6,8 @@ use sqlx::{Database, Executor, Pool};
 
 use super::outcomes;
 use super::{
-    AttemptLog, DeliveryCounts, Due, Failure, MessagePredicate, NewSubscription, Start,
-    Subscription, WebhookStore,
+    DeliveryCounts, Due, Failure, MessagePredicate, NewSubscription, Start, Subscription,
+    WebhookStore,
 };
 use crate::domain::{Message, Position, Timestamp};
 use crate::storage::topics::{Binds, Rows};
@@ -296,8 +296,8 @@ where
             .map_err(T::err)
     }
 
-    async fn delivered(&self, due: &Due, log: Option<&AttemptLog>) -> Result<(), StoreError> {
-        outcomes::settle(self, due, "delivered", log).await
+    async fn delivered(&self, due: &Due) -> Result<(), StoreError> {
+        outcomes::settle(self, due, "delivered").await
     }
 
     async fn failed(
@@ -305,9 +305,9 @@ where
         due: &Due,
         failure: &Failure,
         next: Timestamp,
-        log: Option<&AttemptLog>,
+        now: Timestamp,
     ) -> Result<(), StoreError> {
-        outcomes::failed(self, due, failure, next, log).await
+        outcomes::failed(self, due, failure, next, now).await
     }
 
     async fn bury(
@@ -316,12 +316,12 @@ where
         failure: &Failure,
         envelope: Option<&str>,
         reason: &'static str,
-        log: Option<&AttemptLog>,
+        now: Timestamp,
     ) -> Result<Option<i64>, StoreError> {
-        outcomes::bury(self, due, failure, (envelope, reason), log).await
+        outcomes::bury(self, due, failure, (envelope, reason), now).await
     }
 
     async fn expire(&self, due: &Due) -> Result<(), StoreError> {
-        outcomes::settle(self, due, "expired", None).await
+        outcomes::settle(self, due, "expired").await
     }
 }
