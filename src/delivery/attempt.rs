@@ -1,7 +1,7 @@
 //! One webhook attempt from start to record: drop it if its message has
 //! expired, `POST` it, then record the outcome in the ledger (delivered,
-//! rescheduled with backoff, or buried), with its line in the attempt log
-//! in the same transaction, and tell the endpoint's health (see
+//! rescheduled with backoff, or buried), hand its line to the attempt log
+//! (see [`super::attempt_log`]), and tell the endpoint's health (see
 //! [`super::health`]).
 
 use std::sync::Arc;
@@ -69,7 +69,8 @@ impl Deliverer {
                 response: answer.response.clone(),
             });
         }
-        let final_failure = body.is_none()
+        let retained = body.is_some();
+        let final_failure = !retained
             || answer.abort
             || (due.attempts + 1) as u32 >= sub.max_attempts.max(1) as u32;
         let recorded = match (answer.succeeded(), final_failure) {
@@ -96,7 +97,10 @@ impl Deliverer {
             tracing::warn!(subscription = sub.id, position = due.position, error = %e,
                 "cannot record a webhook outcome; the delivery is retried when its lease ends");
         }
-        self.after_attempt(sub, answer.succeeded(), probe).await;
+        // A message herald no longer has says nothing of the endpoint.
+        if retained {
+            self.after_attempt(sub, answer.succeeded(), probe).await;
+        }
     }
 
     /// Moves a delivery to the dead letters (its last attempt failed, or
@@ -110,10 +114,10 @@ impl Deliverer {
         body: Option<Bytes>,
         now: Timestamp,
     ) -> Result<(), crate::storage::StoreError> {
-        let reason = if answer.abort {
-            "aborted"
-        } else {
-            "max_attempts"
+        let reason = match (&body, answer.abort) {
+            (None, _) => "retention",
+            (Some(_), true) => "aborted",
+            (Some(_), false) => "max_attempts",
         };
         metrics::counter!(crate::telemetry::WEBHOOK_ATTEMPTS, "outcome" => "dead_letter")
             .increment(1);

@@ -16,15 +16,17 @@ use crate::storage::webhooks::{CIRCUIT_CLOSED, CIRCUIT_HALF_OPEN, CIRCUIT_OPEN, 
 impl Deliverer {
     /// Moves an open circuit whose cool-down is over (or a half-open one
     /// whose probe's lease ran out) to half open until `lease_until`; true
-    /// if this node won the probe.
+    /// if this node won the probe (the time is checked in storage too, so a
+    /// stale view of the circuit wins nothing).
     pub(super) async fn half_open(
         &self,
         sub: &Subscription,
+        now: Timestamp,
         lease_until: Timestamp,
     ) -> Result<bool, StoreError> {
         let won = self
             .store
-            .set_circuit(sub.id, &sub.circuit, CIRCUIT_HALF_OPEN, Some(lease_until))
+            .start_probe(sub.id, &sub.circuit, now, lease_until)
             .await?;
         if won && sub.circuit == CIRCUIT_OPEN {
             self.circuit_changed(sub, CIRCUIT_HALF_OPEN).await;
@@ -46,7 +48,10 @@ impl Deliverer {
     }
 
     async fn succeeded(&self, sub: &Subscription, probe: bool) -> Result<(), StoreError> {
-        if sub.failing_since_us.is_some() {
+        // Cleared if storage had it as of the pass, or this node noted it
+        // since (attempts of one claim share the pass's view).
+        let noted = self.failing.lock().expect("poisoned").remove(&sub.id);
+        if sub.failing_since_us.is_some() || noted {
             self.store.set_failing_since(sub.id, None).await?;
         }
         if !probe {
@@ -65,7 +70,10 @@ impl Deliverer {
     async fn failed(&self, sub: &Subscription, probe: bool) -> Result<(), StoreError> {
         let now = Timestamp::now();
         match sub.failing_since_us {
-            None => self.store.set_failing_since(sub.id, Some(now)).await?,
+            None => {
+                self.failing.lock().expect("poisoned").insert(sub.id);
+                self.store.set_failing_since(sub.id, Some(now)).await?;
+            }
             Some(since) => self.maybe_disable(sub, since, now).await?,
         }
         let cooldown = self.breaker.settings().cooldown;
@@ -105,7 +113,10 @@ impl Deliverer {
             Timestamp(since).to_rfc3339(),
             crate::domain::HumanDuration(after),
         );
-        if self.store.disable(sub.id, &reason, now).await? {
+        // Only if it still fails since then: a success on any node since
+        // the pass read `since` cleared it, and the pause is not made.
+        let cutoff = Timestamp(now.0 - after.as_micros() as i64);
+        if self.store.disable(sub.id, &reason, cutoff, now).await? {
             tracing::warn!(subscription = sub.id, url = %sub.url, "webhook disabled: {reason}");
             self.changes.bump();
             metrics::counter!(crate::telemetry::WEBHOOK_DISABLED).increment(1);

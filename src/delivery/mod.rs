@@ -116,6 +116,9 @@ pub struct Deliverer {
     /// Stops the attempt log's writer once attempts have ended.
     log_stop: CancellationToken,
     log_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// Subscriptions whose failing-since this node noted after the pass
+    /// read them (see [`health`]).
+    failing: Mutex<HashSet<i64>>,
     /// Woken when attempts of a full claim end (a backlog drains at the
     /// endpoint's pace, not one claim per `--webhook-poll-ms`).
     more_due: tokio::sync::Notify,
@@ -149,6 +152,7 @@ impl Deliverer {
             breaker: Breaker::new(settings.breaker),
             publisher,
             more_due: tokio::sync::Notify::new(),
+            failing: Mutex::new(HashSet::new()),
             settings,
             in_flight: Mutex::new(HashMap::new()),
             tasks: TaskTracker::new(),
@@ -301,7 +305,7 @@ impl Deliverer {
         let probe = sub.circuit != CIRCUIT_CLOSED;
         if probe {
             if sub.circuit_until_us.is_some_and(|until| until > now.0)
-                || !self.half_open(&sub, lease_until).await?
+                || !self.half_open(&sub, now, lease_until).await?
             {
                 return Ok(());
             }

@@ -349,10 +349,8 @@ pub async fn update(
     if let Some(limit) = patch.rate_limit {
         sub.rate_limit = limit;
     }
+    let resumed = sub.paused && patch.paused == Some(false);
     if let Some(paused) = patch.paused {
-        if sub.paused && !paused {
-            fields::resume(&mut sub);
-        }
         sub.paused = paused;
     }
     // The owner's fresh token renews a webhook whose token had expired.
@@ -378,6 +376,11 @@ pub async fn update(
         .await?
     {
         return Err(ApiError::not_found(format!("no subscription {id}")));
+    }
+    // Whatever paused it (herald, after failures) is forgotten, and its
+    // circuit starts closed.
+    if resumed {
+        state.store.reset_health(id).await?;
     }
     state.subscription_changes.bump();
     show(State(state), caller, ApiId(id)).await

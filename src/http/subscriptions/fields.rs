@@ -117,12 +117,3 @@ pub(super) fn check_rate_limit(s: &Subscription) -> Result<(), ApiError> {
         ))),
     }
 }
-
-/// A subscription taken out of pause: whatever paused it (herald, after
-/// failures) is forgotten, and its circuit starts closed.
-pub(super) fn resume(s: &mut Subscription) {
-    s.disabled_reason = None;
-    s.failing_since_us = None;
-    s.circuit = CIRCUIT_CLOSED.into();
-    s.circuit_until_us = None;
-}

@@ -252,7 +252,9 @@ pub trait WebhookStore: Send + Sync {
     ) -> Result<Vec<Subscription>, StoreError>;
     async fn subscription(&self, id: i64) -> Result<Option<Subscription>, StoreError>;
     async fn delivery_counts(&self, id: i64) -> Result<DeliveryCounts, StoreError>;
-    /// Writes every mutable field of `s` (read, changed, written back).
+    /// Writes the settings of `s` (read, changed, written back); not its
+    /// health (circuit, failing since, disabled reason), which delivery
+    /// keeps (see [`WebhookOpsStore::reset_health`]).
     async fn update_subscription(
         &self,
         s: &Subscription,
@@ -338,11 +340,32 @@ pub trait WebhookOpsStore: Send + Sync {
         to: &str,
         until: Option<Timestamp>,
     ) -> Result<bool, StoreError>;
+    /// Takes the half-open probe: moves the circuit from `from` to half
+    /// open until `lease_until`, if it is still `from` and its time
+    /// (cool-down, or the previous probe's lease) is over at `now`.
+    async fn start_probe(
+        &self,
+        id: i64,
+        from: &str,
+        now: Timestamp,
+        lease_until: Timestamp,
+    ) -> Result<bool, StoreError>;
     /// Notes that attempts fail since `since` (if not noted already), or
     /// with `None` that the last one succeeded.
     async fn set_failing_since(&self, id: i64, since: Option<Timestamp>) -> Result<(), StoreError>;
-    /// Pauses an active subscription with a reason; false if it was paused.
-    async fn disable(&self, id: i64, reason: &str, now: Timestamp) -> Result<bool, StoreError>;
+    /// Pauses an active subscription with a reason, if it has failed since
+    /// `cutoff` or earlier (a success in between cleared that); false if
+    /// not, or if it was paused.
+    async fn disable(
+        &self,
+        id: i64,
+        reason: &str,
+        cutoff: Timestamp,
+        now: Timestamp,
+    ) -> Result<bool, StoreError>;
+    /// Forgets what paused a subscription and closes its circuit (it is
+    /// being resumed).
+    async fn reset_health(&self, id: i64) -> Result<(), StoreError>;
     /// Replaces the secret; the old one stays valid until `until`.
     async fn rotate_secret(
         &self,

@@ -120,18 +120,58 @@ where
         q.execute(self.writes()).await.map_err(T::err).map(drop)
     }
 
-    async fn disable(&self, id: i64, reason: &str, now: Timestamp) -> Result<bool, StoreError> {
+    async fn start_probe(
+        &self,
+        id: i64,
+        from: &str,
+        now: Timestamp,
+        lease_until: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let moved: Option<(i64,)> = sqlx::query_as(
+            "UPDATE subscriptions SET circuit = 'half_open', circuit_until_us = $4 \
+             WHERE id = $1 AND circuit = $2 AND COALESCE(circuit_until_us, 0) <= $3 RETURNING id",
+        )
+        .bind(id)
+        .bind(from.to_owned())
+        .bind(now.0)
+        .bind(lease_until.0)
+        .fetch_optional(self.writes())
+        .await
+        .map_err(T::err)?;
+        Ok(moved.is_some())
+    }
+
+    async fn disable(
+        &self,
+        id: i64,
+        reason: &str,
+        cutoff: Timestamp,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
         let done: Option<(i64,)> = sqlx::query_as(
             "UPDATE subscriptions SET paused = TRUE, disabled_reason = $2, updated_us = $3 \
-             WHERE id = $1 AND paused = FALSE RETURNING id",
+             WHERE id = $1 AND paused = FALSE AND failing_since_us <= $4 RETURNING id",
         )
         .bind(id)
         .bind(reason.to_owned())
         .bind(now.0)
+        .bind(cutoff.0)
         .fetch_optional(self.writes())
         .await
         .map_err(T::err)?;
         Ok(done.is_some())
+    }
+
+    async fn reset_health(&self, id: i64) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE subscriptions SET disabled_reason = NULL, failing_since_us = NULL, \
+             circuit = 'closed', circuit_until_us = NULL WHERE id = $1",
+        )
+        .bind(id)
+        .execute(self.writes())
+        .await
+        .map_err(T::err)
+        .map(drop)
     }
 
     async fn rotate_secret(
@@ -171,6 +211,11 @@ where
         else {
             return Ok(0);
         };
+        // Another node whose clock is ahead opened a later window: this
+        // node waits for it rather than reopening an earlier one.
+        if at > second {
+            return Ok(0);
+        }
         let used_now = if at == second { used.max(0) as u32 } else { 0 };
         let grant = want.min(limit.saturating_sub(used_now));
         if grant == 0 {

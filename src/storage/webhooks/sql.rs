@@ -133,8 +133,7 @@ where
         let done: Option<(i64,)> = sqlx::query_as(
             "UPDATE subscriptions SET filter = $2, url = $3, max_attempts = $4, min_backoff_ms = $5, \
              max_backoff_ms = $6, timeout_ms = $7, paused = $8, updated_us = $9, \
-             owner_expires_us = $10, ack_deadline_ms = $11, event_types = $12, rate_limit = $13, \
-             disabled_reason = $14, failing_since_us = $15, circuit = $16, circuit_until_us = $17 \
+             owner_expires_us = $10, ack_deadline_ms = $11, event_types = $12, rate_limit = $13 \
              WHERE id = $1 RETURNING id",
         )
         .bind(s.id)
@@ -150,10 +149,6 @@ where
         .bind(s.ack_deadline_ms)
         .bind(s.event_types.clone())
         .bind(s.rate_limit)
-        .bind(s.disabled_reason.clone())
-        .bind(s.failing_since_us)
-        .bind(s.circuit.clone())
-        .bind(s.circuit_until_us)
         .fetch_optional(self.writes())
         .await
         .map_err(T::err)?;
