@@ -8,12 +8,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use serde_json::json;
 
 use super::client::Answer;
 use super::{Deliverer, events};
 use crate::domain::webhook::Backoff;
-use crate::domain::{Message, Timestamp, topic};
+use crate::domain::{Message, Timestamp};
 use crate::storage::webhooks::{AttemptLog, Due, Subscription};
 
 impl Deliverer {
@@ -126,18 +125,18 @@ impl Deliverer {
             .store
             .bury(due, &answer.failure(), envelope, reason, now)
             .await?;
-        // Not for herald's own events: a failing receiver of dead-letter
-        // events would otherwise feed itself.
-        if let Some(id) = buried
-            && !topic::is_reserved(&due.topic)
-        {
-            let event = json!({
-                "subscription_id": sub.id, "dead_letter_id": id,
-                "message_id": due.position, "topic": due.topic,
-                "reason": reason, "attempts": due.attempts + 1,
-                "status": answer.status.map(|s| s.as_u16()), "error": answer.error,
-            });
-            events::emit(&self.publisher, events::DELIVERY_DEAD_LETTERED, event).await;
+        if let Some(id) = buried {
+            let event = events::DeadLettered {
+                subscription_id: sub.id,
+                dead_letter_id: id,
+                message_id: due.position,
+                topic: &due.topic,
+                reason,
+                attempts: due.attempts + 1,
+                status: answer.status.map(|s| s.as_u16()),
+                error: answer.error.as_deref(),
+            };
+            events::dead_lettered(&self.publisher, &event).await;
         }
         Ok(())
     }

@@ -3,6 +3,7 @@
 //! webhooks). Only herald publishes there (see
 //! [`crate::domain::TopicName::is_reserved`]).
 
+use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::domain::{EventType, NewMessage, Payload, Priority, Timestamp, TopicName};
@@ -38,4 +39,28 @@ pub async fn emit(publisher: &Publisher, topic: &'static str, mut data: Value) {
     if let Err(e) = publisher.publish(message).await {
         tracing::warn!(topic, error = %e, "cannot publish an operational event");
     }
+}
+
+/// What `$herald.delivery.dead_lettered` says of a dead letter.
+#[derive(Debug, Serialize)]
+pub struct DeadLettered<'a> {
+    pub subscription_id: i64,
+    pub dead_letter_id: i64,
+    pub message_id: i64,
+    pub topic: &'a str,
+    pub reason: &'a str,
+    pub attempts: i32,
+    /// The endpoint's last status (webhooks only).
+    pub status: Option<u16>,
+    pub error: Option<&'a str>,
+}
+
+/// Says that a delivery became a dead letter; not for messages on herald's
+/// own topics (a failing receiver of these events would feed itself).
+pub async fn dead_lettered(publisher: &Publisher, d: &DeadLettered<'_>) {
+    if crate::domain::topic::is_reserved(d.topic) {
+        return;
+    }
+    let data = serde_json::to_value(d).unwrap_or_default();
+    emit(publisher, DELIVERY_DEAD_LETTERED, data).await;
 }

@@ -13,6 +13,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::domain::{AckId, Timestamp};
+use crate::fanout::writer::Publisher;
 use crate::fanout::{FilterRegistry, HubReceiver, Matcher, Missed};
 use crate::storage::pull::Leased;
 use crate::storage::webhooks::Subscription;
@@ -61,12 +62,15 @@ pub struct Consumer {
     store: Arc<dyn Store>,
     sub: Subscription,
     matcher: Matcher,
+    /// For `$herald.delivery.dead_lettered`.
+    publisher: Publisher,
 }
 
 impl Consumer {
     pub fn new(
         store: Arc<dyn Store>,
         filters: &FilterRegistry,
+        publisher: Publisher,
         sub: Subscription,
     ) -> anyhow::Result<Self> {
         let matcher = super::dispatch::matcher(filters, &sub)?;
@@ -74,6 +78,7 @@ impl Consumer {
             store,
             sub,
             matcher,
+            publisher,
         })
     }
 
@@ -103,6 +108,23 @@ impl Consumer {
                 .store
                 .lease(self.sub.id, now, until, n, max_attempts, acks)
                 .await?;
+            for d in &outcome.dead_lettered {
+                let error = match d.reason {
+                    crate::storage::pull::REASON_RETENTION => "the message is no longer retained",
+                    _ => "leased max_attempts times without an ack",
+                };
+                let event = super::events::DeadLettered {
+                    subscription_id: self.sub.id,
+                    dead_letter_id: d.id,
+                    message_id: d.position,
+                    topic: &d.topic,
+                    reason: d.reason,
+                    attempts: d.attempts,
+                    status: None,
+                    error: Some(error),
+                };
+                super::events::dead_lettered(&self.publisher, &event).await;
+            }
             // Acked once: a second pass (after dropped rows) leases only.
             acked.append(&mut outcome.acked);
             acks = &[];

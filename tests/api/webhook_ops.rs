@@ -23,6 +23,7 @@ crate::on_both_backends!(
     only_herald_publishes_to_its_own_topics,
     hanging_resetting_and_endless_receivers_get_bounded_attempts_logged,
     the_attempt_log_is_pruned_past_its_max_age,
+    a_pull_subscriptions_dead_letter_is_announced_too,
 );
 
 async fn app(backend: Backend, extra: &[&str]) -> TestApp {
@@ -570,4 +571,49 @@ async fn the_attempt_log_is_pruned_past_its_max_age(backend: Backend) {
         log["attempts"].as_array().unwrap().is_empty().then_some(())
     })
     .await;
+}
+
+async fn a_pull_subscriptions_dead_letter_is_announced_too(backend: Backend) {
+    let app = app(backend, &[]).await;
+    let sub = subscribe(
+        &app,
+        json!({"topic": "jobs", "mode": "pull", "max_attempts": 1}),
+    )
+    .await;
+    let id = sub["id"].as_i64().unwrap();
+    let ack = app.publish_json("jobs", json!({"n": 1})).await;
+    let pull = |body: Value| {
+        let app = &app;
+        async move {
+            let r = app
+                .client
+                .post(app.url(&format!("/subscriptions/{id}/pull")))
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200);
+            r.json::<Value>().await.unwrap()
+        }
+    };
+    let leased = pull(json!({"max_messages": 1})).await;
+    let ack_id = leased["messages"][0]["ack_id"].clone();
+    let r = app
+        .client
+        .post(app.url(&format!("/subscriptions/{id}/nack")))
+        .json(&json!({"ack_ids": [ack_id], "delay": "0s"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // Its one attempt is used: the next lease buries it.
+    let again = pull(json!({"max_messages": 1})).await;
+    assert_eq!(again["messages"], json!([]), "{again}");
+    let events = herald_events(&app, "$herald.delivery.dead_lettered").await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    let e = &events[0];
+    assert_eq!(e["subscription_id"], id);
+    assert_eq!(e["message_id"], ack.id);
+    assert_eq!(e["reason"], "max_attempts");
+    assert_eq!(e["attempts"], 1);
 }

@@ -158,7 +158,13 @@ async fn load(state: &AppState, caller: &Caller, id: i64) -> Result<Subscription
 }
 
 pub(crate) fn consumer(state: &AppState, sub: Subscription) -> Result<Consumer, ApiError> {
-    Consumer::new(state.store.clone(), &state.filters, sub).map_err(|e| {
+    Consumer::new(
+        state.store.clone(),
+        &state.filters,
+        state.publisher.clone(),
+        sub,
+    )
+    .map_err(|e| {
         tracing::error!(error = %e, "a stored subscription cannot be matched");
         ApiError::internal()
     })

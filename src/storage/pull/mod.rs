@@ -52,6 +52,20 @@ pub struct LeaseOutcome {
     pub dropped: usize,
     /// The acks given with the lease that were still leased, now acked.
     pub acked: Vec<AckId>,
+    /// Deliveries this lease moved to the dead letters.
+    pub dead_lettered: Vec<DeadLettered>,
+}
+
+/// A delivery that a lease moved to the dead letters.
+#[derive(Debug, Clone)]
+pub struct DeadLettered {
+    /// The dead letter's id.
+    pub id: i64,
+    pub position: i64,
+    pub topic: String,
+    /// [`REASON_MAX_ATTEMPTS`] or [`REASON_RETENTION`].
+    pub reason: &'static str,
+    pub attempts: i32,
 }
 
 /// A pull subscription's ledger now.

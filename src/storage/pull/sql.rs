@@ -63,7 +63,7 @@ where
     ) -> Result<LeaseOutcome, StoreError> {
         let mut tx = self.writes().begin().await.map_err(T::err)?;
         let acked = ack_in::<T>(&mut tx, sub, acks, now).await?;
-        bury_exhausted::<T>(&mut tx, sub, now, max_attempts).await?;
+        let exhausted = bury_exhausted::<T>(&mut tx, sub, now, max_attempts).await?;
         // The unary `+` keeps SQLite off the indexes on those columns: it
         // walks `retries_priority` (highest priority first, then in
         // position order) and stops after `n`, instead of sorting every due
@@ -88,6 +88,7 @@ where
         .map_err(T::err)?;
         let mut out = hand_out::<T>(&mut tx, sub, claimed, now).await?;
         out.acked = acked;
+        out.dead_lettered.splice(0..0, exhausted);
         tx.commit().await.map_err(T::err)?;
         Ok(out)
     }

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use sqlx::{Database, Executor, Transaction};
 
-use super::super::{LeaseOutcome, Leased, REASON_MAX_ATTEMPTS, REASON_RETENTION};
+use super::super::{DeadLettered, LeaseOutcome, Leased, REASON_MAX_ATTEMPTS, REASON_RETENTION};
 use super::{ROW, Row, placeholders};
 use crate::domain::{AckId, Message, Timestamp};
 use crate::storage::topics::Binds;
@@ -24,7 +24,7 @@ pub(super) async fn bury_exhausted<T>(
     sub: i64,
     now: Timestamp,
     max_attempts: i32,
-) -> Result<(), StoreError>
+) -> Result<Vec<DeadLettered>, StoreError>
 where
     T: SqlBackend,
     for<'c> &'c mut <T::DB as Database>::Connection: Executor<'c, Database = T::DB>,
@@ -52,11 +52,12 @@ where
     .map_err(T::err)?;
     let error = format!("leased {max_attempts} times without an ack");
     let messages = messages_in::<T>(tx, &buried).await?;
+    let mut out = Vec::with_capacity(buried.len());
     for row in &buried {
         let envelope = envelope_of(row, &messages).map(|(e, _)| e);
-        bury::<T>(tx, sub, row, &error, REASON_MAX_ATTEMPTS, envelope, now).await?;
+        out.push(bury::<T>(tx, sub, row, &error, REASON_MAX_ATTEMPTS, envelope, now).await?);
     }
-    Ok(())
+    Ok(out)
 }
 
 /// The claimed rows as leases, highest priority first, then in position
@@ -105,7 +106,8 @@ where
                     .map_err(T::err)?;
             } else {
                 let error = "the message is no longer retained";
-                bury::<T>(tx, sub, &row, error, REASON_RETENTION, None, now).await?;
+                let buried = bury::<T>(tx, sub, &row, error, REASON_RETENTION, None, now).await?;
+                out.dead_lettered.push(buried);
             }
             out.dropped += 1;
             continue;
@@ -175,10 +177,10 @@ async fn bury<T>(
     sub: i64,
     row: &Row,
     error: &str,
-    reason: &str,
+    reason: &'static str,
     envelope: Option<String>,
     now: Timestamp,
-) -> Result<(), StoreError>
+) -> Result<DeadLettered, StoreError>
 where
     T: SqlBackend,
     for<'c> &'c mut <T::DB as Database>::Connection: Executor<'c, Database = T::DB>,
@@ -200,8 +202,14 @@ where
         envelope: envelope.or_else(|| row.envelope.clone()),
         reason,
     };
-    insert_dead_letter::<T::DB>(tx, &burial, now)
+    let id = insert_dead_letter::<T::DB>(tx, &burial, now)
         .await
-        .map(drop)
-        .map_err(T::err)
+        .map_err(T::err)?;
+    Ok(DeadLettered {
+        id,
+        position: row.position,
+        topic: row.topic.clone(),
+        reason,
+        attempts: row.attempts,
+    })
 }
