@@ -125,8 +125,14 @@ async fn stream(
         .map(|p| p.as_str())
         .collect::<Vec<_>>()
         .join(",");
-    let matcher = state.matcher(selector, query.one("filter")?)?;
+    let client = super::presence::client_label(caller, query.one("client")?)?;
+    let with_presence = presence_flag(query)?;
+    let matcher = state.matcher(selector.clone(), query.one("filter")?)?;
     let (slot, stop) = open_slot(state, caller)?;
+    // Subscribed before joining, so a stream sees its own join.
+    let events = with_presence.then(|| state.presence.events());
+    let present = super::presence::join(state, client, &selector).await?;
+    let connection = HeaderValue::from_str(present.connection()).ok();
     let frames = subscriber::open(
         &state.hub,
         state.store.clone(),
@@ -134,10 +140,19 @@ async fn stream(
         cursor,
         state.settings.stream.clone(),
         stop.clone(),
+        subscriber::Sse,
     )
     .await?;
-    // Dropped with the stream: frees the slot and ends the watcher above.
-    let held = (slot, stop.drop_guard());
+    let frames: futures_util::stream::BoxStream<'static, _> = match events {
+        Some(events) => crate::presence::with_events(frames, events, move |c| {
+            c.sse_frames(&selector).into_iter().collect()
+        })
+        .boxed(),
+        None => frames.boxed(),
+    };
+    // Dropped with the stream: frees the slot, ends the watcher above, and
+    // is the stream's leave.
+    let held = (slot, stop.drop_guard(), present);
     let mut log = super::request_log::StreamLog::open(&topics, cursor.is_some());
     let frames = frames.map(move |f| {
         let _ = &held;
@@ -146,7 +161,24 @@ async fn stream(
         }
         f
     });
-    Ok(sse_response(Body::from_stream(frames)))
+    let mut response = sse_response(Body::from_stream(frames));
+    if let Some(id) = connection {
+        response.headers_mut().insert("herald-connection", id);
+    }
+    Ok(response)
+}
+
+/// `?presence=true` (or `false`, the default): join and leave events.
+pub(crate) fn presence_flag(query: &QueryPairs) -> Result<bool, ApiError> {
+    match query.one("presence")? {
+        None | Some("false") => Ok(false),
+        Some("true") => Ok(true),
+        Some(other) => Err(ApiError::bad_request(
+            "invalid-presence",
+            "Invalid presence",
+            format!("presence must be true or false, not {other:?}"),
+        )),
+    }
 }
 
 /// A stream slot of the caller's (`--max-streams-per-client`), and a token

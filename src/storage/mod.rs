@@ -4,6 +4,7 @@
 
 pub mod open;
 pub mod postgres;
+pub mod presence;
 pub mod pull;
 pub mod readiness;
 pub mod scheduled;
@@ -27,6 +28,7 @@ pub trait Store:
     webhooks::WebhookStore
     + webhooks::DeadLetterStore
     + pull::PullStore
+    + presence::PresenceStore
     + topics::TopicStore
     + tokens::TokenStore
     + scheduled::ScheduleStore
