@@ -315,9 +315,9 @@ impl Presence {
                 keep
             });
             for (k, m) in fresh {
-                if !members.contains_key(&k) {
+                if let std::collections::btree_map::Entry::Vacant(place) = members.entry(k) {
                     told.push(Change::of(&m, true, m.since));
-                    members.insert(k, m);
+                    place.insert(m);
                 }
             }
         }

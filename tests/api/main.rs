@@ -23,6 +23,7 @@ mod lock_waits;
 mod logs;
 mod ordering;
 mod presence;
+mod presence_cluster;
 mod protocol_errors;
 mod pruner;
 mod publish;

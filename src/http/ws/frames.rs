@@ -80,19 +80,23 @@ pub struct Echo {
     pub sub: Option<String>,
 }
 
-/// Parses a text frame: the frame, or an error with what could be echoed.
-pub fn parse(text: &str) -> Result<(ClientFrame, Echo), (ApiError, Echo)> {
-    let mut value: Value = serde_json::from_str(text).map_err(|e| {
-        (
-            invalid("invalid-frame", format!("not JSON: {e}")),
-            Echo::default(),
-        )
-    })?;
+/// Parses a text frame: what an answer can echo of it, and the frame or
+/// why it is refused.
+pub fn parse(text: &str) -> (Echo, Result<ClientFrame, ApiError>) {
+    let mut value: Value = match serde_json::from_str(text) {
+        Ok(v) => v,
+        Err(e) => {
+            return (
+                Echo::default(),
+                Err(invalid("invalid-frame", format!("not JSON: {e}"))),
+            );
+        }
+    };
     let Some(obj) = value.as_object_mut() else {
-        return Err((
-            invalid("invalid-frame", "a frame is a JSON object"),
+        return (
             Echo::default(),
-        ));
+            Err(invalid("invalid-frame", "a frame is a JSON object")),
+        );
     };
     let echo = Echo {
         reference: obj.remove("ref"),
@@ -101,10 +105,10 @@ pub fn parse(text: &str) -> Result<(ClientFrame, Echo), (ApiError, Echo)> {
     let op = match obj.get("op") {
         Some(Value::String(op)) => op.clone(),
         _ => {
-            return Err((
-                invalid("invalid-frame", "a frame needs an \"op\" string"),
+            return (
                 echo,
-            ));
+                Err(invalid("invalid-frame", "a frame needs an \"op\" string")),
+            );
         }
     };
     const OPS: [&str; 7] = [
@@ -118,12 +122,11 @@ pub fn parse(text: &str) -> Result<(ClientFrame, Echo), (ApiError, Echo)> {
     ];
     if !OPS.contains(&op.as_str()) {
         let detail = format!("unknown op {op:?}; use one of {}", OPS.join(", "));
-        return Err((invalid("unknown-op", detail), echo));
+        return (echo, Err(invalid("unknown-op", detail)));
     }
-    match serde_json::from_value(value) {
-        Ok(frame) => Ok((frame, echo)),
-        Err(e) => Err((invalid("invalid-frame", format!("{op}: {e}")), echo)),
-    }
+    let frame =
+        serde_json::from_value(value).map_err(|e| invalid("invalid-frame", format!("{op}: {e}")));
+    (echo, frame)
 }
 
 fn invalid(kind: &'static str, detail: impl Into<String>) -> ApiError {
@@ -233,18 +236,18 @@ mod tests {
 
     #[test]
     fn bad_frames_are_errors_that_echo_what_they_can() {
-        let (e, _) = parse("{").unwrap_err();
-        assert_eq!(e.kind, "invalid-frame");
-        let (e, echo) = parse(r#"{"op":"dance","ref":7}"#).unwrap_err();
+        let kind = |r: Result<ClientFrame, ApiError>| r.unwrap_err().kind;
+        assert_eq!(kind(parse("{").1), "invalid-frame");
+        let (echo, r) = parse(r#"{"op":"dance","ref":7}"#);
         assert_eq!(
-            (e.kind, echo.reference),
+            (kind(r), echo.reference),
             ("unknown-op", Some(Value::from(7)))
         );
-        let (e, echo) = parse(r#"{"op":"subscribe","sub":"s","topics":3}"#).unwrap_err();
-        assert_eq!((e.kind, echo.sub.as_deref()), ("invalid-frame", Some("s")));
+        let (echo, r) = parse(r#"{"op":"subscribe","sub":"s","topics":3}"#);
+        assert_eq!((kind(r), echo.sub.as_deref()), ("invalid-frame", Some("s")));
         assert!(matches!(
-            parse(r#"{"op":"ping"}"#),
-            Ok((ClientFrame::Ping {}, _))
+            parse(r#"{"op":"ping"}"#).1,
+            Ok(ClientFrame::Ping {})
         ));
     }
 }

@@ -83,8 +83,8 @@ impl Conn {
                 self.send(frames::error(&e, &Echo::default())).await;
             }
             Message::Text(text) => match frames::parse(text.as_str()) {
-                Ok((frame, echo)) => self.op(frame, echo).await,
-                Err((e, echo)) => self.send(frames::error(&e, &echo)).await,
+                (echo, Ok(frame)) => self.op(frame, echo).await,
+                (echo, Err(e)) => self.send(frames::error(&e, &echo)).await,
             },
             Message::Binary(_) => {
                 let e = ApiError::bad_request(
