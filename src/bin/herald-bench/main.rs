@@ -2,7 +2,7 @@
 //! checks that nothing is lost or duplicated, and prints figures beside a
 //! baseline measured in the same run.
 //!
-//! `cargo run --release --bin herald-bench -- <publish|batch|fanout|catchup|idle|slow|retention|auth|queue|options|all>`
+//! `cargo run --release --bin herald-bench -- <publish|batch|fanout|catchup|idle|slow|retention|auth|queue|options|ws|all>`
 //! Each scenario starts the `herald` binary beside this one on a fresh
 //! database (SQLite; Postgres with `--database-url`), or targets `--url`.
 
@@ -18,6 +18,7 @@ mod slow;
 mod sse;
 mod stats;
 mod tls;
+mod ws;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -25,7 +26,7 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use load::Kind;
 use server::{BenchDb, Server, cpu_seconds};
-use stats::Row;
+pub(crate) use stats::Row;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -33,7 +34,7 @@ use stats::Row;
     about = "Benchmarks of herald, each beside its baseline"
 )]
 struct Args {
-    /// publish, batch, fanout, catchup, idle, slow, retention, auth, queue, options, all, or limits
+    /// publish, batch, fanout, catchup, idle, slow, retention, auth, queue, options, ws, all, or limits
     /// (the front door's cost: limits on against off, not part of all).
     #[arg(default_value = "all")]
     scenario: String,
@@ -504,6 +505,7 @@ async fn main() -> anyhow::Result<()> {
         "auth",
         "queue",
         "options",
+        "ws",
         "all",
     ];
     anyhow::ensure!(
@@ -515,6 +517,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if all || scenario == "batch" {
         batch(&mut cx).await?;
+    }
+    if all || scenario == "ws" {
+        ws::scenario(&mut cx).await?;
     }
     if all || scenario == "fanout" {
         fanout(&mut cx).await?;

@@ -40,6 +40,11 @@ use crate::auth::limits::Rate;
 
 /// Frames queued for one socket at most; beyond, its streams wait.
 const QUEUE: usize = 256;
+/// Bytes read from a socket at a time.
+const READ_BUFFER: usize = 4 * 1024;
+/// Bytes a socket gathers before it writes (it also writes at each flush,
+/// after every burst of frames).
+const WRITE_BUFFER: usize = 16 * 1024;
 
 /// WebSocket limits and heartbeats (flags `--ws-…`).
 #[derive(Debug, Clone)]
@@ -80,7 +85,11 @@ pub async fn upgrade(
     let client = super::presence::client_label(&caller, query.one("client")?)?;
     let (slot, stop) = super::events::open_slot(&state, &caller)?;
     let hard = state.settings.ws.max_frame_bytes.saturating_mul(4);
+    // Small buffers: tungstenite's defaults (128 KiB each) would cost every
+    // idle socket far more than an SSE stream; they grow while busy.
     Ok(ws
+        .read_buffer_size(READ_BUFFER)
+        .write_buffer_size(WRITE_BUFFER)
         .max_message_size(hard)
         .max_frame_size(hard)
         .on_upgrade(move |socket| async move {
