@@ -205,7 +205,11 @@ pub async fn fanout_at(
     for (k, mut c) in conns.into_iter().enumerate() {
         let mut seen = counts.reader(k);
         readers.push(tokio::spawn(async move {
-            while c.read(|id, data| seen.event(id, data)).await.unwrap_or(false) {}
+            while c
+                .read(|id, data| seen.event(id, data))
+                .await
+                .unwrap_or(false)
+            {}
         }));
     }
     counts.run(base, subscribers, rate, duration, readers).await

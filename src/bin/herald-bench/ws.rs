@@ -34,7 +34,11 @@ fn client_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
 
 impl Ws {
     /// Upgrades, subscribes to `topic` and waits for `subscribed`.
-    pub async fn connect(addr: SocketAddr, local: Option<IpAddr>, topic: &str) -> anyhow::Result<Ws> {
+    pub async fn connect(
+        addr: SocketAddr,
+        local: Option<IpAddr>,
+        topic: &str,
+    ) -> anyhow::Result<Ws> {
         let mut stream = connect_from(addr, local, None).await?;
         stream
             .write_all(
@@ -44,19 +48,30 @@ impl Ws {
             .await?;
         let mut buf = Vec::with_capacity(4096);
         let end = loop {
-            anyhow::ensure!(stream.read_buf(&mut buf).await? > 0, "closed before the upgrade");
+            anyhow::ensure!(
+                stream.read_buf(&mut buf).await? > 0,
+                "closed before the upgrade"
+            );
             if let Some(end) = find(&buf, b"\r\n\r\n") {
                 break end;
             }
         };
-        anyhow::ensure!(buf.starts_with(b"HTTP/1.1 101"), "{}", String::from_utf8_lossy(&buf[..end]));
+        anyhow::ensure!(
+            buf.starts_with(b"HTTP/1.1 101"),
+            "{}",
+            String::from_utf8_lossy(&buf[..end])
+        );
         buf.drain(..end + 4);
         let sub = format!(r#"{{"op":"subscribe","sub":"s","topics":["{topic}"]}}"#);
         stream.write_all(&client_frame(0x1, sub.as_bytes())).await?;
         let mut ws = Ws { stream, buf };
         let mut subscribed = false;
         while !subscribed {
-            anyhow::ensure!(ws.read(|f| subscribed |= find(f, b"\"subscribed\"").is_some()).await?, "closed");
+            anyhow::ensure!(
+                ws.read(|f| subscribed |= find(f, b"\"subscribed\"").is_some())
+                    .await?,
+                "closed"
+            );
         }
         Ok(ws)
     }
@@ -118,7 +133,12 @@ pub async fn open_many(base: &str, topic: &str, n: usize) -> anyhow::Result<Vec<
 }
 
 /// [`sse::fanout`] over WebSocket subscriptions.
-pub async fn fanout(base: &str, subscribers: usize, rate: f64, duration: Duration) -> anyhow::Result<Fanout> {
+pub async fn fanout(
+    base: &str,
+    subscribers: usize,
+    rate: f64,
+    duration: Duration,
+) -> anyhow::Result<Fanout> {
     let conns = open_many(base, "fan", subscribers).await?;
     let counts = Counts::default();
     let mut readers = Vec::with_capacity(subscribers);
@@ -153,7 +173,11 @@ pub async fn idle(base: &str, pid: u32, n: usize) -> anyhow::Result<f64> {
 
 /// Streams of topic `fan` opening and closing every `every` until
 /// `stop`: the presence churn of the presence-on run.
-pub async fn churn(base: String, every: Duration, stop: tokio_util::sync::CancellationToken) -> u64 {
+pub async fn churn(
+    base: String,
+    every: Duration,
+    stop: tokio_util::sync::CancellationToken,
+) -> u64 {
     let mut n = 0;
     let Ok(addr) = addr(&base) else { return 0 };
     while !stop.is_cancelled() {
@@ -180,7 +204,11 @@ where
         db.cleanup().await;
     }
     let out = out?;
-    anyhow::ensure!(out.out_of_order == 0, "{} events out of order or repeated", out.out_of_order);
+    anyhow::ensure!(
+        out.out_of_order == 0,
+        "{} events out of order or repeated",
+        out.out_of_order
+    );
     Ok(out)
 }
 
@@ -193,15 +221,34 @@ fn per_sec(f: &Fanout) -> f64 {
 /// against off.
 pub async fn scenario(cx: &mut crate::Ctx) -> anyhow::Result<()> {
     let smoke = cx.args.smoke;
-    let subs = if smoke { vec![20] } else { cx.args.subscribers.clone() };
-    let (aim, half_aim) = if smoke { (2_000.0, 1_000.0) } else { (cx.args.deliveries, cx.args.latency_deliveries) };
+    let subs = if smoke {
+        vec![20]
+    } else {
+        cx.args.subscribers.clone()
+    };
+    let (aim, half_aim) = if smoke {
+        (2_000.0, 1_000.0)
+    } else {
+        (cx.args.deliveries, cx.args.latency_deliveries)
+    };
     let d = cx.secs();
     for s in subs {
         let (rate, half) = (aim / s as f64, half_aim / s as f64);
-        let sse_full = on_fresh(cx, &[], |u| async move { sse::fanout(&u, s, rate, d).await }).await?;
+        let sse_full = on_fresh(
+            cx,
+            &[],
+            |u| async move { sse::fanout(&u, s, rate, d).await },
+        )
+        .await?;
         let ws_full = on_fresh(cx, &[], |u| async move { fanout(&u, s, rate, d).await }).await?;
-        let mut sse_half = on_fresh(cx, &[], |u| async move { sse::fanout(&u, s, half, d).await }).await?;
-        let mut ws_half = on_fresh(cx, &[], |u| async move { fanout(&u, s, half, d).await }).await?;
+        let mut sse_half = on_fresh(
+            cx,
+            &[],
+            |u| async move { sse::fanout(&u, s, half, d).await },
+        )
+        .await?;
+        let mut ws_half =
+            on_fresh(cx, &[], |u| async move { fanout(&u, s, half, d).await }).await?;
         let label = format!("ws fanout, {s} subscribers");
         let complete = |f: &Fanout| f.deliveries == f.published * s as u64;
         cx.rows.push(
@@ -211,15 +258,33 @@ pub async fn scenario(cx: &mut crate::Ctx) -> anyhow::Result<()> {
                 .note(format!(
                     "{} msgs at {rate:.0}/s; WebSocket {}, SSE {}",
                     ws_full.published,
-                    if complete(&ws_full) { "all delivered once, in order" } else { "INCOMPLETE" },
-                    if complete(&sse_full) { "complete" } else { "INCOMPLETE" },
+                    if complete(&ws_full) {
+                        "all delivered once, in order"
+                    } else {
+                        "INCOMPLETE"
+                    },
+                    if complete(&sse_full) {
+                        "complete"
+                    } else {
+                        "INCOMPLETE"
+                    },
                 )),
         );
         let (ws_p99, sse_p99) = (ws_half.latencies.ms(0.99), sse_half.latencies.ms(0.99));
         cx.rows.push(
-            crate::Row::new(&label, cx.backend, &format!("latency p99 at {half_aim:.0} deliveries/s"), ws_p99, "ms")
-                .baseline("SSE, same run", sse_p99)
-                .note(format!("p50 WebSocket {:.2} ms, SSE {:.2} ms", ws_half.latencies.ms(0.5), sse_half.latencies.ms(0.5))),
+            crate::Row::new(
+                &label,
+                cx.backend,
+                &format!("latency p99 at {half_aim:.0} deliveries/s"),
+                ws_p99,
+                "ms",
+            )
+            .baseline("SSE, same run", sse_p99)
+            .note(format!(
+                "p50 WebSocket {:.2} ms, SSE {:.2} ms",
+                ws_half.latencies.ms(0.5),
+                sse_half.latencies.ms(0.5)
+            )),
         );
     }
     idle_rows(cx).await?;
@@ -229,11 +294,17 @@ pub async fn scenario(cx: &mut crate::Ctx) -> anyhow::Result<()> {
 /// Idle memory per WebSocket against per SSE stream, each on a fresh
 /// server (pings every 2 minutes: an idle client does not answer them).
 async fn idle_rows(cx: &mut crate::Ctx) -> anyhow::Result<()> {
-    let n = if cx.args.smoke { 200 } else { cx.args.idle_connections.min(10_000) };
+    let n = if cx.args.smoke {
+        200
+    } else {
+        cx.args.idle_connections.min(10_000)
+    };
     crate::raise_nofile();
     let flags = ["--ws-ping-interval", "120s"];
     let (server, db) = cx.server(&flags).await?;
-    let pid = server.pid().ok_or_else(|| anyhow::anyhow!("idle needs a server this harness started"))?;
+    let pid = server
+        .pid()
+        .ok_or_else(|| anyhow::anyhow!("idle needs a server this harness started"))?;
     let (sse_per, _, _) = sse::idle(&server.url, pid, n).await?;
     server.stop().await;
     if let Some(db) = db {
@@ -246,9 +317,17 @@ async fn idle_rows(cx: &mut crate::Ctx) -> anyhow::Result<()> {
         db.cleanup().await;
     }
     cx.rows.push(
-        crate::Row::new(&format!("idle, {n} WebSockets"), cx.backend, "server memory per connection", ws_per / 1024.0, "KiB")
-            .baseline("SSE stream", sse_per / 1024.0)
-            .note("RSS growth over the connections, one subscription each; each kind on a fresh server"),
+        crate::Row::new(
+            &format!("idle, {n} WebSockets"),
+            cx.backend,
+            "server memory per connection",
+            ws_per / 1024.0,
+            "KiB",
+        )
+        .baseline("SSE stream", sse_per / 1024.0)
+        .note(
+            "RSS growth over the connections, one subscription each; each kind on a fresh server",
+        ),
     );
     Ok(())
 }
@@ -258,9 +337,16 @@ async fn idle_rows(cx: &mut crate::Ctx) -> anyhow::Result<()> {
 /// against off (the same streams without `?presence=true`, no churn).
 async fn presence_rows(cx: &mut crate::Ctx) -> anyhow::Result<()> {
     let s = if cx.args.smoke { 20 } else { 1_000 };
-    let rate = if cx.args.smoke { 100.0 } else { cx.args.deliveries / s as f64 };
+    let rate = if cx.args.smoke {
+        100.0
+    } else {
+        cx.args.deliveries / s as f64
+    };
     let d = cx.secs();
-    let mut off = on_fresh(cx, &[], |u| async move { sse::fanout_at(&u, "/topics/fan/events", s, rate, d).await }).await?;
+    let mut off = on_fresh(cx, &[], |u| async move {
+        sse::fanout_at(&u, "/topics/fan/events", s, rate, d).await
+    })
+    .await?;
     let mut on = on_fresh(cx, &[], |u| async move {
         let stop = tokio_util::sync::CancellationToken::new();
         let churn = tokio::spawn(churn(u.clone(), Duration::from_millis(50), stop.clone()));
