@@ -103,6 +103,8 @@ pub async fn upgrade(
 pub enum Out {
     /// One JSON text frame.
     Frame(Bytes),
+    /// Several, in order (a subscription's burst).
+    Frames(Vec<Bytes>),
     /// A close frame; then the writer ends.
     Close(u16, &'static str),
 }
@@ -168,7 +170,7 @@ async fn writer(
         tokio::select! {
             _ = dead.cancelled() => break None,
             out = rx.recv() => match out {
-                Some(Out::Frame(first)) => {
+                Some(first @ (Out::Frame(_) | Out::Frames(_))) => {
                     if write(&mut sink, first, &mut rx).await.is_err() {
                         break None;
                     }
@@ -204,31 +206,35 @@ async fn writer(
 /// the caller's next receive), then flushes once.
 async fn write(
     sink: &mut SplitSink<WebSocket, Message>,
-    first: Bytes,
+    first: Out,
     rx: &mut mpsc::Receiver<Out>,
 ) -> Result<(), axum::Error> {
-    sink.feed(text(first)).await?;
-    let mut pending_close = None;
-    for _ in 0..QUEUE {
-        match rx.try_recv() {
-            Ok(Out::Frame(more)) => sink.feed(text(more)).await?,
-            Ok(close) => {
-                pending_close = Some(close);
-                break;
+    let mut next = Some(first);
+    let mut taken = 0;
+    while let Some(out) = next.take() {
+        match out {
+            Out::Frame(f) => sink.feed(text(f)).await?,
+            Out::Frames(fs) => {
+                for f in fs {
+                    sink.feed(text(f)).await?;
+                }
             }
-            Err(_) => break,
+            Out::Close(code, reason) => {
+                sink.flush().await?;
+                let frame = CloseFrame {
+                    code,
+                    reason: Utf8Bytes::from_static(reason),
+                };
+                sink.send(Message::Close(Some(frame))).await?;
+                return Err(axum::Error::new("closed"));
+            }
+        }
+        taken += 1;
+        if taken < QUEUE {
+            next = rx.try_recv().ok();
         }
     }
-    sink.flush().await?;
-    if let Some(Out::Close(code, reason)) = pending_close {
-        let frame = CloseFrame {
-            code,
-            reason: Utf8Bytes::from_static(reason),
-        };
-        sink.send(Message::Close(Some(frame))).await?;
-        return Err(axum::Error::new("closed"));
-    }
-    Ok(())
+    sink.flush().await
 }
 
 fn text(bytes: Bytes) -> Message {

@@ -29,6 +29,9 @@ use crate::http::extract::{ApiId, ApiJson, ApiPath, QueryPairs};
 /// reading frames until one is answered.
 const IN_FLIGHT: usize = 64;
 
+/// Frames a subscription hands its socket at once at most.
+const BURST: usize = 64;
+
 /// One socket's state.
 pub struct Conn {
     pub state: AppState,
@@ -332,15 +335,30 @@ async fn forward(
     stop: CancellationToken,
     present: crate::presence::PresenceGuard,
 ) {
-    loop {
+    use futures_util::FutureExt;
+    let mut open = true;
+    while open {
         let item = tokio::select! {
             _ = stop.cancelled() => break,
             item = stream.next() => item,
         };
-        let Some(Ok(frame)) = item else { break };
+        let Some(Ok(first)) = item else { break };
+        // Whatever else is ready goes in the same hand-over: one queue
+        // operation and one wake-up of the writer per burst, not per frame.
+        let mut frames = vec![first];
+        while frames.len() < BURST {
+            match stream.next().now_or_never() {
+                Some(Some(Ok(f))) => frames.push(f),
+                Some(None) => {
+                    open = false;
+                    break;
+                }
+                _ => break,
+            }
+        }
         tokio::select! {
             _ = stop.cancelled() => break,
-            sent = out.send(Out::Frame(frame)) => if sent.is_err() { break },
+            sent = out.send(Out::Frames(frames)) => if sent.is_err() { break },
         }
     }
     drop(present);
