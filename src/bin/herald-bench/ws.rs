@@ -233,62 +233,74 @@ pub async fn scenario(cx: &mut crate::Ctx) -> anyhow::Result<()> {
     };
     let d = cx.secs();
     for s in subs {
-        let (rate, half) = (aim / s as f64, half_aim / s as f64);
-        let sse_full = on_fresh(
-            cx,
-            &[],
-            |u| async move { sse::fanout(&u, s, rate, d).await },
-        )
-        .await?;
-        let ws_full = on_fresh(cx, &[], |u| async move { fanout(&u, s, rate, d).await }).await?;
-        let mut sse_half = on_fresh(
-            cx,
-            &[],
-            |u| async move { sse::fanout(&u, s, half, d).await },
-        )
-        .await?;
-        let mut ws_half =
-            on_fresh(cx, &[], |u| async move { fanout(&u, s, half, d).await }).await?;
-        let label = format!("ws fanout, {s} subscribers");
-        let complete = |f: &Fanout| f.deliveries == f.published * s as u64;
-        cx.rows.push(
-            crate::Row::new(&label, cx.backend, "deliveries", per_sec(&ws_full), "/s")
-                .baseline("SSE, same run", per_sec(&sse_full))
-                .target("≥ 0.9 × SSE")
-                .note(format!(
-                    "{} msgs at {rate:.0}/s; WebSocket {}, SSE {}",
-                    ws_full.published,
-                    if complete(&ws_full) {
-                        "all delivered once, in order"
-                    } else {
-                        "INCOMPLETE"
-                    },
-                    if complete(&sse_full) {
-                        "complete"
-                    } else {
-                        "INCOMPLETE"
-                    },
-                )),
-        );
-        let (ws_p99, sse_p99) = (ws_half.latencies.ms(0.99), sse_half.latencies.ms(0.99));
-        cx.rows.push(
-            crate::Row::new(
-                &label,
-                cx.backend,
-                &format!("latency p99 at {half_aim:.0} deliveries/s"),
-                ws_p99,
-                "ms",
-            )
-            .baseline("SSE, same run", sse_p99)
-            .note(format!(
-                "p50 WebSocket {:.2} ms, SSE {:.2} ms",
-                ws_half.latencies.ms(0.5),
-                sse_half.latencies.ms(0.5)
-            )),
-        );
+        fanout_rows(cx, s, aim, half_aim, d).await?;
     }
     idle_rows(cx).await?;
     presence_rows(cx).await
+}
+
+/// WebSocket against SSE for `s` subscribers: deliveries/s at `aim`
+/// offered, p99 at `half_aim`.
+async fn fanout_rows(
+    cx: &mut crate::Ctx,
+    s: usize,
+    aim: f64,
+    half_aim: f64,
+    d: Duration,
+) -> anyhow::Result<()> {
+    let (rate, half) = (aim / s as f64, half_aim / s as f64);
+    let sse_full = on_fresh(
+        cx,
+        &[],
+        |u| async move { sse::fanout(&u, s, rate, d).await },
+    )
+    .await?;
+    let ws_full = on_fresh(cx, &[], |u| async move { fanout(&u, s, rate, d).await }).await?;
+    let mut sse_half = on_fresh(
+        cx,
+        &[],
+        |u| async move { sse::fanout(&u, s, half, d).await },
+    )
+    .await?;
+    let mut ws_half = on_fresh(cx, &[], |u| async move { fanout(&u, s, half, d).await }).await?;
+    let label = format!("ws fanout, {s} subscribers");
+    let complete = |f: &Fanout| f.deliveries == f.published * s as u64;
+    cx.rows.push(
+        crate::Row::new(&label, cx.backend, "deliveries", per_sec(&ws_full), "/s")
+            .baseline("SSE, same run", per_sec(&sse_full))
+            .target("≥ 0.9 × SSE")
+            .note(format!(
+                "{} msgs at {rate:.0}/s; WebSocket {}, SSE {}",
+                ws_full.published,
+                if complete(&ws_full) {
+                    "all delivered once, in order"
+                } else {
+                    "INCOMPLETE"
+                },
+                if complete(&sse_full) {
+                    "complete"
+                } else {
+                    "INCOMPLETE"
+                },
+            )),
+    );
+    let (ws_p99, sse_p99) = (ws_half.latencies.ms(0.99), sse_half.latencies.ms(0.99));
+    cx.rows.push(
+        crate::Row::new(
+            &label,
+            cx.backend,
+            &format!("latency p99 at {half_aim:.0} deliveries/s"),
+            ws_p99,
+            "ms",
+        )
+        .baseline("SSE, same run", sse_p99)
+        .note(format!(
+            "p50 WebSocket {:.2} ms, SSE {:.2} ms",
+            ws_half.latencies.ms(0.5),
+            sse_half.latencies.ms(0.5)
+        )),
+    );
+    Ok(())
 }
 
 /// Idle memory per WebSocket against per SSE stream, each on a fresh

@@ -16,9 +16,11 @@
 //!
 //! - [`frames`]: parsing client frames, building server frames.
 //! - [`ops`]: what each op does.
+//! - [`relay`]: `publish`, `pull`, `ack`, `nack` through the HTTP handlers.
 
 pub mod frames;
 pub mod ops;
+pub mod relay;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

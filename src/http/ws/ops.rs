@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use axum::extract::State;
 use axum::extract::ws::Message;
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::StatusCode;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use serde_json::Value;
@@ -17,13 +17,14 @@ use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::{CancellationToken, DropGuard};
 
 use super::frames::{self, ClientFrame, Echo, Publish, Subscribe, WsFormat};
+use super::relay::{PullCall, answer_frame, publish_request};
 use super::{Out, Reason};
 use crate::auth::Caller;
 use crate::domain::{Cursor, TopicPattern, TopicSelector};
 use crate::fanout::subscriber;
 use crate::http::AppState;
 use crate::http::error::ApiError;
-use crate::http::extract::{ApiId, ApiJson, ApiPath, QueryPairs};
+use crate::http::extract::ApiPath;
 
 /// Publishes and pulls one socket may have in flight; past this it stops
 /// reading frames until one is answered.
@@ -132,27 +133,7 @@ impl Conn {
     }
 
     async fn subscribe(&mut self, s: Subscribe, echo: &Echo) -> Result<(), ApiError> {
-        frames::check_sub(&s.sub)?;
-        if self.subs.contains_key(&s.sub) {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "sub-in-use",
-                "Subscription name in use",
-                format!(
-                    "this socket already has a subscription {:?}; unsubscribe first",
-                    s.sub
-                ),
-            ));
-        }
-        if self.subs.len() >= self.state.settings.ws.max_subscriptions {
-            return Err(ApiError::too_many(
-                format!(
-                    "a socket holds at most {} subscriptions (--ws-max-subscriptions)",
-                    self.state.settings.ws.max_subscriptions
-                ),
-                1,
-            ));
-        }
+        self.room_for(&s.sub)?;
         let selector = selector(&s.topics)?;
         self.caller.require_subscribe(&selector)?;
         let cursor = cursor(s.last_event_id.as_ref())?;
@@ -193,6 +174,32 @@ impl Conn {
         };
         tokio::spawn(forward(stream, self.out.clone(), stop.clone(), present));
         self.subs.insert(s.sub, stop.drop_guard());
+        Ok(())
+    }
+
+    /// Whether a subscription named `sub` may be added to this socket.
+    fn room_for(&self, sub: &str) -> Result<(), ApiError> {
+        frames::check_sub(sub)?;
+        if self.subs.contains_key(sub) {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "sub-in-use",
+                "Subscription name in use",
+                format!(
+                    "this socket already has a subscription {:?}; unsubscribe first",
+                    sub
+                ),
+            ));
+        }
+        if self.subs.len() >= self.state.settings.ws.max_subscriptions {
+            return Err(ApiError::too_many(
+                format!(
+                    "a socket holds at most {} subscriptions (--ws-max-subscriptions)",
+                    self.state.settings.ws.max_subscriptions
+                ),
+                1,
+            ));
+        }
         Ok(())
     }
 
@@ -286,47 +293,6 @@ impl Conn {
     }
 }
 
-/// A parsed `pull`, `ack` or `nack`.
-enum PullCall {
-    Pull(crate::http::pull::PullRequest),
-    Ack(crate::http::pull::acks::AckRequest),
-    Nack(crate::http::pull::acks::NackRequest),
-}
-
-impl PullCall {
-    fn parse(op: &str, body: Value) -> Result<Self, serde_json::Error> {
-        Ok(match op {
-            "pull" => PullCall::Pull(serde_json::from_value(body)?),
-            "ack" => PullCall::Ack(serde_json::from_value(body)?),
-            _ => PullCall::Nack(serde_json::from_value(body)?),
-        })
-    }
-
-    async fn run(
-        self,
-        state: AppState,
-        caller: Caller,
-        id: i64,
-    ) -> Result<(&'static str, Value), ApiError> {
-        use crate::http::pull;
-        let json = |v: Result<Value, serde_json::Error>| v.map_err(|_| ApiError::internal());
-        match self {
-            PullCall::Pull(r) => {
-                let a = pull::pull(State(state), caller, ApiId(id), ApiJson(r)).await?;
-                Ok(("pulled", json(serde_json::to_value(a.0))?))
-            }
-            PullCall::Ack(r) => {
-                let a = pull::acks::ack(State(state), caller, ApiId(id), ApiJson(r)).await?;
-                Ok(("acked", json(serde_json::to_value(a.0))?))
-            }
-            PullCall::Nack(r) => {
-                let a = pull::acks::nack(State(state), caller, ApiId(id), ApiJson(r)).await?;
-                Ok(("nacked", json(serde_json::to_value(a.0))?))
-            }
-        }
-    }
-}
-
 /// Feeds a subscription's frames to the socket until it is unsubscribed
 /// or the socket ends; then its presence guard goes (its `leave`).
 async fn forward(
@@ -392,70 +358,4 @@ fn cursor(raw: Option<&Value>) -> Result<Option<Cursor>, ApiError> {
         Some(other) => other.to_string(),
     };
     Ok(Some(Cursor::parse(&text)?))
-}
-
-/// The query, headers and body `POST /topics/{topic}` would get.
-fn publish_request(p: &Publish) -> Result<(QueryPairs, HeaderMap, Bytes), ApiError> {
-    let mut query = Vec::new();
-    let text = |v: &Value| match v {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    };
-    let options = [
-        ("event", p.event.clone()),
-        ("key", p.key.clone()),
-        ("ttl", p.ttl.clone()),
-        ("delay", p.delay.clone()),
-        ("at", p.at.clone()),
-        ("priority", p.priority.as_ref().map(text)),
-    ];
-    for (k, v) in options {
-        if let Some(v) = v {
-            query.push((k.to_owned(), v));
-        }
-    }
-    let mut headers = HeaderMap::new();
-    let body = match (&p.data, &p.text) {
-        (Some(data), None) => {
-            headers.insert("content-type", HeaderValue::from_static("application/json"));
-            Bytes::from(data.to_string())
-        }
-        (None, Some(t)) => Bytes::from(t.clone()),
-        _ => {
-            return Err(ApiError::bad_request(
-                "invalid-frame",
-                "Invalid frame",
-                "publish carries exactly one of data (JSON) and text",
-            ));
-        }
-    };
-    if let Some(k) = &p.idempotency_key {
-        let v = HeaderValue::from_str(k).map_err(|_| {
-            ApiError::bad_request(
-                "invalid-idempotency-key",
-                "Invalid Idempotency-Key",
-                "idempotency_key is 1-255 printable ASCII characters",
-            )
-        })?;
-        headers.insert("idempotency-key", v);
-    }
-    Ok((QueryPairs(query), headers, body))
-}
-
-/// A publish's HTTP answer as a `published` frame (its body's fields, and
-/// `status`: 201 stored, 202 scheduled).
-async fn answer_frame(r: axum::response::Response, echo: &Echo) -> Bytes {
-    let status = r.status().as_u16();
-    let replayed = r.headers().contains_key("idempotent-replayed");
-    let body = axum::body::to_bytes(r.into_body(), 1 << 20)
-        .await
-        .unwrap_or_default();
-    let mut v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    if let Value::Object(m) = &mut v {
-        m.insert("status".into(), status.into());
-        if replayed {
-            m.insert("replayed".into(), true.into());
-        }
-    }
-    frames::server("published", v, echo)
 }
