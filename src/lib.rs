@@ -12,13 +12,17 @@
 //! - [`fanout`]: the group-commit writer, the hub and sequencer, and the
 //!   per-connection subscriber streams.
 //! - [`http`]: the router, one module per resource, problem+json errors;
-//!   the accept loop (HTTP/1.1, or TLS with HTTP/2 through ALPN, its
-//!   certificate reloaded on SIGHUP), request logs and request ids.
+//!   the WebSocket transport (`/ws`); the accept loop (HTTP/1.1, or TLS
+//!   with HTTP/2 through ALPN, its certificate reloaded on SIGHUP),
+//!   request logs and request ids.
 //! - [`delivery`]: one ledger of deliveries for every subscription: webhook
 //!   attempts with retries, dead letters and the attempt log, each
 //!   endpoint's health (circuit breaker, auto-disable, rate limit), herald's
 //!   own `$herald.*` events, and the consumers of pull subscriptions
 //!   (leases, long polls).
+//! - [`presence`]: who is listening: each stream's connection id and
+//!   client label, join and leave events, and (on a shared database)
+//!   every node's streams, kept with node leases.
 //! - [`topics`]: each topic's configuration while herald runs (its schema
 //!   compiled); [`retention`]: retention policies and the pruner task;
 //!   [`scheduler`]: appends scheduled publishes when due, and prunes
@@ -37,6 +41,7 @@ pub mod domain;
 pub mod fanout;
 pub mod http;
 pub mod logging;
+pub mod presence;
 pub mod retention;
 pub mod scheduler;
 pub mod startup;

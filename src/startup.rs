@@ -31,6 +31,8 @@ pub struct Application {
     pruner: JoinHandle<()>,
     scheduler: JoinHandle<()>,
     auth_poll: JoinHandle<()>,
+    /// Writes and follows presence on a shared database.
+    presence_sync: Option<JoinHandle<()>>,
     grace: Duration,
     database: String,
     front_door: crate::http::front_door::Limits,
@@ -103,7 +105,24 @@ impl Application {
         let auth = Arc::new(crate::auth::Auth::new(&config.auth(), store.clone())?);
         warn_if_open(&auth, addr);
         let auth_poll = auth.spawn_poll(config.auth_revocation_poll.0, shutdown.clone());
+        let notices = store.presence_notifications();
+        let (outbox_tx, outbox_rx) = mpsc::unbounded_channel();
+        let presence = crate::presence::Presence::new(
+            crate::presence::Presence::new_node_id(),
+            notices.is_some().then_some(outbox_tx),
+        );
+        let presence_sync = notices.map(|notices| {
+            tokio::spawn(crate::presence::sync::run(
+                presence.clone(),
+                store.clone(),
+                outbox_rx,
+                notices,
+                config.presence_lease.0,
+                shutdown.clone(),
+            ))
+        });
         let state = AppState {
+            presence,
             store,
             hub,
             publisher,
@@ -125,6 +144,12 @@ impl Application {
                 retention: config.retention(),
                 idempotency_window: config.idempotency_window.0,
                 schedule_max_delay: config.schedule_max_delay.0,
+                ws: crate::http::ws::WsSettings {
+                    max_frame_bytes: config.ws_max_frame_bytes,
+                    max_subscriptions: config.ws_max_subscriptions as usize,
+                    publish_rate: config.ws_publish_rate,
+                    ping_interval: config.ws_ping_interval.0,
+                },
             }),
             filters: filters.clone(),
             topics,
@@ -169,6 +194,7 @@ impl Application {
             pruner,
             scheduler,
             auth_poll,
+            presence_sync,
             grace: Duration::from_millis(config.shutdown_grace_ms),
             database: redact(&config.database_url),
             front_door: crate::http::front_door::Limits::from_config(&config),
@@ -245,6 +271,9 @@ impl Application {
         let _ = self.pruner.await;
         let _ = self.scheduler.await;
         let _ = self.auth_poll.await;
+        if let Some(sync) = self.presence_sync {
+            let _ = sync.await;
+        }
         tracing::info!("herald stopped");
         Ok(())
     }

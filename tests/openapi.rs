@@ -25,6 +25,8 @@ fn the_document_is_openapi_3_1_and_documents_every_route() {
         ("/events", &["get"]),
         ("/topics/{topic}/messages", &["get"]),
         ("/topics", &["get"]),
+        ("/topics/{topic}/presence", &["get"]),
+        ("/ws", &["get"]),
         ("/subscriptions", &["post", "get"]),
         ("/subscriptions/{id}", &["get", "patch", "delete"]),
         ("/dead-letters", &["get"]),

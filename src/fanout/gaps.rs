@@ -57,31 +57,40 @@ pub async fn check(
     Ok(Found::Lost(lost))
 }
 
-/// `event: gap` for topics that lost messages after `after`. The stream
-/// goes on from `after` (what the other topics kept is all still there),
-/// so the `id:` stays `after`.
-pub fn lost_frame(after: Position, lost: &[(String, i64)]) -> Bytes {
+/// The data of a gap for topics that lost messages after `after`. The
+/// stream goes on from `after` (what the other topics kept is all still
+/// there), so it resumes from `after`.
+pub fn lost_data(after: Position, lost: &[(String, i64)]) -> serde_json::Value {
     let oldest = lost.iter().map(|(_, t)| t + 1).min().unwrap_or(after.0 + 1);
     let topics: Vec<serde_json::Value> = lost
         .iter()
         .map(|(t, through)| serde_json::json!({"topic": t, "lost_through": through}))
         .collect();
-    let data = serde_json::json!({
+    serde_json::json!({
         "after": after.0,
         "oldest_available": oldest,
         "resumed_from": after.0,
         "topics": topics,
-    });
+    })
+}
+
+/// The data of a gap for a cursor past the head: the stream continues
+/// from the head.
+pub fn beyond_head_data(after: Position, head: Position) -> serde_json::Value {
+    serde_json::json!({"after": after.0, "oldest_available": head.0 + 1, "resumed_from": head.0})
+}
+
+/// `event: gap` for topics that lost messages after `after`; the `id:`
+/// stays `after`.
+pub fn lost_frame(after: Position, lost: &[(String, i64)]) -> Bytes {
+    let data = lost_data(after, lost);
     Bytes::from(format!("id: {after}\nevent: gap\ndata: {data}\n\n"))
 }
 
-/// `event: gap` for a cursor past the head: the stream continues from the
-/// head.
+/// `event: gap` for a cursor past the head, with the head as its `id:`.
 pub fn beyond_head_frame(after: Position, head: Position) -> Bytes {
-    Bytes::from(format!(
-        "id: {head}\nevent: gap\ndata: {{\"after\":{after},\"oldest_available\":{},\"resumed_from\":{head}}}\n\n",
-        head.0 + 1
-    ))
+    let data = beyond_head_data(after, head);
+    Bytes::from(format!("id: {head}\nevent: gap\ndata: {data}\n\n"))
 }
 
 #[cfg(test)]

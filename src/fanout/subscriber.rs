@@ -57,19 +57,68 @@ pub const CATCH_UP_BYTES: usize = 256 * 1024;
 /// Rows of the first catch-up page, before any message size is known.
 const FIRST_PAGE_ROWS: u32 = 64;
 
-/// Opens a stream of SSE bytes. It is subscribed to the hub when this
+/// How a stream's frames are written: SSE text, or WebSocket JSON frames.
+/// The stream's logic (resume, catch-up, gaps, filters) is the same.
+pub trait Format: Send + Sync + 'static {
+    /// Whether frames may be written together (SSE); otherwise each item
+    /// of the stream is one frame (a WebSocket text frame).
+    const COALESCE: bool;
+    /// A message's frame.
+    fn message(&self, m: &crate::domain::Message) -> Bytes;
+    /// A gap: topics that lost messages after `after`.
+    fn lost(&self, after: Position, lost: &[(String, i64)]) -> Bytes;
+    /// A gap: the cursor is past the end of the log.
+    fn beyond_head(&self, after: Position, head: Position) -> Bytes;
+    /// Written first, if anything.
+    fn opening(&self, settings: &StreamSettings) -> Option<Bytes>;
+    /// Written every `heartbeat` of the settings, if anything.
+    fn heartbeat(&self) -> Option<Bytes>;
+}
+
+/// Server-Sent Events: `id:`, `event:`, `data:` lines.
+pub struct Sse;
+
+impl Format for Sse {
+    const COALESCE: bool = true;
+
+    fn message(&self, m: &crate::domain::Message) -> Bytes {
+        m.sse_frame()
+    }
+
+    fn lost(&self, after: Position, lost: &[(String, i64)]) -> Bytes {
+        gaps::lost_frame(after, lost)
+    }
+
+    fn beyond_head(&self, after: Position, head: Position) -> Bytes {
+        gaps::beyond_head_frame(after, head)
+    }
+
+    fn opening(&self, settings: &StreamSettings) -> Option<Bytes> {
+        Some(Bytes::from(format!(
+            "retry: {}\n\n",
+            settings.retry.as_millis()
+        )))
+    }
+
+    fn heartbeat(&self) -> Option<Bytes> {
+        Some(Bytes::from_static(b": keep-alive\n\n"))
+    }
+}
+
+/// Opens a stream of frames in `format`. It is subscribed to the hub when this
 /// returns, so a message committed after it is never missed.
 ///
 /// A live-only stream starts at the committed head read from storage (after
 /// subscribing), not at the hub's head: a publish acknowledged before the
 /// stream opened may not have reached the hub yet, and must not be sent.
-pub async fn open(
+pub async fn open<F: Format>(
     hub: &Arc<Hub>,
     store: Arc<dyn Store>,
     matcher: Matcher,
     cursor: Option<Cursor>,
     settings: StreamSettings,
     shutdown: CancellationToken,
+    format: F,
 ) -> Result<impl Stream<Item = Result<Bytes, Infallible>> + Send + 'static, StoreError> {
     let (mut rx, _) = hub.subscribe();
     let live_head = match cursor {
@@ -95,13 +144,16 @@ pub async fn open(
 
     Ok(async_stream::stream! {
         let _guard = guard;
-        yield Ok(Bytes::from(format!("retry: {}\n\n", settings.retry.as_millis())));
+        if let Some(opening) = format.opening(&settings) {
+            yield Ok(opening);
+        }
+        let beats = format.heartbeat();
         let mut heartbeat = tokio::time::interval_at(
             tokio::time::Instant::now() + settings.heartbeat,
             settings.heartbeat,
         );
         heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut frames = Frames::default();
+        let mut frames = Frames { coalesce: F::COALESCE, ..Frames::default() };
         let ends = settings.max_duration.map(|d| tokio::time::Instant::now() + d);
         // Made once, not per event: each `cancelled()` would register with
         // the token every subscriber shares, and each `sleep_until` with the
@@ -119,10 +171,10 @@ pub async fn open(
                         Ok(gaps::Found::BeyondHead(head)) => {
                             // A cursor from another log (a recreated
                             // database): say so, continue from this end.
-                            yield Ok(gaps::beyond_head_frame(pos, head));
+                            yield Ok(format.beyond_head(pos, head));
                             pos = head;
                         }
-                        Ok(gaps::Found::Lost(lost)) => yield Ok(gaps::lost_frame(pos, &lost)),
+                        Ok(gaps::Found::Lost(lost)) => yield Ok(format.lost(pos, &lost)),
                         Ok(gaps::Found::Nothing) => {}
                         Err(e) => {
                             // End the stream: the client reconnects with its
@@ -148,7 +200,7 @@ pub async fn open(
                     rows = page_rows(&page, settings.page);
                     for m in &page {
                         if matcher.matches(m) {
-                            for bytes in frames.push(m.sse_frame()).into_iter().flatten() {
+                            for bytes in frames.push(format.message(m)).into_iter().flatten() {
                                 yield Ok(bytes);
                             }
                         }
@@ -168,7 +220,7 @@ pub async fn open(
                 // read: say so now rather than never.
                 if report_gaps {
                     match gaps::check(&*store, caught_up_from, &matcher.selector, &mut reported).await {
-                        Ok(gaps::Found::Lost(lost)) => yield Ok(gaps::lost_frame(caught_up_from, &lost)),
+                        Ok(gaps::Found::Lost(lost)) => yield Ok(format.lost(caught_up_from, &lost)),
                         Ok(_) => {}
                         Err(e) => {
                             tracing::warn!(error = %e, "catch-up failed; closing the stream");
@@ -193,7 +245,7 @@ pub async fn open(
                             Ok(batch) => {
                                 for m in batch.iter().filter(|m| m.position > pos) {
                                     if matcher.matches(m) {
-                                        for bytes in frames.push(m.sse_frame()).into_iter().flatten() {
+                                        for bytes in frames.push(format.message(m)).into_iter().flatten() {
                                             yield Ok(bytes);
                                         }
                                     }
@@ -224,7 +276,11 @@ pub async fn open(
                         yield Ok(bytes);
                     }
                 }
-                _ = heartbeat.tick() => yield Ok(Bytes::from_static(b": keep-alive\n\n")),
+                _ = heartbeat.tick(), if beats.is_some() => {
+                    if let Some(beat) = &beats {
+                        yield Ok(beat.clone());
+                    }
+                }
             }
         }
     })
@@ -253,6 +309,8 @@ fn far_future() -> tokio::time::Instant {
 /// writes them with the others in one vectored write).
 #[derive(Default)]
 struct Frames {
+    /// False: every frame is written on its own (WebSocket frames).
+    coalesce: bool,
     single: Option<Bytes>,
     buf: BytesMut,
     /// Frames since the last `take`, for the delivered-events counter.
@@ -264,7 +322,7 @@ impl Frames {
     /// was queued before it when the two would pass [`WRITE_CHUNK`], and a
     /// frame too large to copy.
     fn push(&mut self, frame: Bytes) -> [Option<Bytes>; 2] {
-        if frame.len() >= SHARE_MIN {
+        if frame.len() >= SHARE_MIN || !self.coalesce {
             let before = self.take();
             self.count += 1; // counted at the next `take`
             return [before, Some(frame)];

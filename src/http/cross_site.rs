@@ -53,10 +53,17 @@ pub async fn refuse_cross_site(
     req: Request,
     next: Next,
 ) -> Response {
-    let changes_state = matches!(
-        *req.method(),
-        Method::POST | Method::PUT | Method::PATCH | Method::DELETE
-    );
+    // A WebSocket can publish, and browsers open one from any page with
+    // the cookie: its upgrade is checked like a POST.
+    let websocket = req
+        .headers()
+        .get(header::UPGRADE)
+        .is_some_and(|u| u.as_bytes().eq_ignore_ascii_case(b"websocket"));
+    let changes_state = websocket
+        || matches!(
+            *req.method(),
+            Method::POST | Method::PUT | Method::PATCH | Method::DELETE
+        );
     if changes_state && let Some(origin) = req.headers().get(header::ORIGIN) {
         let origin = String::from_utf8_lossy(origin.as_bytes());
         if !allowed.allows(&origin, request_authority(&req).as_ref()) {
@@ -66,7 +73,7 @@ pub async fn refuse_cross_site(
                 "Cross-site request refused",
                 format!(
                     "a {} from origin {origin:?} is refused: it is neither herald's own origin nor allowed by --cors-origins",
-                    req.method()
+                    if websocket { "WebSocket" } else { req.method().as_str() }
                 ),
             )
             .into_response();

@@ -20,10 +20,13 @@ use tokio_util::sync::CancellationToken;
 #[utoipa::path(
     get, path = "/topics/{topic}/events", tag = "streams",
     summary = "Stream one topic (Server-Sent Events)",
-    params(("topic" = String, Path, description = "Topic name: 1-128 characters of A-Z a-z 0-9 _ - with . between levels", pattern = r"^(\$herald\.)?[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$", min_length = 1, max_length = 128, example = "orders.eu"), ("last_event_id" = Option<String>, Query, description = "Resume after this message id, or `earliest`; the Last-Event-ID header wins"), ("filter" = Option<String>, Query, description = "Filter expression over data, topic, event, seq, e.g. `data.total > 100`; at most 1024 bytes", max_length = 1024), ("Last-Event-ID" = Option<String>, Header, description = "Resume after this message id (what EventSource sends when it reconnects), or `earliest`")),
+    params(("topic" = String, Path, description = "Topic name: 1-128 characters of A-Z a-z 0-9 _ - with . between levels", pattern = r"^(\$herald\.)?[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$", min_length = 1, max_length = 128, example = "orders.eu"), ("last_event_id" = Option<String>, Query, description = "Resume after this message id, or `earliest`; the Last-Event-ID header wins"), ("filter" = Option<String>, Query, description = "Filter expression over data, topic, event, seq, e.g. `data.total > 100`; at most 1024 bytes", max_length = 1024), ("Last-Event-ID" = Option<String>, Header, description = "Resume after this message id (what EventSource sends when it reconnects), or `earliest`"),
+        ("client" = Option<String>, Query, description = "This stream's label in presence when the caller has no token subject (at most 64 characters)", max_length = 64),
+        ("presence" = Option<bool>, Query, description = "`true`: also send `event: join` and `event: leave` (data `{\"topic\",\"client\",\"connection\",\"time\"}`, no `id:` line) as streams of these topics open and close, on every node")),
     responses(
-        (status = 200, description = "An SSE stream. Each event: `id: <message id>`, `event: <type>`, `data: <Envelope JSON>`. The stream starts with `retry:`, sends `: keep-alive` comments, and may send `event: gap` (data `{\"after\",\"oldest_available\",\"resumed_from\"}`) when history after the cursor is gone.", content_type = "text/event-stream", body = super::openapi::SseEvent),
+        (status = 200, description = "An SSE stream (its `Herald-Connection` header is its connection id in presence). Each event: `id: <message id>`, `event: <type>`, `data: <Envelope JSON>`. The stream starts with `retry:`, sends `: keep-alive` comments, and may send `event: gap` (data `{\"after\",\"oldest_available\",\"resumed_from\"}`) when history after the cursor is gone.", content_type = "text/event-stream", body = super::openapi::SseEvent),
         (status = 400, description = "Invalid input (the detail says what)", content_type = "application/problem+json", body = Problem),
+        (status = 429, description = "A topic of the stream has as many streams open as its `max_subscribers` (too-many-subscribers), or the client as many as --max-streams-per-client", content_type = "application/problem+json", body = Problem, headers(("Retry-After" = u32, description = "Seconds to wait"))),
         (status = 431, description = "The request head (URL and headers) is larger than --http-max-header-bytes; answered by the HTTP layer itself, before routing, as problem+json (headers-too-large)", content_type = "application/problem+json", body = Problem),
         (status = 503, description = "The database is unavailable; retry after `Retry-After` seconds", content_type = "application/problem+json", body = Problem, headers(("Retry-After" = u32, description = "Seconds to wait"))),
     )
@@ -47,10 +50,13 @@ pub async fn topic_events(
     summary = "Stream several topics or patterns (Server-Sent Events)",
     params(
         ("topic" = Vec<String>, Query, description = "Topic names or patterns (`*` one level, `**` one or more trailing levels); repeat the parameter or separate with commas; 1 to 64", style = Form, explode = true, min_items = 1, max_items = 64, pattern = r"^((\*|[A-Za-z0-9_-]+)\.)*(\*\*|\*|[A-Za-z0-9_-]+)$"),
-        ("last_event_id" = Option<String>, Query, description = "Resume after this message id, or `earliest`; the Last-Event-ID header wins"), ("filter" = Option<String>, Query, description = "Filter expression over data, topic, event, seq, e.g. `data.total > 100`; at most 1024 bytes", max_length = 1024), ("Last-Event-ID" = Option<String>, Header, description = "Resume after this message id (what EventSource sends when it reconnects), or `earliest`")),
+        ("last_event_id" = Option<String>, Query, description = "Resume after this message id, or `earliest`; the Last-Event-ID header wins"), ("filter" = Option<String>, Query, description = "Filter expression over data, topic, event, seq, e.g. `data.total > 100`; at most 1024 bytes", max_length = 1024), ("Last-Event-ID" = Option<String>, Header, description = "Resume after this message id (what EventSource sends when it reconnects), or `earliest`"),
+        ("client" = Option<String>, Query, description = "This stream's label in presence when the caller has no token subject (at most 64 characters)", max_length = 64),
+        ("presence" = Option<bool>, Query, description = "`true`: also send `event: join` and `event: leave` (data `{\"topic\",\"client\",\"connection\",\"time\"}`, no `id:` line) as streams of these topics open and close, on every node")),
     responses(
-        (status = 200, description = "An SSE stream. Each event: `id: <message id>`, `event: <type>`, `data: <Envelope JSON>`. The stream starts with `retry:`, sends `: keep-alive` comments, and may send `event: gap` (data `{\"after\",\"oldest_available\",\"resumed_from\"}`) when history after the cursor is gone.", content_type = "text/event-stream", body = super::openapi::SseEvent),
+        (status = 200, description = "An SSE stream (its `Herald-Connection` header is its connection id in presence). Each event: `id: <message id>`, `event: <type>`, `data: <Envelope JSON>`. The stream starts with `retry:`, sends `: keep-alive` comments, and may send `event: gap` (data `{\"after\",\"oldest_available\",\"resumed_from\"}`) when history after the cursor is gone.", content_type = "text/event-stream", body = super::openapi::SseEvent),
         (status = 400, description = "Invalid input (the detail says what)", content_type = "application/problem+json", body = Problem),
+        (status = 429, description = "A topic of the stream has as many streams open as its `max_subscribers` (too-many-subscribers), or the client as many as --max-streams-per-client", content_type = "application/problem+json", body = Problem, headers(("Retry-After" = u32, description = "Seconds to wait"))),
         (status = 431, description = "The request head (URL and headers) is larger than --http-max-header-bytes; answered by the HTTP layer itself, before routing, as problem+json (headers-too-large)", content_type = "application/problem+json", body = Problem),
         (status = 503, description = "The database is unavailable; retry after `Retry-After` seconds", content_type = "application/problem+json", body = Problem, headers(("Retry-After" = u32, description = "Seconds to wait"))),
     )
@@ -125,8 +131,14 @@ async fn stream(
         .map(|p| p.as_str())
         .collect::<Vec<_>>()
         .join(",");
-    let matcher = state.matcher(selector, query.one("filter")?)?;
+    let client = super::presence::client_label(caller, query.one("client")?)?;
+    let with_presence = presence_flag(query)?;
+    let matcher = state.matcher(selector.clone(), query.one("filter")?)?;
     let (slot, stop) = open_slot(state, caller)?;
+    // Subscribed before joining, so a stream sees its own join.
+    let events = with_presence.then(|| state.presence.events());
+    let present = super::presence::join(state, client, &selector).await?;
+    let connection = HeaderValue::from_str(present.connection()).ok();
     let frames = subscriber::open(
         &state.hub,
         state.store.clone(),
@@ -134,10 +146,19 @@ async fn stream(
         cursor,
         state.settings.stream.clone(),
         stop.clone(),
+        subscriber::Sse,
     )
     .await?;
-    // Dropped with the stream: frees the slot and ends the watcher above.
-    let held = (slot, stop.drop_guard());
+    let frames: futures_util::stream::BoxStream<'static, _> = match events {
+        Some(events) => crate::presence::with_events(frames, events, move |c| {
+            c.sse_frames(&selector).into_iter().collect()
+        })
+        .boxed(),
+        None => frames.boxed(),
+    };
+    // Dropped with the stream: frees the slot, ends the watcher above, and
+    // is the stream's leave.
+    let held = (slot, stop.drop_guard(), present);
     let mut log = super::request_log::StreamLog::open(&topics, cursor.is_some());
     let frames = frames.map(move |f| {
         let _ = &held;
@@ -146,7 +167,24 @@ async fn stream(
         }
         f
     });
-    Ok(sse_response(Body::from_stream(frames)))
+    let mut response = sse_response(Body::from_stream(frames));
+    if let Some(id) = connection {
+        response.headers_mut().insert("herald-connection", id);
+    }
+    Ok(response)
+}
+
+/// `?presence=true` (or `false`, the default): join and leave events.
+pub(crate) fn presence_flag(query: &QueryPairs) -> Result<bool, ApiError> {
+    match query.one("presence")? {
+        None | Some("false") => Ok(false),
+        Some("true") => Ok(true),
+        Some(other) => Err(ApiError::bad_request(
+            "invalid-presence",
+            "Invalid presence",
+            format!("presence must be true or false, not {other:?}"),
+        )),
+    }
 }
 
 /// A stream slot of the caller's (`--max-streams-per-client`), and a token

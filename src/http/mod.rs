@@ -16,6 +16,7 @@ pub mod messages;
 pub mod openapi;
 pub mod openapi_guards;
 pub mod openapi_security;
+pub mod presence;
 pub mod publish;
 pub mod publish_options;
 pub mod pull;
@@ -28,6 +29,7 @@ pub mod tokens;
 pub mod topics;
 pub mod ui;
 pub mod write_timeout;
+pub mod ws;
 
 use std::sync::Arc;
 
@@ -63,11 +65,15 @@ pub struct HttpSettings {
     pub idempotency_window: std::time::Duration,
     /// The furthest a publish may be scheduled (`--schedule-max-delay`).
     pub schedule_max_delay: std::time::Duration,
+    /// WebSocket limits and heartbeats.
+    pub ws: ws::WsSettings,
 }
 
 /// What every handler can reach. Cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
+    /// Who is listening, on this node and (shared database) every other.
+    pub presence: Arc<crate::presence::Presence>,
     pub store: Arc<dyn Store>,
     pub hub: Arc<Hub>,
     pub publisher: Publisher,
@@ -127,6 +133,8 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/topics/{topic}/events", get(events::topic_events))
         .route("/topics/{topic}/messages", get(messages::history))
+        .route("/topics/{topic}/presence", get(presence::show))
+        .route("/ws", get(ws::upgrade))
         .route("/events", get(events::events))
         .route(
             "/subscriptions",

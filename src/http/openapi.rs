@@ -9,8 +9,8 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use super::openapi_guards::GuardAnswers;
 use super::{
-    batch, dead_letters, events, health, messages, publish, pull, scheduled, subscriptions, tokens,
-    topics,
+    batch, dead_letters, events, health, messages, presence, publish, pull, scheduled,
+    subscriptions, tokens, topics, ws,
 };
 
 /// The message envelope: the `data:` of every SSE event, the items of the
@@ -97,6 +97,8 @@ pub struct HistoryGap {
         events::topic_events,
         events::events,
         messages::history,
+        presence::show,
+        ws::upgrade,
         topics::list,
         topics::show,
         topics::configure,
@@ -129,7 +131,8 @@ pub struct HistoryGap {
     ),
     tags(
         (name = "messages", description = "Publish and read messages"),
-        (name = "streams", description = "Server-Sent Events"),
+        (name = "streams", description = "Server-Sent Events, and the WebSocket (`/ws`)"),
+        (name = "presence", description = "Who is listening: each stream's connection and client, on every node"),
         (name = "topics", description = "What is stored, who listens, and each topic's configuration (retention, TTL, schema)"),
         (name = "webhooks", description = "Webhook subscriptions and dead letters"),
         (name = "pull", description = "Pull subscriptions: consumers lease, ack and nack messages (create them with `POST /subscriptions` and `\"mode\": \"pull\"`)"),

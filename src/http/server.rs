@@ -22,7 +22,6 @@ use std::time::Duration;
 use axum::Router;
 use hyper::server::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
@@ -80,7 +79,7 @@ pub async fn serve(
     // 20 KiB that an idle SSE connection would keep for its lifetime).
     let app: Router = app.with_state(());
     let max_head = door.limits().max_header_bytes;
-    let graceful = GracefulShutdown::new();
+    let graceful = Drain::new();
     let protocols = Arc::new(protocols(&door, &settings));
     loop {
         let (stream, peer) = tokio::select! {
@@ -168,8 +167,9 @@ impl Protocols {
     {
         let Some(acceptor) = self.tls.clone() else {
             let io = TokioIo::new(ProblemAnswers::new(stream, max_head));
-            let connection = self.http1.serve_connection(io, service);
-            return log_end(graceful.watch(connection).await);
+            // Upgrades: `GET /ws` takes the connection over.
+            let connection = self.http1.serve_connection(io, service).with_upgrades();
+            return log_end(watch(connection, graceful).await);
         };
         Box::pin(self.serve_tls(acceptor, stream, service, max_head, graceful)).await;
     }
@@ -194,12 +194,82 @@ impl Protocols {
         let io = TokioIo::new(ProblemAnswers::new(tls, max_head));
         if h2 {
             let connection = self.http2.serve_connection(io, service);
-            log_end(graceful.watch(connection).await);
+            log_end(watch(connection, graceful).await);
         } else {
-            let connection = self.http1.serve_connection(io, service);
-            log_end(graceful.watch(connection).await);
+            let connection = self.http1.serve_connection(io, service).with_upgrades();
+            log_end(watch(connection, graceful).await);
         }
     }
+}
+
+/// Tells connections to finish at shutdown and waits until they have
+/// (hyper-util's `GracefulShutdown` cannot watch a connection that allows
+/// upgrades, which `GET /ws` needs).
+struct Drain(tokio::sync::watch::Sender<()>);
+
+/// One connection's end of a [`Drain`].
+type Watcher = tokio::sync::watch::Receiver<()>;
+
+impl Drain {
+    fn new() -> Self {
+        Drain(tokio::sync::watch::channel(()).0)
+    }
+
+    fn watcher(&self) -> Watcher {
+        self.0.subscribe()
+    }
+
+    /// Asks every connection to finish, and waits until each has.
+    async fn shutdown(self) {
+        let _ = self.0.send(());
+        self.0.closed().await;
+    }
+}
+
+/// A connection that can be asked to finish its requests and close.
+trait Graceful: std::future::Future {
+    fn graceful(self: std::pin::Pin<&mut Self>);
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+impl<I, B, S> Graceful for hyper::server::conn::http1::UpgradeableConnection<I, S>
+where
+    S: hyper::service::HttpService<hyper::body::Incoming, ResBody = B>,
+    S::Error: Into<BoxError>,
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    B: hyper::body::Body + 'static,
+    B::Error: Into<BoxError>,
+{
+    fn graceful(self: std::pin::Pin<&mut Self>) {
+        self.graceful_shutdown();
+    }
+}
+
+impl<I, B, S, E> Graceful for hyper::server::conn::http2::Connection<I, S, E>
+where
+    S: hyper::service::HttpService<hyper::body::Incoming, ResBody = B>,
+    S::Error: Into<BoxError>,
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + 'static,
+    B: hyper::body::Body + 'static,
+    B::Error: Into<BoxError>,
+    E: hyper::rt::bounds::Http2ServerConnExec<S::Future, B>,
+{
+    fn graceful(self: std::pin::Pin<&mut Self>) {
+        self.graceful_shutdown();
+    }
+}
+
+/// Serves `conn` to its end; at shutdown, asks it to finish first. The
+/// watcher is held until the end, which is what [`Drain::shutdown`] waits
+/// for.
+async fn watch<C: Graceful>(conn: C, mut watcher: Watcher) -> C::Output {
+    let mut conn = std::pin::pin!(conn);
+    tokio::select! {
+        out = conn.as_mut() => return out,
+        _ = watcher.changed() => conn.as_mut().graceful(),
+    }
+    conn.await
 }
 
 fn log_end(ended: Result<(), hyper::Error>) {

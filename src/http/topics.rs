@@ -23,7 +23,8 @@ pub struct TopicView {
     pub last_seq: i64,
     /// Messages published to it (retention does not lower this).
     pub message_count: i64,
-    /// Open SSE streams on this node whose topics include this one.
+    /// Live streams (SSE, and WebSocket subscriptions) on every node whose
+    /// topics include this one.
     pub subscribers: usize,
     pub created: String,
     pub last_published: Option<String>,
@@ -49,7 +50,7 @@ fn view(state: &AppState, t: TopicInfo) -> TopicView {
         .and_then(|c| serde_json::from_str(c).ok())
         .unwrap_or_default();
     TopicView {
-        subscribers: state.hub.subscribers_for(t.name.as_str()),
+        subscribers: state.presence.count(t.name.as_str()),
         name: t.name.to_string(),
         last_seq: t.last_seq,
         message_count: t.message_count,

@@ -4,6 +4,7 @@
 
 pub mod open;
 pub mod postgres;
+pub mod presence;
 pub mod pull;
 pub mod readiness;
 pub mod scheduled;
@@ -28,6 +29,7 @@ pub trait Store:
     + webhooks::WebhookOpsStore
     + webhooks::DeadLetterStore
     + pull::PullStore
+    + presence::PresenceStore
     + topics::TopicStore
     + tokens::TokenStore
     + scheduled::ScheduleStore

@@ -2,7 +2,7 @@
 //! checks that nothing is lost or duplicated, and prints figures beside a
 //! baseline measured in the same run.
 //!
-//! `cargo run --release --bin herald-bench -- <publish|batch|fanout|catchup|idle|slow|retention|auth|queue|options|webhooks|all>`
+//! `cargo run --release --bin herald-bench -- <publish|batch|fanout|catchup|idle|slow|retention|auth|queue|options|webhooks|ws|all>`
 //! Each scenario starts the `herald` binary beside this one on a fresh
 //! database (SQLite; Postgres with `--database-url`), or targets `--url`.
 
@@ -19,6 +19,7 @@ mod sse;
 mod stats;
 mod tls;
 mod webhooks;
+mod ws;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -26,7 +27,7 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use load::Kind;
 use server::{BenchDb, Server, cpu_seconds};
-use stats::Row;
+pub(crate) use stats::Row;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -34,7 +35,7 @@ use stats::Row;
     about = "Benchmarks of herald, each beside its baseline"
 )]
 struct Args {
-    /// publish, batch, fanout, catchup, idle, slow, retention, auth, queue, options, webhooks, all, or limits
+    /// publish, batch, fanout, catchup, idle, slow, retention, auth, queue, options, webhooks, ws, all, or limits
     /// (the front door's cost: limits on against off, not part of all).
     #[arg(default_value = "all")]
     scenario: String,
@@ -506,6 +507,7 @@ async fn main() -> anyhow::Result<()> {
         "queue",
         "options",
         "webhooks",
+        "ws",
         "all",
     ];
     anyhow::ensure!(
@@ -517,6 +519,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if all || scenario == "batch" {
         batch(&mut cx).await?;
+    }
+    if all || scenario == "ws" {
+        ws::scenario(&mut cx).await?;
     }
     if all || scenario == "fanout" {
         fanout(&mut cx).await?;

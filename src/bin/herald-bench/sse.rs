@@ -71,7 +71,12 @@ impl Sse {
             if let Some(digits) = line.strip_prefix(b"id: ") {
                 id = parse(digits);
             } else if let Some(data) = line.strip_prefix(b"data: ") {
-                f(id, data);
+                // Events without an id (presence's join and leave) are
+                // not messages.
+                if id >= 0 {
+                    f(id, data);
+                }
+                id = -1;
             }
         }
         self.buf.drain(..end + 2);
@@ -183,35 +188,113 @@ pub async fn fanout(
     rate: f64,
     duration: Duration,
 ) -> anyhow::Result<Fanout> {
-    let conns = open_many(base, "/topics/fan/events", subscribers).await?;
-    let delivered = Arc::new(AtomicU64::new(0));
-    let bad = Arc::new(AtomicU64::new(0));
-    // Readers are aborted at the end, so samples go straight to a shared list.
-    let samples = Arc::new(std::sync::Mutex::new(Vec::new()));
+    fanout_at(base, "/topics/fan/events", subscribers, rate, duration).await
+}
+
+/// [`fanout`] with streams opened at `path` (of topic `fan`).
+pub async fn fanout_at(
+    base: &str,
+    path: &str,
+    subscribers: usize,
+    rate: f64,
+    duration: Duration,
+) -> anyhow::Result<Fanout> {
+    let conns = open_many(base, path, subscribers).await?;
+    let counts = Counts::default();
     let mut readers = Vec::with_capacity(subscribers);
     for (k, mut c) in conns.into_iter().enumerate() {
-        let (delivered, bad, samples) = (delivered.clone(), bad.clone(), samples.clone());
+        let mut seen = counts.reader(k);
         readers.push(tokio::spawn(async move {
-            let mut last = -1i64;
             while c
-                .read(|id, data| {
-                    if last >= 0 && id != last + 1 {
-                        bad.fetch_add(1, Ordering::Relaxed);
-                    }
-                    last = id;
-                    delivered.fetch_add(1, Ordering::Relaxed);
-                    if k < 50
-                        && let Some(t) = sent_micros(data)
-                    {
-                        let latency = Duration::from_micros((now_micros() - t).max(0) as u64);
-                        samples.lock().expect("poisoned").push(latency);
-                    }
-                })
+                .read(|id, data| seen.event(id, data))
                 .await
                 .unwrap_or(false)
             {}
         }));
     }
+    counts.run(base, subscribers, rate, duration, readers).await
+}
+
+/// What the readers of a fan-out saw, shared.
+#[derive(Default, Clone)]
+pub struct Counts {
+    delivered: Arc<AtomicU64>,
+    bad: Arc<AtomicU64>,
+    // Readers are aborted at the end, so samples go straight to a shared list.
+    samples: Arc<std::sync::Mutex<Vec<Duration>>>,
+}
+
+/// One reader's view: its last id, and whether it samples latency.
+pub struct Seen {
+    counts: Counts,
+    last: i64,
+    sample: bool,
+}
+
+impl Seen {
+    /// A message `id` whose data (or frame) is `data` arrived.
+    pub fn event(&mut self, id: i64, data: &[u8]) {
+        if self.last >= 0 && id != self.last + 1 {
+            self.counts.bad.fetch_add(1, Ordering::Relaxed);
+        }
+        self.last = id;
+        self.counts.delivered.fetch_add(1, Ordering::Relaxed);
+        if self.sample
+            && let Some(t) = sent_micros(data)
+        {
+            let latency = Duration::from_micros((now_micros() - t).max(0) as u64);
+            self.counts.samples.lock().expect("poisoned").push(latency);
+        }
+    }
+}
+
+impl Counts {
+    pub fn reader(&self, k: usize) -> Seen {
+        Seen {
+            counts: self.clone(),
+            last: -1,
+            sample: k < 50,
+        }
+    }
+
+    /// Publishes to `fan` at `rate` for `duration`, waits for every
+    /// delivery (at most 60 s more), stops the readers and sums up.
+    pub async fn run(
+        self,
+        base: &str,
+        subscribers: usize,
+        rate: f64,
+        duration: Duration,
+        readers: Vec<tokio::task::JoinHandle<()>>,
+    ) -> anyhow::Result<Fanout> {
+        let started = Instant::now();
+        let published = publish_at(base, rate, duration).await?;
+        let expected = published * subscribers as u64;
+        let wait = Instant::now();
+        while self.delivered.load(Ordering::Relaxed) < expected
+            && wait.elapsed() < Duration::from_secs(60)
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let elapsed = started.elapsed();
+        for r in &readers {
+            r.abort();
+        }
+        let mut latencies = Latencies::default();
+        latencies.extend(self.samples.lock().expect("poisoned").drain(..));
+        Ok(Fanout {
+            deliveries: self.delivered.load(Ordering::Relaxed),
+            published,
+            elapsed,
+            latencies,
+            out_of_order: self.bad.load(Ordering::Relaxed),
+        })
+    }
+}
+
+/// One publisher to topic `fan` at `rate` messages/s for `duration`;
+/// returns how many it published.
+async fn publish_at(base: &str, rate: f64, duration: Duration) -> anyhow::Result<u64> {
     let http = reqwest::Client::new();
     let pad: Arc<str> = Arc::from("x".repeat(200));
     let started = Instant::now();
@@ -243,24 +326,7 @@ pub async fn fanout(
     while let Some(r) = sends.join_next().await {
         r??;
     }
-    let expected = published * subscribers as u64;
-    let wait = Instant::now();
-    while delivered.load(Ordering::Relaxed) < expected && wait.elapsed() < Duration::from_secs(60) {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let elapsed = started.elapsed();
-    for r in &readers {
-        r.abort();
-    }
-    let mut latencies = Latencies::default();
-    latencies.extend(samples.lock().expect("poisoned").drain(..));
-    Ok(Fanout {
-        deliveries: delivered.load(Ordering::Relaxed),
-        published,
-        elapsed,
-        latencies,
-        out_of_order: bad.load(Ordering::Relaxed),
-    })
+    Ok(published)
 }
 
 /// One subscriber replays `expected` messages from `earliest`; returns
