@@ -7,8 +7,10 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::domain::HumanDuration;
 use crate::http::front_door::Cidr;
 
+mod realtime;
 mod webhooks;
 
+pub use realtime::RealtimeFlags;
 pub use webhooks::WebhookFlags;
 
 #[derive(Debug, Parser)]
@@ -341,30 +343,9 @@ pub struct ServeConfig {
     #[arg(long, env = "HERALD_MAX_STREAMS_PER_CLIENT", default_value_t = 0)]
     pub max_streams_per_client: u32,
 
-    /// How long a node's presence lasts without renewal (Postgres: it is
-    /// renewed every third of this). A node that dies leaves every other
-    /// node's presence within this plus a third.
-    #[arg(long, env = "HERALD_PRESENCE_LEASE", default_value = "15s", value_parser = positive_duration)]
-    pub presence_lease: HumanDuration,
-
-    /// Largest WebSocket frame answered with an `error` frame; beyond four
-    /// times this the socket is closed (1009, message too big).
-    #[arg(long, env = "HERALD_WS_MAX_FRAME_BYTES", default_value = "1MiB", value_parser = crate::domain::units::parse_bytes)]
-    pub ws_max_frame_bytes: usize,
-
-    /// Most subscriptions one WebSocket may hold at once.
-    #[arg(long, env = "HERALD_WS_MAX_SUBSCRIPTIONS", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
-    pub ws_max_subscriptions: u32,
-
-    /// Publishes per WebSocket, e.g. `1000/s` (beyond: an `error` frame
-    /// with status 429, the socket stays up).
-    #[arg(long, env = "HERALD_WS_PUBLISH_RATE", default_value = "1000/s")]
-    pub ws_publish_rate: crate::auth::limits::Rate,
-
-    /// Interval of WebSocket pings; a peer that has not answered one by the
-    /// next is closed, so a dead peer is found within twice this.
-    #[arg(long, env = "HERALD_WS_PING_INTERVAL", default_value = "20s", value_parser = positive_duration)]
-    pub ws_ping_interval: HumanDuration,
+    /// Presence and WebSocket.
+    #[command(flatten)]
+    pub realtime: RealtimeFlags,
 
     /// Test hook, hidden: the most pages the SQLite file may hold (`PRAGMA
     /// max_page_count` on the writer), past which writes fail with

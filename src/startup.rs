@@ -117,7 +117,7 @@ impl Application {
                 store.clone(),
                 outbox_rx,
                 notices,
-                config.presence_lease.0,
+                config.realtime.presence_lease.0,
                 shutdown.clone(),
             ))
         });
@@ -145,10 +145,10 @@ impl Application {
                 idempotency_window: config.idempotency_window.0,
                 schedule_max_delay: config.schedule_max_delay.0,
                 ws: crate::http::ws::WsSettings {
-                    max_frame_bytes: config.ws_max_frame_bytes,
-                    max_subscriptions: config.ws_max_subscriptions as usize,
-                    publish_rate: config.ws_publish_rate,
-                    ping_interval: config.ws_ping_interval.0,
+                    max_frame_bytes: config.realtime.ws_max_frame_bytes,
+                    max_subscriptions: config.realtime.ws_max_subscriptions as usize,
+                    publish_rate: config.realtime.ws_publish_rate,
+                    ping_interval: config.realtime.ws_ping_interval.0,
                 },
             }),
             filters: filters.clone(),

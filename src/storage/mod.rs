@@ -107,6 +107,10 @@ pub trait Store:
     /// For backends that several nodes share: the heads committed by any
     /// node, as they happen. `None` where only this process writes.
     fn head_notifications(&self) -> Option<BoxStream<'static, HeadNotice>>;
+
+    /// For backends that several nodes share: presence changes as nodes
+    /// commit them. `None` where one process is all there is.
+    fn presence_notifications(&self) -> Option<BoxStream<'static, presence::PresenceNotice>>;
 }
 
 /// What the SQL shared by both backends ([`webhooks`], [`topics`]) needs
@@ -117,6 +121,10 @@ pub trait SqlBackend: Send + Sync + 'static {
     /// Appended to selects that claim rows (`FOR UPDATE SKIP LOCKED` where
     /// several nodes compete for them).
     const CLAIM_LOCK: &'static str;
+    /// A statement (channel `$1`, payload `$2`) that tells the other nodes
+    /// of a change when its transaction commits; `None` where one process
+    /// is all there is.
+    const NOTIFY: Option<&'static str>;
     /// Where changes go (on SQLite, the one writer connection).
     fn writes(&self) -> &sqlx::Pool<Self::DB>;
     fn reads(&self) -> &sqlx::Pool<Self::DB>;

@@ -9,9 +9,9 @@
 //! that writes it, so other nodes see it as soon as it commits.
 
 use futures_util::stream::BoxStream;
-use sqlx::{Executor, FromRow};
+use sqlx::{Database, Executor, FromRow, Pool};
 
-use super::topics::{Binds, Sql};
+use super::topics::{Binds, Rows, Sql};
 use super::{SqlBackend, StoreError};
 
 /// The NOTIFY channel of presence changes.
@@ -47,7 +47,8 @@ pub enum PresenceNotice {
     Resync,
 }
 
-/// Presence rows and node leases. Part of every [`super::Store`].
+/// Presence rows and node leases. Part of every [`super::Store`] (whose
+/// `presence_notifications` hears other nodes' changes).
 #[async_trait::async_trait]
 pub trait PresenceStore: Send + Sync {
     /// Renews `node`'s lease until `until`. False when it had lapsed or did
@@ -63,223 +64,169 @@ pub trait PresenceStore: Send + Sync {
     async fn reap_nodes(&self, now: i64) -> Result<u64, StoreError>;
     /// Removes `node` and its rows (a clean stop).
     async fn leave_node(&self, node: &str) -> Result<(), StoreError>;
-    /// Changes as other nodes commit them; `None` where one process is
-    /// all there is (SQLite).
-    fn presence_notifications(&self) -> Option<BoxStream<'static, PresenceNotice>>;
 }
 
 async fn insert<'c, DB, E>(ex: E, r: &PresenceRow) -> Result<(), sqlx::Error>
 where
     DB: Sql,
     E: Executor<'c, Database = DB>,
-    for<'q> &'q str: Binds<DB>,
+    String: Binds<DB>,
     i64: Binds<DB>,
 {
     sqlx::query(
         "INSERT INTO presence (connection, node, client, topics, since_us) \
          VALUES ($1, $2, $3, $4, $5) ON CONFLICT (connection) DO NOTHING",
     )
-    .bind(r.connection.as_str())
-    .bind(r.node.as_str())
-    .bind(r.client.as_str())
-    .bind(r.topics.as_str())
+    .bind(r.connection.clone())
+    .bind(r.node.clone())
+    .bind(r.client.clone())
+    .bind(r.topics.clone())
     .bind(r.since_us)
     .execute(ex)
     .await
     .map(drop)
 }
 
-async fn exec<'c, DB, E>(ex: E, sql: &'static str, key: &str) -> Result<u64, sqlx::Error>
+/// Tells other nodes of a change, in the transaction that makes it (see
+/// [`SqlBackend::NOTIFY`]; nothing where one process is all there is).
+async fn notify<'c, T, E>(ex: E, notice: &str) -> Result<(), sqlx::Error>
 where
-    DB: Sql,
-    E: Executor<'c, Database = DB>,
-    for<'q> &'q str: Binds<DB>,
-    <DB as sqlx::Database>::QueryResult: RowsAffected,
+    T: SqlBackend,
+    E: Executor<'c, Database = T::DB>,
+    String: Binds<T::DB>,
 {
-    Ok(sqlx::query(sql).bind(key).execute(ex).await?.affected())
-}
-
-/// `rows_affected` of either backend's query result.
-pub trait RowsAffected {
-    fn affected(&self) -> u64;
-}
-impl RowsAffected for sqlx::sqlite::SqliteQueryResult {
-    fn affected(&self) -> u64 {
-        self.rows_affected()
-    }
-}
-impl RowsAffected for sqlx::postgres::PgQueryResult {
-    fn affected(&self) -> u64 {
-        self.rows_affected()
-    }
-}
-
-/// The SQL of [`PresenceStore`], for a backend `B`; `notify` sends one
-/// notice inside the transaction (nothing on SQLite).
-macro_rules! presence_store {
-    ($backend:ty, $db:ty, $notify:expr, $listen:expr) => {
-        #[async_trait::async_trait]
-        impl PresenceStore for $backend {
-            async fn renew_lease(
-                &self,
-                node: &str,
-                now: i64,
-                until: i64,
-            ) -> Result<bool, StoreError> {
-                let err = <$backend as SqlBackend>::err;
-                let renewed = sqlx::query(
-                    "UPDATE nodes SET lease_until_us = $2 WHERE node = $1 AND lease_until_us > $3",
-                )
-                .bind(node)
-                .bind(until)
-                .bind(now)
-                .execute(self.writes())
-                .await
-                .map_err(err)?
-                .rows_affected();
-                if renewed == 1 {
-                    return Ok(true);
-                }
-                sqlx::query(
-                    "INSERT INTO nodes (node, started_us, lease_until_us) VALUES ($1, $2, $3) \
-                     ON CONFLICT (node) DO UPDATE SET lease_until_us = excluded.lease_until_us",
-                )
-                .bind(node)
-                .bind(now)
-                .bind(until)
-                .execute(self.writes())
-                .await
-                .map_err(err)?;
-                Ok(false)
-            }
-
-            async fn apply_presence(&self, changes: &[PresenceChange]) -> Result<(), StoreError> {
-                let err = <$backend as SqlBackend>::err;
-                let mut tx = self.writes().begin().await.map_err(err)?;
-                for c in changes {
-                    if c.joined {
-                        insert::<$db, _>(&mut *tx, &c.row).await.map_err(err)?;
-                    } else {
-                        exec::<$db, _>(
-                            &mut *tx,
-                            "DELETE FROM presence WHERE connection = $1",
-                            &c.row.connection,
-                        )
-                        .await
-                        .map_err(err)?;
-                    }
-                    $notify(&mut *tx, c.notice.as_str()).await.map_err(err)?;
-                }
-                tx.commit().await.map_err(err)
-            }
-
-            async fn replace_presence(
-                &self,
-                node: &str,
-                rows: &[PresenceRow],
-            ) -> Result<(), StoreError> {
-                let err = <$backend as SqlBackend>::err;
-                let mut tx = self.writes().begin().await.map_err(err)?;
-                exec::<$db, _>(&mut *tx, "DELETE FROM presence WHERE node = $1", node)
-                    .await
-                    .map_err(err)?;
-                for r in rows {
-                    insert::<$db, _>(&mut *tx, r).await.map_err(err)?;
-                }
-                $notify(&mut *tx, "resync").await.map_err(err)?;
-                tx.commit().await.map_err(err)
-            }
-
-            async fn live_presence(&self, now: i64) -> Result<Vec<PresenceRow>, StoreError> {
-                sqlx::query_as(
-                    "SELECT p.connection, p.node, p.client, p.topics, p.since_us FROM presence p \
-                     JOIN nodes n ON n.node = p.node WHERE n.lease_until_us > $1 \
-                     ORDER BY p.connection",
-                )
-                .bind(now)
-                .fetch_all(self.reads())
-                .await
-                .map_err(<$backend as SqlBackend>::err)
-            }
-
-            async fn reap_nodes(&self, now: i64) -> Result<u64, StoreError> {
-                let err = <$backend as SqlBackend>::err;
-                let mut tx = self.writes().begin().await.map_err(err)?;
-                sqlx::query(
-                    "DELETE FROM presence WHERE node IN \
-                     (SELECT node FROM nodes WHERE lease_until_us <= $1)",
-                )
-                .bind(now)
-                .execute(&mut *tx)
-                .await
-                .map_err(err)?;
-                let gone = sqlx::query("DELETE FROM nodes WHERE lease_until_us <= $1")
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(err)?
-                    .rows_affected();
-                tx.commit().await.map_err(err)?;
-                Ok(gone)
-            }
-
-            async fn leave_node(&self, node: &str) -> Result<(), StoreError> {
-                let err = <$backend as SqlBackend>::err;
-                let mut tx = self.writes().begin().await.map_err(err)?;
-                for sql in [
-                    "DELETE FROM presence WHERE node = $1",
-                    "DELETE FROM nodes WHERE node = $1",
-                ] {
-                    exec::<$db, _>(&mut *tx, sql, node).await.map_err(err)?;
-                }
-                $notify(&mut *tx, "resync").await.map_err(err)?;
-                tx.commit().await.map_err(err)
-            }
-
-            fn presence_notifications(&self) -> Option<BoxStream<'static, PresenceNotice>> {
-                $listen(self)
-            }
-        }
+    let Some(sql) = T::NOTIFY else {
+        return Ok(());
     };
-}
-
-async fn no_notify(_: &mut sqlx::SqliteConnection, _: &str) -> Result<(), sqlx::Error> {
-    Ok(())
-}
-
-async fn pg_notify(conn: &mut sqlx::PgConnection, notice: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("SELECT pg_notify($1, $2)")
-        .bind(CHANNEL)
-        .bind(notice)
-        .execute(conn)
+    sqlx::query(sql)
+        .bind(CHANNEL.to_owned())
+        .bind(notice.to_owned())
+        .execute(ex)
         .await
         .map(drop)
 }
 
-presence_store!(
-    super::sqlite::SqliteStore,
-    sqlx::Sqlite,
-    no_notify,
-    no_listen
-);
-presence_store!(
-    super::postgres::PgStore,
-    sqlx::Postgres,
-    pg_notify,
-    pg_listen
-);
+#[async_trait::async_trait]
+impl<T> PresenceStore for T
+where
+    T: SqlBackend,
+    for<'c> &'c Pool<T::DB>: Executor<'c, Database = T::DB>,
+    for<'c> &'c mut <T::DB as Database>::Connection: Executor<'c, Database = T::DB>,
+    String: Binds<T::DB>,
+    i64: Binds<T::DB>,
+    PresenceRow: Rows<T::DB>,
+    (String,): Rows<T::DB>,
+{
+    async fn renew_lease(&self, node: &str, now: i64, until: i64) -> Result<bool, StoreError> {
+        let renewed: Option<(String,)> = sqlx::query_as(
+            "UPDATE nodes SET lease_until_us = $2 WHERE node = $1 AND lease_until_us > $3 \
+             RETURNING node",
+        )
+        .bind(node.to_owned())
+        .bind(until)
+        .bind(now)
+        .fetch_optional(self.writes())
+        .await
+        .map_err(T::err)?;
+        if renewed.is_some() {
+            return Ok(true);
+        }
+        sqlx::query(
+            "INSERT INTO nodes (node, started_us, lease_until_us) VALUES ($1, $2, $3) \
+             ON CONFLICT (node) DO UPDATE SET lease_until_us = excluded.lease_until_us",
+        )
+        .bind(node.to_owned())
+        .bind(now)
+        .bind(until)
+        .execute(self.writes())
+        .await
+        .map_err(T::err)?;
+        Ok(false)
+    }
 
-fn no_listen(_: &super::sqlite::SqliteStore) -> Option<BoxStream<'static, PresenceNotice>> {
-    None
-}
+    async fn apply_presence(&self, changes: &[PresenceChange]) -> Result<(), StoreError> {
+        let mut tx = self.writes().begin().await.map_err(T::err)?;
+        for c in changes {
+            if c.joined {
+                insert::<T::DB, _>(&mut *tx, &c.row).await.map_err(T::err)?;
+            } else {
+                sqlx::query("DELETE FROM presence WHERE connection = $1")
+                    .bind(c.row.connection.clone())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(T::err)?;
+            }
+            notify::<T, _>(&mut *tx, &c.notice).await.map_err(T::err)?;
+        }
+        tx.commit().await.map_err(T::err)
+    }
 
-fn pg_listen(s: &super::postgres::PgStore) -> Option<BoxStream<'static, PresenceNotice>> {
-    Some(listen(s.reads().clone()))
+    async fn replace_presence(&self, node: &str, rows: &[PresenceRow]) -> Result<(), StoreError> {
+        let mut tx = self.writes().begin().await.map_err(T::err)?;
+        sqlx::query("DELETE FROM presence WHERE node = $1")
+            .bind(node.to_owned())
+            .execute(&mut *tx)
+            .await
+            .map_err(T::err)?;
+        for r in rows {
+            insert::<T::DB, _>(&mut *tx, r).await.map_err(T::err)?;
+        }
+        notify::<T, _>(&mut *tx, "resync").await.map_err(T::err)?;
+        tx.commit().await.map_err(T::err)
+    }
+
+    async fn live_presence(&self, now: i64) -> Result<Vec<PresenceRow>, StoreError> {
+        sqlx::query_as(
+            "SELECT p.connection, p.node, p.client, p.topics, p.since_us FROM presence p \
+             JOIN nodes n ON n.node = p.node WHERE n.lease_until_us > $1 \
+             ORDER BY p.connection",
+        )
+        .bind(now)
+        .fetch_all(self.reads())
+        .await
+        .map_err(T::err)
+    }
+
+    async fn reap_nodes(&self, now: i64) -> Result<u64, StoreError> {
+        let mut tx = self.writes().begin().await.map_err(T::err)?;
+        sqlx::query(
+            "DELETE FROM presence WHERE node IN \
+             (SELECT node FROM nodes WHERE lease_until_us <= $1)",
+        )
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(T::err)?;
+        let gone: Vec<(String,)> =
+            sqlx::query_as("DELETE FROM nodes WHERE lease_until_us <= $1 RETURNING node")
+                .bind(now)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(T::err)?;
+        tx.commit().await.map_err(T::err)?;
+        Ok(gone.len() as u64)
+    }
+
+    async fn leave_node(&self, node: &str) -> Result<(), StoreError> {
+        let mut tx = self.writes().begin().await.map_err(T::err)?;
+        for sql in [
+            "DELETE FROM presence WHERE node = $1",
+            "DELETE FROM nodes WHERE node = $1",
+        ] {
+            sqlx::query(sql)
+                .bind(node.to_owned())
+                .execute(&mut *tx)
+                .await
+                .map_err(T::err)?;
+        }
+        notify::<T, _>(&mut *tx, "resync").await.map_err(T::err)?;
+        tx.commit().await.map_err(T::err)
+    }
 }
 
 /// Presence notices from Postgres, reconnecting after a lost connection
 /// (with a [`PresenceNotice::Resync`], since notices may have been missed).
-fn listen(pool: sqlx::PgPool) -> BoxStream<'static, PresenceNotice> {
+pub(super) fn listen(pool: sqlx::PgPool) -> BoxStream<'static, PresenceNotice> {
     Box::pin(async_stream::stream! {
         loop {
             match sqlx::postgres::PgListener::connect_with(&pool).await {

@@ -78,6 +78,7 @@ async fn read_in(
 impl super::SqlBackend for PgStore {
     type DB = Postgres;
     const CLAIM_LOCK: &'static str = "FOR UPDATE SKIP LOCKED";
+    const NOTIFY: Option<&'static str> = Some("SELECT pg_notify($1, $2)");
 
     fn writes(&self) -> &PgPool {
         &self.pool
@@ -294,6 +295,12 @@ impl Store for PgStore {
 
     async fn probe_write(&self) -> Result<(), super::readiness::ProbeError> {
         super::readiness::postgres(&self.writer).await
+    }
+
+    fn presence_notifications(
+        &self,
+    ) -> Option<BoxStream<'static, super::presence::PresenceNotice>> {
+        Some(super::presence::listen(self.pool.clone()))
     }
 
     fn head_notifications(&self) -> Option<BoxStream<'static, HeadNotice>> {

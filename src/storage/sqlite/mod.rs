@@ -55,6 +55,7 @@ use append::Committed;
 impl super::SqlBackend for SqliteStore {
     type DB = Sqlite;
     const CLAIM_LOCK: &'static str = "";
+    const NOTIFY: Option<&'static str> = None;
 
     fn writes(&self) -> &SqlitePool {
         &self.writer
@@ -268,6 +269,13 @@ impl Store for SqliteStore {
 
     fn head_notifications(&self) -> Option<BoxStream<'static, HeadNotice>> {
         // Only this process writes the file: the writer feeds the hub.
+        None
+    }
+
+    fn presence_notifications(
+        &self,
+    ) -> Option<BoxStream<'static, super::presence::PresenceNotice>> {
+        // One process knows its streams in memory.
         None
     }
 }
