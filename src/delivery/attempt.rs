@@ -5,7 +5,7 @@
 //! [`super::health`]).
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
@@ -47,14 +47,7 @@ impl Deliverer {
             .or_else(|| due.envelope.clone().map(Bytes::from));
         let answer = match &body {
             Some(b) => self.client.attempt(sub, due.position, b.clone()).await,
-            None => Answer {
-                status: None,
-                error: Some("the message is no longer retained".into()),
-                retry_after: None,
-                abort: false,
-                response: None,
-                duration: Duration::ZERO,
-            },
+            None => Answer::failed("the message is no longer retained".into(), Instant::now()),
         };
         let now = Timestamp::now();
         if let Some(logger) = &self.attempt_log {

@@ -46,7 +46,8 @@ impl Answer {
         }
     }
 
-    fn failed(error: String, started: Instant) -> Self {
+    /// An attempt that failed before, or without, an answer.
+    pub fn failed(error: String, started: Instant) -> Self {
         Self {
             status: None,
             error: Some(error),
