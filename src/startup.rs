@@ -107,10 +107,9 @@ impl Application {
         let auth_poll = auth.spawn_poll(config.auth_revocation_poll.0, shutdown.clone());
         let notices = store.presence_notifications();
         let (outbox_tx, outbox_rx) = mpsc::unbounded_channel();
-        let presence = crate::presence::Presence::new(
-            crate::presence::Presence::new_node_id(),
-            notices.is_some().then_some(outbox_tx),
-        );
+        let node = crate::presence::Presence::new_node_id();
+        let pulls = pull_signals(&store, &node, &shutdown);
+        let presence = crate::presence::Presence::new(node, notices.is_some().then_some(outbox_tx));
         let presence_sync = notices.map(|notices| {
             tokio::spawn(crate::presence::sync::run(
                 presence.clone(),
@@ -154,7 +153,7 @@ impl Application {
             filters: filters.clone(),
             topics,
             subscription_changes: subscription_changes.clone(),
-            pulls: Default::default(),
+            pulls,
             shutdown: shutdown.clone(),
             readiness: Default::default(),
             auth,
@@ -277,6 +276,30 @@ impl Application {
         tracing::info!("herald stopped");
         Ok(())
     }
+}
+
+/// The wakes of pull consumers; where nodes share the database, with the
+/// task that carries them between nodes (it ends at `shutdown`).
+fn pull_signals(
+    store: &Arc<dyn Store>,
+    node: &str,
+    shutdown: &CancellationToken,
+) -> Arc<crate::delivery::pull::PullSignals> {
+    use crate::delivery::pull_signals::{PullSignals, sync};
+    let Some(notices) = store.pull_notifications() else {
+        return Arc::new(PullSignals::default());
+    };
+    let (signals, announce) = PullSignals::shared();
+    let signals = Arc::new(signals);
+    tokio::spawn(sync(
+        signals.clone(),
+        announce,
+        store.clone(),
+        node.to_owned(),
+        notices,
+        shutdown.clone(),
+    ));
+    signals
 }
 
 /// Waits for the `herald listening on <url>` line (logged by

@@ -26,6 +26,7 @@ pub const WEBHOOK_CIRCUIT: &str = "herald_webhook_circuit_transitions_total";
 pub const WEBHOOK_DISABLED: &str = "herald_webhook_disabled_total";
 pub const SUBSCRIPTION_CIRCUIT: &str = "herald_subscription_circuit";
 pub const PULL_MESSAGES: &str = "herald_pull_messages_total";
+pub const PULL_WAITING: &str = "herald_pull_consumers_waiting";
 pub const SUBSCRIPTION_BACKLOG: &str = "herald_subscription_backlog";
 pub const SUBSCRIPTION_IN_FLIGHT: &str = "herald_subscription_in_flight";
 pub const SUBSCRIPTION_OLDEST_AGE: &str = "herald_subscription_oldest_unacked_age_seconds";
@@ -156,6 +157,10 @@ fn describe() {
     describe_counter!(WEBHOOK_ATTEMPTS, "Webhook attempts by outcome");
     describe_gauge!(WEBHOOK_PENDING, "Webhook deliveries waiting for an attempt");
     describe_gauge!(DEAD_LETTERS, "Dead letters stored");
+    describe_gauge!(
+        PULL_WAITING,
+        "Per subscription: long polls and streaming pulls on this node waiting for a message now"
+    );
     describe_counter!(
         PULL_MESSAGES,
         "Messages of pull subscriptions by event: leased (first delivery), redelivered, acked, nacked"

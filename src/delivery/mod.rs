@@ -26,6 +26,7 @@ pub mod events;
 pub mod guard;
 mod health;
 pub mod pull;
+pub mod pull_signals;
 pub mod special_ranges;
 
 use std::collections::{HashMap, HashSet};

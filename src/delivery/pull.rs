@@ -1,9 +1,9 @@
 //! Consumers of pull subscriptions: lease what is due (dispatching new
 //! messages first, with the deliverer's own [`super::dispatch`]), and wait
 //! for more without polling: a wait ends on a commit that may match, on a
-//! local ack/nack/seek/redrive ([`PullSignals`]), when the subscription's
-//! next row becomes due (a lease runs out, a nack's delay ends), at the
-//! caller's deadline, or at shutdown.
+//! nack, ack, seek or redrive on any node ([`PullSignals`]), when the
+//! subscription's next row becomes due (a lease runs out, a nack's delay
+//! ends), at the caller's deadline, or at shutdown.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,32 +19,11 @@ use crate::storage::pull::Leased;
 use crate::storage::webhooks::Subscription;
 use crate::storage::{Store, StoreError};
 
+pub use super::pull_signals::PullSignals;
+
 /// Shortest wait for a row that the store says is due but that another
 /// node's open transaction holds: enough for it to commit.
 const MIN_DUE_WAIT: Duration = Duration::from_millis(10);
-
-/// Tells waiting consumers on this node that rows may have become due
-/// without a commit (a nack, a seek, a redrive) or that leases ended (an
-/// ack, which frees a stream's `max_in_flight`).
-#[derive(Debug)]
-pub struct PullSignals(watch::Sender<u64>);
-
-impl Default for PullSignals {
-    fn default() -> Self {
-        Self(watch::channel(0).0)
-    }
-}
-
-impl PullSignals {
-    pub fn changed(&self) {
-        self.0.send_modify(|n| *n = n.wrapping_add(1));
-    }
-
-    /// A receiver that has seen every change so far.
-    pub fn subscribe(&self) -> watch::Receiver<u64> {
-        self.0.subscribe()
-    }
-}
 
 /// Why a wait ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -153,6 +132,7 @@ impl Consumer {
         deadline: Instant,
         shutdown: &CancellationToken,
     ) -> Result<Woken, StoreError> {
+        let _waiting = Waiting::new(self.sub.id);
         let due = match self.store.next_due(self.sub.id).await? {
             Some(t) => {
                 let wait = (t.0 - Timestamp::now().0).max(0) as u64;
@@ -184,5 +164,24 @@ impl Consumer {
                 },
             }
         }
+    }
+}
+
+/// Counts a wait in [`crate::telemetry::PULL_WAITING`] while it lasts
+/// (however it ends: a client that goes away drops it).
+struct Waiting(metrics::Gauge);
+
+impl Waiting {
+    fn new(sub: i64) -> Self {
+        let labels = [("subscription", sub.to_string())];
+        let gauge = metrics::gauge!(crate::telemetry::PULL_WAITING, &labels);
+        gauge.increment(1.0);
+        Self(gauge)
+    }
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        self.0.decrement(1.0);
     }
 }

@@ -24,8 +24,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::{Change, Member, Presence};
 use crate::domain::{Timestamp, TopicPattern, TopicSelector};
+use crate::storage::Notice;
 use crate::storage::Store;
-use crate::storage::presence::{PresenceChange, PresenceNotice, PresenceRow};
+use crate::storage::presence::{PresenceChange, PresenceRow};
 
 /// Changes written in one transaction at most.
 const MAX_BATCH: usize = 512;
@@ -36,7 +37,7 @@ pub async fn run(
     presence: Arc<Presence>,
     store: Arc<dyn Store>,
     mut outbox: mpsc::UnboundedReceiver<Change>,
-    mut notices: BoxStream<'static, PresenceNotice>,
+    mut notices: BoxStream<'static, Notice>,
     lease: Duration,
     shutdown: CancellationToken,
 ) {
@@ -62,7 +63,7 @@ pub async fn run(
                 }
             }
             Some(notice) = notices.next() => match notice {
-                PresenceNotice::Payload(p) if p != "resync" => match serde_json::from_str::<Change>(&p) {
+                Notice::Payload(p) if p != "resync" => match serde_json::from_str::<Change>(&p) {
                     Ok(change) => presence.apply_remote(change),
                     Err(e) => tracing::warn!(error = %e, "ignoring a malformed presence notice"),
                 },

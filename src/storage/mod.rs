@@ -110,7 +110,15 @@ pub trait Store:
 
     /// For backends that several nodes share: presence changes as nodes
     /// commit them. `None` where one process is all there is.
-    fn presence_notifications(&self) -> Option<BoxStream<'static, presence::PresenceNotice>>;
+    fn presence_notifications(&self) -> Option<BoxStream<'static, Notice>>;
+
+    /// For backends that several nodes share: a notice each time a node
+    /// announces ([`pull::PullStore::announce_pull`]) that rows of a pull
+    /// subscription may have become due without a commit to the log (a
+    /// nack, a seek, a redrive) or that leases ended (an ack). The payload
+    /// is the announcing node's id. `None` where one process is all there
+    /// is.
+    fn pull_notifications(&self) -> Option<BoxStream<'static, Notice>>;
 }
 
 /// What the SQL shared by both backends ([`webhooks`], [`topics`]) needs
@@ -150,6 +158,17 @@ pub struct Keyed {
 /// The columns of `messages`, in [`MessageRow`]'s order.
 pub const MESSAGE_COLUMNS: &str = "position, topic, seq, event, is_json, payload, content_type, \
      time_us, expires_us, priority, msg_key";
+
+/// What a notification connection hears (on backends that several nodes
+/// share).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notice {
+    /// A change another node (or this one) committed.
+    Payload(String),
+    /// Notices may have been missed (the connection was lost): read
+    /// everything again.
+    Resync,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HeadNotice {

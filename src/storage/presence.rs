@@ -8,7 +8,6 @@
 //! change also goes out as a `NOTIFY` on [`CHANNEL`], in the transaction
 //! that writes it, so other nodes see it as soon as it commits.
 
-use futures_util::stream::BoxStream;
 use sqlx::{Database, Executor, FromRow, Pool};
 
 use super::topics::{Binds, Rows, Sql};
@@ -36,15 +35,6 @@ pub struct PresenceChange {
     pub joined: bool,
     /// What other nodes are told (JSON made by [`crate::presence`]).
     pub notice: String,
-}
-
-/// What the notification connection hears.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PresenceNotice {
-    /// A change another node (or this one) committed.
-    Payload(String),
-    /// Notices may have been missed: read everything again.
-    Resync,
 }
 
 /// Presence rows and node leases. Part of every [`super::Store`] (whose
@@ -222,33 +212,4 @@ where
         notify::<T, _>(&mut *tx, "resync").await.map_err(T::err)?;
         tx.commit().await.map_err(T::err)
     }
-}
-
-/// Presence notices from Postgres, reconnecting after a lost connection
-/// (with a [`PresenceNotice::Resync`], since notices may have been missed).
-pub(super) fn listen(pool: sqlx::PgPool) -> BoxStream<'static, PresenceNotice> {
-    Box::pin(async_stream::stream! {
-        loop {
-            match sqlx::postgres::PgListener::connect_with(&pool).await {
-                Ok(mut listener) => match listener.listen(CHANNEL).await {
-                    Ok(()) => {
-                        yield PresenceNotice::Resync;
-                        loop {
-                            match listener.try_recv().await {
-                                Ok(Some(n)) => yield PresenceNotice::Payload(n.payload().to_owned()),
-                                Ok(None) => yield PresenceNotice::Resync,
-                                Err(e) => {
-                                    tracing::warn!(error = %e, "presence notifications interrupted");
-                                    break;
-                                }
-                            }
-                        }
-                    }
-                    Err(e) => tracing::warn!(error = %e, "LISTEN for presence failed"),
-                },
-                Err(e) => tracing::warn!(error = %e, "cannot open the presence notification connection"),
-            }
-            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-        }
-    })
 }

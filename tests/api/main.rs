@@ -29,6 +29,7 @@ mod pruner;
 mod publish;
 mod publish_options;
 mod pull;
+mod pull_cluster;
 mod pull_faults;
 mod readiness;
 mod receiver;

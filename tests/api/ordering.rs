@@ -135,24 +135,35 @@ async fn an_ordered_subscription_leases_the_oldest_of_each_key_only(backend: Bac
 /// messages are leased in log order.
 async fn ordered_consumers_keep_each_key_in_order_under_concurrency(backend: Backend) {
     let app = Arc::new(spawn_app(backend).await);
-    let sub = create_pull(&app, "c", json!({"ordered": true})).await;
+    consume_ordered(vec![app], 4).await;
+}
+
+/// Publishes 3 keys × 15 messages and 15 unkeyed (round robin over
+/// `apps`), then runs `per_app` consumers on each of `apps` until all are
+/// acked; checks that each was leased once, no key had two leased at
+/// once, and each key's were leased in log order.
+pub async fn consume_ordered(apps: Vec<Arc<TestApp>>, per_app: usize) {
+    let sub = create_pull(&apps[0], "c", json!({"ordered": true})).await;
     let mut published: HashMap<String, Vec<i64>> = HashMap::new();
     for i in 0..15 {
-        for key in ["k1", "k2", "k3", ""] {
+        for (k, key) in ["k1", "k2", "k3", ""].into_iter().enumerate() {
             let query = if key.is_empty() {
                 String::new()
             } else {
                 format!("key={key}")
             };
-            let id = publish(&app, "c", &query, &format!("{key}-{i}")).await;
+            let app = &apps[(i + k) % apps.len()];
+            let id = publish(app, "c", &query, &format!("{key}-{i}")).await;
             published.entry(key.to_owned()).or_default().push(id);
         }
     }
     let in_flight = Arc::new(Mutex::new(HashSet::<String>::new()));
     let leased = Arc::new(Mutex::new(HashMap::<String, Vec<i64>>::new()));
-    let consumers: Vec<_> = (0..4)
-        .map(|_| {
-            let (app, in_flight, leased) = (app.clone(), in_flight.clone(), leased.clone());
+    let consumers: Vec<_> = apps
+        .iter()
+        .flat_map(|app| std::iter::repeat_n(app.clone(), per_app))
+        .map(|app| {
+            let (in_flight, leased) = (in_flight.clone(), leased.clone());
             tokio::spawn(async move {
                 let mut idle = 0;
                 while idle < 3 {

@@ -1,13 +1,11 @@
 //! Pull subscriptions: bad input, access control, leases across a
-//! restart, expiry, shutdown, and consumers on two nodes of one Postgres.
-
-use std::sync::Arc;
+//! restart, expiry and shutdown (two nodes: [`super::pull_cluster`]).
 
 use serde_json::{Value, json};
 
 use reqwest::Method;
 
-use super::pull::{consume, create_pull, post_json, publish_many, pull, stats};
+use super::pull::{create_pull, post_json, pull, stats};
 use crate::helpers::{Backend, TestApp, TestDb, eventually, spawn_app, spawn_app_with};
 use crate::jwt;
 use crate::on_both_backends;
@@ -133,32 +131,6 @@ async fn bad_pull_input_gets_problem_answers(backend: Backend) {
         ),
     ] {
         problem(create(&app, body).await, 400, needle).await;
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs Postgres: set HERALD_TEST_POSTGRES_URL, run with --run-ignored all"]
-async fn consumers_on_two_nodes_ack_every_message_exactly_once() {
-    let db = TestDb::new(&Backend::postgres()).await;
-    let nodes = vec![
-        Arc::new(spawn_app_with(db.clone(), &[]).await),
-        Arc::new(spawn_app_with(db.clone(), &[]).await),
-    ];
-    let sub = create_pull(&nodes[0], "jobs", json!({})).await;
-    let consumers = tokio::spawn(consume(nodes.clone(), sub, 2, 3000));
-    // Published on both nodes while the consumers run.
-    let mut published = Vec::new();
-    for round in 0..6 {
-        published.extend(publish_many(&nodes[round % 2], "jobs", round * 500, 500).await);
-    }
-    published.sort_unstable();
-    let acked = consumers.await.unwrap();
-    assert_eq!(
-        acked, published,
-        "each message acked exactly once, none lost"
-    );
-    for node in nodes {
-        Arc::into_inner(node).unwrap().stop().await;
     }
 }
 

@@ -10,7 +10,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use futures_util::stream::BoxStream;
-use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{PgConnection, Postgres};
 
 use super::{
@@ -22,6 +22,7 @@ use crate::domain::{Message, NewMessage, Position, Timestamp, TopicName};
 const CHANNEL: &str = "herald_log";
 
 mod append;
+mod listen;
 mod topics;
 
 /// Messages after `after` in position order (of `topics` only, if given).
@@ -297,43 +298,28 @@ impl Store for PgStore {
         super::readiness::postgres(&self.writer).await
     }
 
-    fn presence_notifications(
-        &self,
-    ) -> Option<BoxStream<'static, super::presence::PresenceNotice>> {
-        Some(super::presence::listen(self.pool.clone()))
+    fn presence_notifications(&self) -> Option<BoxStream<'static, super::Notice>> {
+        Some(listen::listen(self.pool.clone(), super::presence::CHANNEL))
+    }
+
+    fn pull_notifications(&self) -> Option<BoxStream<'static, super::Notice>> {
+        Some(listen::listen(self.pool.clone(), super::pull::CHANNEL))
     }
 
     fn head_notifications(&self) -> Option<BoxStream<'static, HeadNotice>> {
-        let pool = self.pool.clone();
-        Some(Box::pin(async_stream::stream! {
-            loop {
-                match PgListener::connect_with(&pool).await {
-                    Ok(mut listener) => match listener.listen(CHANNEL).await {
-                        Ok(()) => {
-                            // Anything committed before LISTEN took effect.
-                            yield HeadNotice::Resync;
-                            loop {
-                                match listener.try_recv().await {
-                                    Ok(Some(n)) => match n.payload().parse::<i64>() {
-                                        Ok(head) => yield HeadNotice::Head(Position(head)),
-                                        Err(_) => tracing::warn!(payload = n.payload(), "ignoring a malformed log notification"),
-                                    },
-                                    // The connection was lost and is re-made on the next
-                                    // call; notices sent meanwhile are gone.
-                                    Ok(None) => yield HeadNotice::Resync,
-                                    Err(e) => {
-                                        tracing::warn!(error = %e, "log notifications interrupted");
-                                        break;
-                                    }
-                                }
-                            }
-                        }
-                        Err(e) => tracing::warn!(error = %e, "LISTEN failed"),
-                    },
-                    Err(e) => tracing::warn!(error = %e, "cannot open the notification connection"),
-                }
-                tokio::time::sleep(Duration::from_secs(1)).await;
+        use futures_util::StreamExt;
+        let notices = listen::listen(self.pool.clone(), CHANNEL);
+        Some(Box::pin(notices.filter_map(|n| async move {
+            match n {
+                super::Notice::Resync => Some(HeadNotice::Resync),
+                super::Notice::Payload(p) => match p.parse::<i64>() {
+                    Ok(head) => Some(HeadNotice::Head(Position(head))),
+                    Err(_) => {
+                        tracing::warn!(payload = p, "ignoring a malformed log notification");
+                        None
+                    }
+                },
             }
-        }))
+        })))
     }
 }

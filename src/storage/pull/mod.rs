@@ -18,6 +18,10 @@ use super::StoreError;
 use super::webhooks::Start;
 use crate::domain::{AckId, Timestamp};
 
+/// The NOTIFY channel on which nodes announce pull changes (see
+/// [`PullStore::announce_pull`]).
+pub const CHANNEL: &str = "herald_pull";
+
 /// Dead-letter reason: leased `max_attempts` times without an ack.
 pub const REASON_MAX_ATTEMPTS: &str = "max_attempts";
 /// Dead-letter reason: the message was gone (retention) before a lease.
@@ -121,4 +125,9 @@ pub trait PullStore: Send + Sync {
     async fn pull_stats(&self, sub: i64, now: Timestamp) -> Result<PullStats, StoreError>;
     /// When the next row of the subscription becomes due (or is due).
     async fn next_due(&self, sub: i64) -> Result<Option<Timestamp>, StoreError>;
+    /// Tells the other nodes sharing the database that rows may have
+    /// become due, or leases ended, without a commit to the log (a NOTIFY
+    /// on [`CHANNEL`] carrying `node`); nothing where one process is all
+    /// there is.
+    async fn announce_pull(&self, node: &str) -> Result<(), StoreError>;
 }

@@ -219,6 +219,19 @@ where
                 .map_err(T::err)?;
         Ok(next.map(Timestamp))
     }
+
+    async fn announce_pull(&self, node: &str) -> Result<(), StoreError> {
+        let Some(sql) = T::NOTIFY else {
+            return Ok(());
+        };
+        sqlx::query(sql)
+            .bind(super::CHANNEL.to_owned())
+            .bind(node.to_owned())
+            .execute(self.reads())
+            .await
+            .map(drop)
+            .map_err(T::err)
+    }
 }
 
 /// Deletes the rows still leased under these ids and counts them as

@@ -272,10 +272,13 @@ impl Store for SqliteStore {
         None
     }
 
-    fn presence_notifications(
-        &self,
-    ) -> Option<BoxStream<'static, super::presence::PresenceNotice>> {
+    fn presence_notifications(&self) -> Option<BoxStream<'static, super::Notice>> {
         // One process knows its streams in memory.
+        None
+    }
+
+    fn pull_notifications(&self) -> Option<BoxStream<'static, super::Notice>> {
+        // One process wakes its own consumers.
         None
     }
 }
