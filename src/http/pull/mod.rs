@@ -219,7 +219,7 @@ fn pulled(l: Leased) -> Result<Pulled, ApiError> {
 
 #[utoipa::path(
     post, path = "/subscriptions/{id}/pull", tag = "pull", summary = "Lease messages of a pull subscription",
-    description = "Answers at once when messages are ready; otherwise waits up to `wait` for one. Each message is leased to this consumer until the subscription's ack deadline: ack it before then, or it is delivered again (`attempt` + 1).",
+    description = "Answers at once when messages are ready; otherwise waits up to `wait` for one: it wakes when a matching message is published, or a nack, seek or redrive makes one due, on any node. Each message is leased to this consumer until the subscription's ack deadline: ack it before then, or it is delivered again (`attempt` + 1).",
     params(("id" = i64, Path, description = "Subscription id", minimum = 1)),
     request_body = PullRequest,
     responses((status = 200, description = "Leased messages (none when `wait` passed first)", body = PullResponse), (status = 400, description = "Invalid input, or not a pull subscription (the detail says what)", content_type = "application/problem+json", body = Problem), (status = 404, description = "No such subscription", content_type = "application/problem+json", body = Problem), (status = 413, description = "The body is too large", content_type = "application/problem+json", body = Problem), (status = 415, description = "The body is not JSON", content_type = "application/problem+json", body = Problem), (status = 503, description = "The database is unavailable; retry after `Retry-After` seconds", content_type = "application/problem+json", body = Problem, headers(("Retry-After" = u32, description = "Seconds to wait"))))

@@ -29,7 +29,7 @@ const MAX_IN_FLIGHT: u32 = 100;
 #[utoipa::path(
     get, path = "/subscriptions/{id}/events", tag = "pull",
     summary = "Streaming pull (Server-Sent Events)",
-    description = "Leases messages to this stream as they become ready, at most `max_in_flight` unacked at a time (an ack on another node is noticed within a second). Each event: `id: <message id>`, `event: <type>`, `data: <Envelope JSON with ack_id and attempt>`. Ack with `POST /subscriptions/{id}/ack`; leases this stream holds when it closes run out at their deadline.",
+    description = "Leases messages to this stream as they become ready, at most `max_in_flight` unacked at a time (an ack on another node is noticed as soon as its notification arrives, within a second at worst). Each event: `id: <message id>`, `event: <type>`, `data: <Envelope JSON with ack_id and attempt>`. Ack with `POST /subscriptions/{id}/ack`; leases this stream holds when it closes run out at their deadline.",
     params(("id" = i64, Path, description = "Subscription id", minimum = 1),
         ("max_in_flight" = Option<u32>, Query, description = "Most unacked messages leased to this stream, 1 to 1000 (default 100)", minimum = 1, maximum = 1000)),
     responses(

@@ -48,6 +48,7 @@ async fn read_in(
 
 mod append;
 mod clean;
+mod library;
 mod topics;
 
 use append::Committed;
@@ -105,6 +106,7 @@ fn err(e: sqlx::Error) -> StoreError {
 
 impl SqliteStore {
     pub async fn connect(url: &str, options: &StoreOptions) -> anyhow::Result<Self> {
+        library::configure();
         let connect = SqliteConnectOptions::from_str(url)
             .map_err(|e| anyhow::anyhow!("invalid SQLite URL {url:?}: {e}"))?
             .create_if_missing(true)
