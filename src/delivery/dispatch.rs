@@ -38,13 +38,15 @@ pub fn event_types(sub: &Subscription) -> Option<Vec<String>> {
     }
 }
 
-/// Queues every message of `sub` (as stored, cursor included) up to the
-/// log head, page by page.
+/// Queues the messages of `sub` (as stored, cursor included) up to the
+/// log head, page by page, or at most `max_pages` pages. Returns whether
+/// it stopped there, before the head.
 pub async fn catch_up(
     store: &dyn Store,
     sub: &Subscription,
     matcher: &Matcher,
-) -> Result<(), StoreError> {
+    max_pages: Option<usize>,
+) -> Result<bool, StoreError> {
     let topics = matcher.selector.exact_names();
     // The predicate is a `'static` trait object: it owns its matcher.
     let owned = matcher.clone();
@@ -56,7 +58,7 @@ pub async fn catch_up(
             && owned.matches(m)
     };
     let mut cursor = sub.cursor;
-    loop {
+    for page in 1.. {
         let read = store
             .dispatch(
                 sub.id,
@@ -68,12 +70,16 @@ pub async fn catch_up(
             )
             .await?;
         if read < DISPATCH_PAGE as usize {
-            return Ok(());
+            break;
+        }
+        if max_pages.is_some_and(|max| page >= max) {
+            return Ok(true);
         }
         // A full page moved the cursor: go on from where it is.
         match store.subscription(sub.id).await? {
             Some(s) => cursor = s.cursor,
-            None => return Ok(()),
+            None => break,
         }
     }
+    Ok(false)
 }

@@ -269,7 +269,7 @@ impl Deliverer {
             let woken =
                 new_topics.is_none_or(|t| t.iter().any(|topic| matcher.selector.matches(topic)));
             if woken && sub.cursor < head {
-                dispatch::catch_up(&*self.store, &sub, &matcher).await?;
+                dispatch::catch_up(&*self.store, &sub, &matcher, None).await?;
             } else if !due.contains(&sub.id) {
                 continue;
             }

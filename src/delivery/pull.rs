@@ -25,6 +25,10 @@ pub use super::pull_signals::PullSignals;
 /// node's open transaction holds: enough for it to commit.
 const MIN_DUE_WAIT: Duration = Duration::from_millis(10);
 
+/// Pages of the log a pull dispatches between two leases, when it finds
+/// fewer messages ready than it asked for.
+const CATCH_UP_PAGES: usize = 4;
+
 /// Why a wait ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Woken {
@@ -65,19 +69,61 @@ impl Consumer {
         &self.sub
     }
 
-    /// Dispatches what the log holds for the subscription, then acks
-    /// `acks` and leases up to `n` due rows for its ack deadline, in one
-    /// transaction. Returns the leases and the acks that took.
+    /// Acks `acks` and leases up to `n` due rows for the ack deadline, in
+    /// one transaction. When fewer than `n` were ready, it first moves
+    /// what the log holds for the subscription into its ledger (as the
+    /// deliverer does at its next pass, which a consumer need not wait
+    /// for) and leases again. Returns the leases and the acks that took.
+    ///
+    /// Leasing first keeps a busy queue's pulls to one transaction each:
+    /// the log is read for dispatch only when the ledger runs short. (A
+    /// dispatch before every lease cost each pull a read of a page of the
+    /// log, and a write that lost the cursor's compare-and-set to another
+    /// consumer's.)
     pub async fn lease(
         &self,
         n: u32,
         acks: &[AckId],
     ) -> Result<(Vec<Leased>, Vec<AckId>), StoreError> {
-        // The cursor as stored now: another consumer or the deliverer may
-        // have moved it.
-        if let Some(fresh) = self.store.subscription(self.sub.id).await? {
-            super::dispatch::catch_up(&*self.store, &fresh, &self.matcher).await?;
+        let (mut leased, acked) = self.lease_ready(n, acks).await?;
+        // A few pages at a time, so that a pull that finds a deep log
+        // undispatched answers with the first of it (the deliverer
+        // dispatches the rest), and one whose filter skips most of it
+        // still reads on to the head before it waits.
+        while leased.len() < n as usize {
+            // The cursor as stored now: another consumer or the deliverer
+            // may have moved it.
+            let Some(fresh) = self.store.subscription(self.sub.id).await? else {
+                break;
+            };
+            let pages = Some(CATCH_UP_PAGES);
+            let more = super::dispatch::catch_up(&*self.store, &fresh, &self.matcher, pages);
+            let more = more.await?;
+            // Even when this read nothing: it may have lost the cursor to
+            // the deliverer's or another consumer's dispatch, committed by
+            // now.
+            let short = n - leased.len() as u32;
+            leased.extend(self.lease_ready(short, &[]).await?.0);
+            if !more || !leased.is_empty() {
+                break;
+            }
         }
+        let again = leased.iter().filter(|l| l.ack_id.attempt > 1).count();
+        let first = leased.len() - again;
+        let counter = crate::telemetry::PULL_MESSAGES;
+        metrics::counter!(counter, "event" => "leased").increment(first as u64);
+        metrics::counter!(counter, "event" => "redelivered").increment(again as u64);
+        metrics::counter!(counter, "event" => "acked").increment(acked.len() as u64);
+        Ok((leased, acked))
+    }
+
+    /// [`Consumer::lease`] of the rows in the ledger now: leases again
+    /// while all it claimed were dropped (expired or gone).
+    async fn lease_ready(
+        &self,
+        n: u32,
+        acks: &[AckId],
+    ) -> Result<(Vec<Leased>, Vec<AckId>), StoreError> {
         let (mut acks, mut acked) = (acks, Vec::new());
         loop {
             let now = Timestamp::now();
@@ -87,39 +133,34 @@ impl Consumer {
                 .store
                 .lease(self.sub.id, now, until, n, max_attempts, acks)
                 .await?;
-            for d in &outcome.dead_lettered {
-                let error = match d.reason {
-                    crate::storage::pull::REASON_RETENTION => "the message is no longer retained",
-                    _ => "leased max_attempts times without an ack",
-                };
-                let event = super::events::DeadLettered {
-                    subscription_id: self.sub.id,
-                    dead_letter_id: d.id,
-                    message_id: d.position,
-                    topic: &d.topic,
-                    reason: d.reason,
-                    attempts: d.attempts,
-                    status: None,
-                    error: Some(error),
-                };
-                super::events::dead_lettered(&self.publisher, &event).await;
-            }
+            self.announce(&outcome.dead_lettered).await;
             // Acked once: a second pass (after dropped rows) leases only.
             acked.append(&mut outcome.acked);
             acks = &[];
             if !outcome.leased.is_empty() || outcome.dropped == 0 {
-                let again = outcome
-                    .leased
-                    .iter()
-                    .filter(|l| l.ack_id.attempt > 1)
-                    .count();
-                let first = outcome.leased.len() - again;
-                let counter = crate::telemetry::PULL_MESSAGES;
-                metrics::counter!(counter, "event" => "leased").increment(first as u64);
-                metrics::counter!(counter, "event" => "redelivered").increment(again as u64);
-                metrics::counter!(counter, "event" => "acked").increment(acked.len() as u64);
                 return Ok((outcome.leased, acked));
             }
+        }
+    }
+
+    /// `$herald.delivery.dead_lettered` for what a lease buried.
+    async fn announce(&self, buried: &[crate::storage::pull::DeadLettered]) {
+        for d in buried {
+            let error = match d.reason {
+                crate::storage::pull::REASON_RETENTION => "the message is no longer retained",
+                _ => "leased max_attempts times without an ack",
+            };
+            let event = super::events::DeadLettered {
+                subscription_id: self.sub.id,
+                dead_letter_id: d.id,
+                message_id: d.position,
+                topic: &d.topic,
+                reason: d.reason,
+                attempts: d.attempts,
+                status: None,
+                error: Some(error),
+            };
+            super::events::dead_lettered(&self.publisher, &event).await;
         }
     }
 

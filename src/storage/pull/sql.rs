@@ -86,10 +86,10 @@ where
         .fetch_all(&mut *tx)
         .await
         .map_err(T::err)?;
-        let mut out = hand_out::<T>(&mut tx, sub, claimed, now).await?;
+        tx.commit().await.map_err(T::err)?;
+        let mut out = hand_out(self, sub, claimed, now).await?;
         out.acked = acked;
         out.dead_lettered.splice(0..0, exhausted);
-        tx.commit().await.map_err(T::err)?;
         Ok(out)
     }
 

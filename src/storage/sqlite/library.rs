@@ -23,7 +23,10 @@ pub fn configure() {
         // library was initialised already, which changes nothing).
         let rc = unsafe { sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0 as std::ffi::c_int) };
         if rc != SQLITE_OK {
-            tracing::debug!(rc, "SQLite was initialised already; memory statistics stay on");
+            tracing::debug!(
+                rc,
+                "SQLite was initialised already; memory statistics stay on"
+            );
         }
     });
 }
