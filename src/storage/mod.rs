@@ -137,6 +137,9 @@ pub trait SqlBackend: Send + Sync + 'static {
     fn writes(&self) -> &sqlx::Pool<Self::DB>;
     fn reads(&self) -> &sqlx::Pool<Self::DB>;
     fn err(e: sqlx::Error) -> StoreError;
+    /// Told of the rows a committed dispatch queued into `retries` (see
+    /// `postgres/analyze.rs`).
+    fn queued(&self, _rows: usize) {}
     /// Messages after `after`, as [`Store::read`].
     fn read_log(
         &self,

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use crate::Ctx;
 use crate::load;
-use crate::server::{BenchDb, Server};
+use crate::server::{BenchDb, Server, cpu_seconds};
 use crate::stats::{Latencies, Row};
 
 const CONSUMERS: usize = 8;
@@ -60,6 +60,32 @@ async fn subscribe(http: &reqwest::Client, base: &str, topic: &str) -> anyhow::R
     Ok(r.json::<Value>().await?["id"].as_i64().unwrap_or_default())
 }
 
+/// What the harness reads of a pull's answer: typed, so the envelopes are
+/// skipped over rather than built into JSON trees (the client shares the
+/// two cores with the server).
+#[derive(serde::Deserialize)]
+struct Answer {
+    messages: Vec<Item>,
+    acks: Option<Acks>,
+}
+
+#[derive(serde::Deserialize)]
+struct Item {
+    ack_id: String,
+    attempt: i64,
+    message: Id,
+}
+
+#[derive(serde::Deserialize)]
+struct Id {
+    id: i64,
+}
+
+#[derive(serde::Deserialize)]
+struct Acks {
+    acked: usize,
+}
+
 /// One pull, acking `acks` (the previous batch) in the same request: the
 /// ack ids, the message ids, and whether any was a redelivery.
 async fn pull(
@@ -79,28 +105,24 @@ async fn pull(
         .send()
         .await?;
     anyhow::ensure!(r.status() == 200, "pull: {}", r.text().await?);
-    let body: Value = r.json().await?;
+    let body: Answer = serde_json::from_slice(&r.bytes().await?)?;
+    let acked = body.acks.map(|a| a.acked);
     anyhow::ensure!(
-        acks.is_empty() || body["acks"]["acked"].as_u64() == Some(acks.len() as u64),
-        "ack: {}",
-        body["acks"]
+        acks.is_empty() || acked == Some(acks.len()),
+        "acked {acked:?} of {}",
+        acks.len()
     );
-    let items = body["messages"].as_array().cloned().unwrap_or_default();
-    let acks = items
-        .iter()
-        .filter_map(|m| m["ack_id"].as_str().map(str::to_owned))
-        .collect();
-    let ids = items
-        .iter()
-        .filter_map(|m| m["message"]["id"].as_i64())
-        .collect();
-    let again = items.iter().any(|m| m["attempt"].as_i64() != Some(1));
+    let again = body.messages.iter().any(|m| m.attempt != 1);
+    let ids = body.messages.iter().map(|m| m.message.id).collect();
+    let acks = body.messages.into_iter().map(|m| m.ack_id).collect();
     Ok((acks, ids, again))
 }
 
-/// 8 consumers drain `n` messages; returns acked/s and redeliveries seen.
-async fn drain(base: &str, sub: i64, n: u64) -> anyhow::Result<(f64, usize)> {
-    let url = format!("{base}/subscriptions/{sub}");
+/// 8 consumers drain `n` messages; returns acked/s, the redeliveries
+/// seen, and the server's and the client's CPU meanwhile (cores).
+async fn drain(server: &Server, sub: i64, n: u64) -> anyhow::Result<(f64, usize, f64, f64)> {
+    let url = format!("{}/subscriptions/{sub}", server.url);
+    let (cpu_s, cpu_c) = (cpu_seconds(server.pid()), cpu_seconds(None));
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..CONSUMERS {
@@ -129,9 +151,11 @@ async fn drain(base: &str, sub: i64, n: u64) -> anyhow::Result<(f64, usize)> {
             anyhow::ensure!(all.insert(id), "message {id} acked twice");
         }
     }
-    let elapsed = started.elapsed();
+    let elapsed = started.elapsed().as_secs_f64();
+    let server_cpu = (cpu_seconds(server.pid()) - cpu_s) / elapsed;
+    let client_cpu = (cpu_seconds(None) - cpu_c) / elapsed;
     anyhow::ensure!(all.len() as u64 == n, "acked {} of {n}", all.len());
-    Ok((n as f64 / elapsed.as_secs_f64(), again))
+    Ok((n as f64 / elapsed, again, server_cpu, client_cpu))
 }
 
 /// An idle consumer long-polls; each publish's time to reach it.
@@ -180,7 +204,7 @@ pub async fn queue(cx: &mut Ctx) -> anyhow::Result<()> {
     let server = Server::start(&db, &[]).await?;
     let http = reqwest::Client::new();
     let sub = subscribe(&http, &server.url, "jobs").await?;
-    let (rate, again) = drain(&server.url, sub, n).await?;
+    let (rate, again, server_cpu, client_cpu) = drain(&server, sub, n).await?;
     let live = subscribe(&http, &server.url, "live").await?;
     let mut lat = latency(&server.url, live, if cx.args.smoke { 10 } else { 200 }).await?;
     server.stop().await;
@@ -194,7 +218,7 @@ pub async fn queue(cx: &mut Ctx) -> anyhow::Result<()> {
             .baseline("storage floor (1,000/txn)", floor)
             .target(target)
             .note(format!(
-                "{n} messages, {CONSUMERS} consumers pulling {PULL} and acking each batch; {again} pulls held a redelivery"
+                "{n} messages, {CONSUMERS} consumers pulling {PULL} and acking each batch; {again} pulls held a redelivery; server CPU {server_cpu:.2} cores, client {client_cpu:.2} cores"
             )),
     );
     cx.rows.push(

@@ -21,6 +21,7 @@ use crate::domain::{Message, NewMessage, Position, Timestamp, TopicName};
 /// The NOTIFY channel that carries new log heads.
 const CHANNEL: &str = "herald_log";
 
+mod analyze;
 mod append;
 mod listen;
 mod topics;
@@ -93,6 +94,10 @@ impl super::SqlBackend for PgStore {
         err(e)
     }
 
+    fn queued(&self, rows: usize) {
+        self.growth.note(&self.pool, rows);
+    }
+
     async fn read_log(
         &self,
         after: Position,
@@ -111,6 +116,8 @@ pub struct PgStore {
     pool: PgPool,
     /// The sessions' `lock_timeout` (`--db-timeout-ms`).
     lock_timeout: Duration,
+    /// Rows queued into `retries`, for fresh statistics.
+    growth: std::sync::Arc<analyze::Growth>,
 }
 
 /// Lock timeouts (55P03), a database that refuses connections (55000) or
@@ -170,6 +177,7 @@ impl PgStore {
             writer,
             pool,
             lock_timeout: options.timeout,
+            growth: Default::default(),
         })
     }
 }

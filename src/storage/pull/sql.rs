@@ -86,6 +86,7 @@ where
         .fetch_all(&mut *tx)
         .await
         .map_err(T::err)?;
+        count_acked::<T>(&mut tx, sub, acked.len()).await?;
         tx.commit().await.map_err(T::err)?;
         let mut out = hand_out(self, sub, claimed, now).await?;
         out.acked = acked;
@@ -99,6 +100,7 @@ where
         }
         let mut tx = self.writes().begin().await.map_err(T::err)?;
         let done = ack_in::<T>(&mut tx, sub, ids, now).await?;
+        count_acked::<T>(&mut tx, sub, done.len()).await?;
         tx.commit().await.map_err(T::err)?;
         Ok(done)
     }
@@ -234,8 +236,8 @@ where
     }
 }
 
-/// Deletes the rows still leased under these ids and counts them as
-/// delivered, in the caller's transaction; returns the ids acked.
+/// Deletes the rows still leased under these ids, in the caller's
+/// transaction; returns the ids acked (count them with [`count_acked`]).
 async fn ack_in<T>(
     tx: &mut Transaction<'static, T::DB>,
     sub: i64,
@@ -275,16 +277,34 @@ where
         q = q.bind(id.attempt);
     }
     let done: Vec<(i64, i32)> = q.fetch_all(&mut **tx).await.map_err(T::err)?;
-    if !done.is_empty() {
-        sqlx::query("UPDATE subscriptions SET delivered = delivered + $2 WHERE id = $1")
-            .bind(sub)
-            .bind(done.len() as i64)
-            .execute(&mut **tx)
-            .await
-            .map_err(T::err)?;
-    }
     Ok(done
         .into_iter()
         .map(|(position, attempt)| AckId { position, attempt })
         .collect())
+}
+
+/// Counts `n` acks as delivered, in the caller's transaction: its last
+/// statement before the commit, because it locks the subscription's row,
+/// which every consumer's acks update (on Postgres, a lock held through
+/// the lease's claim serialised the consumers of every node).
+async fn count_acked<T>(
+    tx: &mut Transaction<'static, T::DB>,
+    sub: i64,
+    n: usize,
+) -> Result<(), StoreError>
+where
+    T: SqlBackend,
+    for<'c> &'c mut <T::DB as Database>::Connection: Executor<'c, Database = T::DB>,
+    i64: Binds<T::DB>,
+{
+    if n == 0 {
+        return Ok(());
+    }
+    sqlx::query("UPDATE subscriptions SET delivered = delivered + $2 WHERE id = $1")
+        .bind(sub)
+        .bind(n as i64)
+        .execute(&mut **tx)
+        .await
+        .map(drop)
+        .map_err(T::err)
 }

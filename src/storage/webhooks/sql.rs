@@ -207,21 +207,6 @@ where
             return Ok(0);
         }
         let mut tx = self.writes().begin().await.map_err(T::err)?;
-        // Compare-and-set: if another node moved the cursor since our
-        // read, it queued these messages; ours rolls back.
-        let moved: Option<(i64,)> = sqlx::query_as(
-            "UPDATE subscriptions SET cursor = $3 WHERE id = $1 AND cursor = $2 AND paused = FALSE \
-             RETURNING id",
-        )
-        .bind(id)
-        .bind(cursor)
-        .bind(last)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(T::err)?;
-        if moved.is_none() {
-            return Ok(0);
-        }
         // Multi-row INSERTs: one statement per chunk, not per message (a
         // statement is a round trip to SQLite's thread).
         for chunk in matched.chunks(DISPATCH_INSERT_CHUNK) {
@@ -240,7 +225,28 @@ where
             q.push(" ON CONFLICT (subscription_id, position) DO NOTHING");
             q.build().execute(&mut *tx).await.map_err(T::err)?;
         }
+        // Compare-and-set, last: if another node or consumer moved the
+        // cursor since our read, it queued these messages, and ours roll
+        // back. Last, because it locks the subscription's row, which
+        // consumers' acks update too: held only until the commit.
+        let moved: Option<(i64,)> = sqlx::query_as(
+            "UPDATE subscriptions SET cursor = $3 WHERE id = $1 AND cursor = $2 AND paused = FALSE \
+             RETURNING id",
+        )
+        .bind(id)
+        .bind(cursor)
+        .bind(last)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(T::err)?;
+        if moved.is_none() {
+            // At once, not when the connection is next used: until then
+            // our rows' locks would hold up the dispatch that won.
+            tx.rollback().await.map_err(T::err)?;
+            return Ok(0);
+        }
         tx.commit().await.map_err(T::err)?;
+        self.queued(matched.len());
         Ok(page.len())
     }
 
