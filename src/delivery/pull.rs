@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::domain::{AckId, Timestamp};
 use crate::fanout::writer::Publisher;
-use crate::fanout::{FilterRegistry, HubReceiver, Matcher, Missed};
+use crate::fanout::{FilterRegistry, Hub, HubReceiver, Matcher, Missed};
 use crate::storage::pull::Leased;
 use crate::storage::webhooks::Subscription;
 use crate::storage::{Store, StoreError};
@@ -43,6 +43,8 @@ pub enum Woken {
 /// One consumer of one pull subscription.
 pub struct Consumer {
     store: Arc<dyn Store>,
+    /// Where the log's head is.
+    hub: Arc<Hub>,
     sub: Subscription,
     matcher: Matcher,
     /// For `$herald.delivery.dead_lettered`.
@@ -52,6 +54,7 @@ pub struct Consumer {
 impl Consumer {
     pub fn new(
         store: Arc<dyn Store>,
+        hub: Arc<Hub>,
         filters: &FilterRegistry,
         publisher: Publisher,
         sub: Subscription,
@@ -59,6 +62,7 @@ impl Consumer {
         let matcher = super::dispatch::matcher(filters, &sub)?;
         Ok(Self {
             store,
+            hub,
             sub,
             matcher,
             publisher,
@@ -70,29 +74,55 @@ impl Consumer {
     }
 
     /// Acks `acks` and leases up to `n` due rows for the ack deadline, in
-    /// one transaction. When fewer than `n` were ready, it first moves
-    /// what the log holds for the subscription into its ledger (as the
-    /// deliverer does at its next pass, which a consumer need not wait
-    /// for) and leases again. Returns the leases and the acks that took.
+    /// one transaction, and returns the leases and the acks that took.
     ///
-    /// Leasing first keeps a busy queue's pulls to one transaction each:
-    /// the log is read for dispatch only when the ledger runs short. (A
-    /// dispatch before every lease cost each pull a read of a page of the
-    /// log, and a write that lost the cursor's compare-and-set to another
-    /// consumer's.)
+    /// The log's newest messages are moved into
+    /// the ledger first, if the deliverer has not yet: at most a page, so
+    /// that a new message of higher priority is among those ready. A
+    /// deeper backlog (a subscription that started at `earliest`) is moved
+    /// only when the ledger runs short, a few pages at a time, leasing
+    /// after each: most pulls of a busy queue are then one transaction,
+    /// not a read of the log and a write that loses the cursor's
+    /// compare-and-set to another consumer's.
     pub async fn lease(
         &self,
         n: u32,
         acks: &[AckId],
     ) -> Result<(Vec<Leased>, Vec<AckId>), StoreError> {
+        let head = self.hub.head().0;
+        // The cursor as stored now: another consumer or the deliverer may
+        // have moved it.
+        if let Some(fresh) = self.store.subscription(self.sub.id).await?
+            && fresh.cursor < head
+            && head - fresh.cursor <= i64::from(super::dispatch::DISPATCH_PAGE)
+        {
+            super::dispatch::catch_up(&*self.store, &fresh, &self.matcher, Some(1)).await?;
+        }
         let (mut leased, acked) = self.lease_ready(n, acks).await?;
-        // A few pages at a time, so that a pull that finds a deep log
-        // undispatched answers with the first of it (the deliverer
-        // dispatches the rest), and one whose filter skips most of it
-        // still reads on to the head before it waits.
+        if leased.len() < n as usize
+            && let Err(e) = self.top_up(n, &mut leased).await
+        {
+            // What is leased and acked has committed: answer with it.
+            if leased.is_empty() && acked.is_empty() {
+                return Err(e);
+            }
+            tracing::warn!(subscription = self.sub.id, error = %e, "answering a pull with what it had leased before an error");
+        }
+        let again = leased.iter().filter(|l| l.ack_id.attempt > 1).count();
+        let first = leased.len() - again;
+        let counter = crate::telemetry::PULL_MESSAGES;
+        metrics::counter!(counter, "event" => "leased").increment(first as u64);
+        metrics::counter!(counter, "event" => "redelivered").increment(again as u64);
+        metrics::counter!(counter, "event" => "acked").increment(acked.len() as u64);
+        Ok((leased, acked))
+    }
+
+    /// Dispatches a few pages of the log and leases up to `n` in all,
+    /// until something is leased or the log head is reached (a filter
+    /// that skips most of a deep log reads on to the head before the
+    /// consumer waits).
+    async fn top_up(&self, n: u32, leased: &mut Vec<Leased>) -> Result<(), StoreError> {
         while leased.len() < n as usize {
-            // The cursor as stored now: another consumer or the deliverer
-            // may have moved it.
             let Some(fresh) = self.store.subscription(self.sub.id).await? else {
                 break;
             };
@@ -108,13 +138,7 @@ impl Consumer {
                 break;
             }
         }
-        let again = leased.iter().filter(|l| l.ack_id.attempt > 1).count();
-        let first = leased.len() - again;
-        let counter = crate::telemetry::PULL_MESSAGES;
-        metrics::counter!(counter, "event" => "leased").increment(first as u64);
-        metrics::counter!(counter, "event" => "redelivered").increment(again as u64);
-        metrics::counter!(counter, "event" => "acked").increment(acked.len() as u64);
-        Ok((leased, acked))
+        Ok(())
     }
 
     /// [`Consumer::lease`] of the rows in the ledger now: leases again

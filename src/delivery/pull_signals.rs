@@ -66,7 +66,8 @@ impl PullSignals {
 
 /// Announces this node's changes as `node` and wakes this node's consumers
 /// on the other nodes' announcements (and after a lost connection, since
-/// some may have been missed), until `shutdown`.
+/// some may have been missed), until `shutdown`. The two run apart, so a
+/// slow NOTIFY never holds up the wakes.
 pub async fn sync(
     signals: Arc<PullSignals>,
     announce: Arc<Notify>,
@@ -75,19 +76,30 @@ pub async fn sync(
     mut notices: BoxStream<'static, Notice>,
     shutdown: CancellationToken,
 ) {
-    loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = announce.notified() => {
-                if let Err(e) = store.announce_pull(&node).await {
-                    tracing::warn!(error = %e, "cannot tell other nodes of a pull change; they see it when its rows come due");
+    let announcer = {
+        let (node, shutdown) = (node.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = announce.notified() => {
+                        if let Err(e) = store.announce_pull(&node).await {
+                            tracing::warn!(error = %e, "cannot tell other nodes of a pull change; they see it when its rows come due");
+                        }
+                    }
                 }
             }
+        })
+    };
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
             notice = notices.next() => match notice {
                 Some(Notice::Payload(from)) if from == node => {}
                 Some(_) => signals.wake_local(),
-                None => return,
+                None => break,
             },
         }
     }
+    let _ = announcer.await;
 }

@@ -114,6 +114,9 @@ pub struct PgStore {
     /// webhooks) can never starve it.
     writer: PgPool,
     pool: PgPool,
+    /// The LISTEN connections (log heads, presence, pull wakes), each held
+    /// for good: apart, so they never take the readers' connections.
+    listeners: PgPool,
     /// The sessions' `lock_timeout` (`--db-timeout-ms`).
     lock_timeout: Duration,
     /// Rows queued into `retries`, for fresh statistics.
@@ -168,6 +171,10 @@ impl PgStore {
             .connect_with(connect.clone())
             .await?;
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+        let listeners = PgPoolOptions::new()
+            .max_connections(3)
+            .acquire_timeout(options.timeout)
+            .connect_lazy_with(connect.clone());
         let writer = PgPoolOptions::new()
             .max_connections(2)
             .acquire_timeout(options.timeout)
@@ -176,6 +183,7 @@ impl PgStore {
         Ok(Self {
             writer,
             pool,
+            listeners,
             lock_timeout: options.timeout,
             growth: Default::default(),
         })
@@ -307,16 +315,19 @@ impl Store for PgStore {
     }
 
     fn presence_notifications(&self) -> Option<BoxStream<'static, super::Notice>> {
-        Some(listen::listen(self.pool.clone(), super::presence::CHANNEL))
+        Some(listen::listen(
+            self.listeners.clone(),
+            super::presence::CHANNEL,
+        ))
     }
 
     fn pull_notifications(&self) -> Option<BoxStream<'static, super::Notice>> {
-        Some(listen::listen(self.pool.clone(), super::pull::CHANNEL))
+        Some(listen::listen(self.listeners.clone(), super::pull::CHANNEL))
     }
 
     fn head_notifications(&self) -> Option<BoxStream<'static, HeadNotice>> {
         use futures_util::StreamExt;
-        let notices = listen::listen(self.pool.clone(), CHANNEL);
+        let notices = listen::listen(self.listeners.clone(), CHANNEL);
         Some(Box::pin(notices.filter_map(|n| async move {
             match n {
                 super::Notice::Resync => Some(HeadNotice::Resync),

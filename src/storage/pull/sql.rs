@@ -86,9 +86,9 @@ where
         .fetch_all(&mut *tx)
         .await
         .map_err(T::err)?;
+        let mut out = hand_out::<T>(&mut tx, sub, claimed, now).await?;
         count_acked::<T>(&mut tx, sub, acked.len()).await?;
         tx.commit().await.map_err(T::err)?;
-        let mut out = hand_out(self, sub, claimed, now).await?;
         out.acked = acked;
         out.dead_lettered.splice(0..0, exhausted);
         Ok(out)
@@ -213,13 +213,20 @@ where
     }
 
     async fn next_due(&self, sub: i64) -> Result<Option<Timestamp>, StoreError> {
-        let (next,): (Option<i64>,) =
-            sqlx::query_as("SELECT MIN(next_attempt_us) FROM retries WHERE subscription_id = $1")
-                .bind(sub)
-                .fetch_one(self.reads())
-                .await
-                .map_err(T::err)?;
-        Ok(next.map(Timestamp))
+        // Not a row held back behind an earlier one of its ordering key:
+        // it is due only once that one is acked (which wakes consumers),
+        // and counting it had waiting consumers of an ordered
+        // subscription lease every 10 ms while a key was in flight.
+        let next: Option<(i64,)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT next_attempt_us FROM retries r WHERE subscription_id = $1 AND {} \
+             ORDER BY next_attempt_us LIMIT 1",
+            super::OLDEST_OF_ITS_KEY
+        )))
+        .bind(sub)
+        .fetch_optional(self.reads())
+        .await
+        .map_err(T::err)?;
+        Ok(next.map(|(t,)| Timestamp(t)))
     }
 
     async fn announce_pull(&self, node: &str) -> Result<(), StoreError> {

@@ -51,7 +51,7 @@ where
     .await
     .map_err(T::err)?;
     let error = format!("leased {max_attempts} times without an ack");
-    let messages = messages_in::<T, _>(&mut **tx, &buried).await?;
+    let messages = messages_in::<T>(tx, &buried).await?;
     let mut out = Vec::with_capacity(buried.len());
     for row in &buried {
         let envelope = envelope_of(row, &messages).map(|(e, _)| e);
@@ -61,20 +61,17 @@ where
 }
 
 /// The claimed rows as leases, highest priority first, then in position
-/// order (as they were claimed), with their messages read after the
-/// lease's commit (on the read pool, so the writer is not held for them).
-/// A row whose message expired is dropped and counted, and one whose
-/// message is gone (and kept no copy) becomes a dead letter, in a second
-/// transaction that touches only rows still leased under that attempt.
+/// order (as they were claimed); those whose message
+/// expired are dropped and counted, and those whose message is gone (and
+/// kept no copy) become dead letters.
 pub(super) async fn hand_out<T>(
-    store: &T,
+    tx: &mut Transaction<'static, T::DB>,
     sub: i64,
     mut claimed: Vec<Row>,
     now: Timestamp,
 ) -> Result<LeaseOutcome, StoreError>
 where
     T: SqlBackend,
-    for<'c> &'c sqlx::Pool<T::DB>: Executor<'c, Database = T::DB>,
     for<'c> &'c mut <T::DB as Database>::Connection: Executor<'c, Database = T::DB>,
     String: Binds<T::DB>,
     Option<String>: Binds<T::DB>,
@@ -85,16 +82,34 @@ where
     (i64,): Rows<T::DB>,
 {
     claimed.sort_by_key(|r| (std::cmp::Reverse(r.priority), r.position));
-    let messages = messages_in::<T, _>(store.reads(), &claimed).await?;
+    let messages = messages_in::<T>(tx, &claimed).await?;
     let mut out = LeaseOutcome::default();
-    let mut unusable = Vec::new();
     for row in claimed {
         let expired = messages
             .get(&row.position)
             .is_some_and(|m| m.is_expired(now));
         let found = (!expired).then(|| envelope_of(&row, &messages)).flatten();
         let Some((envelope, event)) = found else {
-            unusable.push((row, expired));
+            sqlx::query("DELETE FROM retries WHERE subscription_id = $1 AND position = $2")
+                .bind(sub)
+                .bind(row.position)
+                .execute(&mut **tx)
+                .await
+                .map_err(T::err)?;
+            if expired {
+                // Dropped and counted, never sent, and not a dead letter
+                // (as for webhooks).
+                sqlx::query("UPDATE subscriptions SET expired = expired + 1 WHERE id = $1")
+                    .bind(sub)
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(T::err)?;
+            } else {
+                let error = "the message is no longer retained";
+                let buried = bury::<T>(tx, sub, &row, error, REASON_RETENTION, None, now).await?;
+                out.dead_lettered.push(buried);
+            }
+            out.dropped += 1;
             continue;
         };
         let ack_id = AckId {
@@ -107,64 +122,7 @@ where
             event,
         });
     }
-    if !unusable.is_empty() {
-        drop_unusable(store, sub, unusable, now, &mut out).await?;
-    }
     Ok(out)
-}
-
-/// Takes leased rows that cannot be handed out out of the ledger: an
-/// expired message is dropped and counted (never sent, and not a dead
-/// letter, as for webhooks); a message no longer retained becomes a dead
-/// letter. Each counts in `out.dropped`, so the caller leases again.
-async fn drop_unusable<T>(
-    store: &T,
-    sub: i64,
-    rows: Vec<(Row, bool)>,
-    now: Timestamp,
-    out: &mut LeaseOutcome,
-) -> Result<(), StoreError>
-where
-    T: SqlBackend,
-    for<'c> &'c mut <T::DB as Database>::Connection: Executor<'c, Database = T::DB>,
-    String: Binds<T::DB>,
-    Option<String>: Binds<T::DB>,
-    i64: Binds<T::DB>,
-    i32: Binds<T::DB>,
-    Option<i32>: Binds<T::DB>,
-    (i64,): Rows<T::DB>,
-{
-    let mut tx = store.writes().begin().await.map_err(T::err)?;
-    for (row, expired) in rows {
-        out.dropped += 1;
-        // Still leased under the attempt just handed to us: another
-        // consumer may have taken it since only if our lease had ended.
-        let taken: Option<(i64,)> = sqlx::query_as(
-            "DELETE FROM retries WHERE subscription_id = $1 AND position = $2 AND attempts = $3 \
-             RETURNING position",
-        )
-        .bind(sub)
-        .bind(row.position)
-        .bind(row.attempts)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(T::err)?;
-        if taken.is_none() {
-            continue;
-        }
-        if expired {
-            sqlx::query("UPDATE subscriptions SET expired = expired + 1 WHERE id = $1")
-                .bind(sub)
-                .execute(&mut *tx)
-                .await
-                .map_err(T::err)?;
-        } else {
-            let error = "the message is no longer retained";
-            let buried = bury::<T>(&mut tx, sub, &row, error, REASON_RETENTION, None, now).await?;
-            out.dead_lettered.push(buried);
-        }
-    }
-    tx.commit().await.map_err(T::err)
 }
 
 /// The envelope and event type of a row: its message's, or the copy a
@@ -183,10 +141,13 @@ fn envelope_of(row: &Row, messages: &HashMap<i64, Message>) -> Option<(String, S
 }
 
 /// The messages of these rows that are still stored, by position.
-async fn messages_in<'c, T, E>(ex: E, rows: &[Row]) -> Result<HashMap<i64, Message>, StoreError>
+async fn messages_in<T>(
+    tx: &mut Transaction<'static, T::DB>,
+    rows: &[Row],
+) -> Result<HashMap<i64, Message>, StoreError>
 where
     T: SqlBackend,
-    E: Executor<'c, Database = T::DB>,
+    for<'c> &'c mut <T::DB as Database>::Connection: Executor<'c, Database = T::DB>,
     i64: Binds<T::DB>,
     MessageRow: Rows<T::DB>,
 {
@@ -202,7 +163,7 @@ where
     for r in rows {
         q = q.bind(r.position);
     }
-    let found: Vec<MessageRow> = q.fetch_all(ex).await.map_err(T::err)?;
+    let found: Vec<MessageRow> = q.fetch_all(&mut **tx).await.map_err(T::err)?;
     found
         .into_iter()
         .map(|r| Message::try_from(r).map(|m| (m.position.0, m)))
