@@ -90,11 +90,15 @@ impl Consumer {
         acks: &[AckId],
     ) -> Result<(Vec<Leased>, Vec<AckId>), StoreError> {
         let head = self.hub.head().0;
-        // The cursor as stored now: another consumer or the deliverer may
-        // have moved it.
-        if let Some(fresh) = self.store.subscription(self.sub.id).await?
+        // The cursor as loaded with the subscription says whether to look
+        // (a busy queue's pulls then cost no read of it); the cursor as
+        // stored now is where to dispatch from: another consumer or the
+        // deliverer may have moved it.
+        let behind = head - self.sub.cursor;
+        if behind > 0
+            && behind <= i64::from(super::dispatch::DISPATCH_PAGE)
+            && let Some(fresh) = self.store.subscription(self.sub.id).await?
             && fresh.cursor < head
-            && head - fresh.cursor <= i64::from(super::dispatch::DISPATCH_PAGE)
         {
             super::dispatch::catch_up(&*self.store, &fresh, &self.matcher, Some(1)).await?;
         }
