@@ -76,9 +76,9 @@ impl Consumer {
     /// Acks `acks` and leases up to `n` due rows for the ack deadline, in
     /// one transaction, and returns the leases and the acks that took.
     ///
-    /// The log's newest messages are moved into
-    /// the ledger first, if the deliverer has not yet: at most a page, so
-    /// that a new message of higher priority is among those ready. A
+    /// The log's newest messages are moved into the ledger first, if the
+    /// deliverer has not yet: at most a page, so that a new message of
+    /// higher priority is among those ready. A
     /// deeper backlog (a subscription that started at `earliest`) is moved
     /// only when the ledger runs short, a few pages at a time, leasing
     /// after each: most pulls of a busy queue are then one transaction,
