@@ -198,12 +198,17 @@ async fn a_failing_endpoint_opens_its_circuit_and_a_recovered_one_closes_it_losi
     sent.sort();
     assert_eq!(delivered, sent, "every message, none lost");
 
-    let states: Vec<Value> = herald_events(&app, "$herald.subscription.circuit")
-        .await
-        .into_iter()
-        .filter(|e| e["subscription_id"] == id)
-        .map(|e| e["circuit"].clone())
-        .collect();
+    // Each transition's event is published after it commits.
+    let states: Vec<Value> = eventually("the closed event", || async {
+        let states: Vec<Value> = herald_events(&app, "$herald.subscription.circuit")
+            .await
+            .into_iter()
+            .filter(|e| e["subscription_id"] == id)
+            .map(|e| e["circuit"].clone())
+            .collect();
+        (states.last() == Some(&json!("closed"))).then_some(states)
+    })
+    .await;
     assert_eq!(states.first(), Some(&json!("open")), "{states:?}");
     assert!(states.contains(&json!("half_open")), "{states:?}");
     assert_eq!(states.last(), Some(&json!("closed")), "{states:?}");
@@ -242,7 +247,12 @@ async fn an_endpoint_failing_for_too_long_is_disabled_and_resumes_with_its_deliv
         1,
         "{kept}"
     );
-    let events = herald_events(&app, "$herald.subscription.disabled").await;
+    // The event is published after the pause commits.
+    let events = eventually("the disabled event", || async {
+        let events = herald_events(&app, "$herald.subscription.disabled").await;
+        (!events.is_empty()).then_some(events)
+    })
+    .await;
     assert_eq!(events.len(), 1, "{events:?}");
     assert_eq!(events[0]["subscription_id"], id);
 
