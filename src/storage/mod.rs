@@ -154,6 +154,26 @@ pub trait SqlBackend: Send + Sync + 'static {
     ) -> impl std::future::Future<Output = Result<Vec<Message>, StoreError>> + Send;
 }
 
+/// Tells the other nodes of a change on `channel` (see
+/// [`SqlBackend::NOTIFY`]; nothing where one process is all there is). In
+/// a transaction, the notice goes out when it commits.
+pub(crate) async fn notify<'c, T, E>(ex: E, channel: &str, payload: &str) -> Result<(), sqlx::Error>
+where
+    T: SqlBackend,
+    E: sqlx::Executor<'c, Database = T::DB>,
+    String: topics::Binds<T::DB>,
+{
+    let Some(sql) = T::NOTIFY else {
+        return Ok(());
+    };
+    sqlx::query(sql)
+        .bind(channel.to_owned())
+        .bind(payload.to_owned())
+        .execute(ex)
+        .await
+        .map(drop)
+}
+
 /// A change to the log head that another node (or this one) committed.
 /// An idempotency key and the messages of the batch (by index) it
 /// answers for.

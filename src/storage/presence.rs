@@ -77,25 +77,6 @@ where
     .map(drop)
 }
 
-/// Tells other nodes of a change, in the transaction that makes it (see
-/// [`SqlBackend::NOTIFY`]; nothing where one process is all there is).
-async fn notify<'c, T, E>(ex: E, notice: &str) -> Result<(), sqlx::Error>
-where
-    T: SqlBackend,
-    E: Executor<'c, Database = T::DB>,
-    String: Binds<T::DB>,
-{
-    let Some(sql) = T::NOTIFY else {
-        return Ok(());
-    };
-    sqlx::query(sql)
-        .bind(CHANNEL.to_owned())
-        .bind(notice.to_owned())
-        .execute(ex)
-        .await
-        .map(drop)
-}
-
 #[async_trait::async_trait]
 impl<T> PresenceStore for T
 where
@@ -146,7 +127,9 @@ where
                     .await
                     .map_err(T::err)?;
             }
-            notify::<T, _>(&mut *tx, &c.notice).await.map_err(T::err)?;
+            super::notify::<T, _>(&mut *tx, CHANNEL, &c.notice)
+                .await
+                .map_err(T::err)?;
         }
         tx.commit().await.map_err(T::err)
     }
@@ -161,7 +144,9 @@ where
         for r in rows {
             insert::<T::DB, _>(&mut *tx, r).await.map_err(T::err)?;
         }
-        notify::<T, _>(&mut *tx, "resync").await.map_err(T::err)?;
+        super::notify::<T, _>(&mut *tx, CHANNEL, "resync")
+            .await
+            .map_err(T::err)?;
         tx.commit().await.map_err(T::err)
     }
 
@@ -209,7 +194,9 @@ where
                 .await
                 .map_err(T::err)?;
         }
-        notify::<T, _>(&mut *tx, "resync").await.map_err(T::err)?;
+        super::notify::<T, _>(&mut *tx, CHANNEL, "resync")
+            .await
+            .map_err(T::err)?;
         tx.commit().await.map_err(T::err)
     }
 }

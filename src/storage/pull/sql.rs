@@ -230,15 +230,8 @@ where
     }
 
     async fn announce_pull(&self, node: &str) -> Result<(), StoreError> {
-        let Some(sql) = T::NOTIFY else {
-            return Ok(());
-        };
-        sqlx::query(sql)
-            .bind(super::CHANNEL.to_owned())
-            .bind(node.to_owned())
-            .execute(self.reads())
+        crate::storage::notify::<T, _>(self.reads(), super::CHANNEL, node)
             .await
-            .map(drop)
             .map_err(T::err)
     }
 }
