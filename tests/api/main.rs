@@ -33,6 +33,7 @@ mod pull_cluster;
 mod pull_faults;
 mod readiness;
 mod receiver;
+mod redrive;
 mod refused_writes;
 mod resume;
 mod retention;

@@ -22,6 +22,7 @@ where
     DeadLetter: Rows<T::DB>,
     (i64,): Rows<T::DB>,
     (i64, i64, String, Option<String>): Rows<T::DB>,
+    (Option<i64>,): Rows<T::DB>,
 {
     async fn dead_letters(&self, q: &DeadLetterQuery) -> Result<Vec<DeadLetter>, StoreError> {
         sqlx::query_as(
@@ -65,21 +66,10 @@ where
         .fetch_optional(&mut *tx)
         .await
         .map_err(T::err)?;
-        let Some((subscription, position, topic, envelope)) = row else {
+        let Some(row) = row else {
             return Ok(false);
         };
-        sqlx::query(
-            "INSERT INTO retries (subscription_id, position, topic, next_attempt_us, envelope) \
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (subscription_id, position) DO NOTHING",
-        )
-        .bind(subscription)
-        .bind(position)
-        .bind(topic)
-        .bind(now.0)
-        .bind(envelope)
-        .execute(&mut *tx)
-        .await
-        .map_err(T::err)?;
+        requeue::<T>(&mut tx, &[row], now).await?;
         tx.commit().await.map_err(T::err)?;
         Ok(true)
     }
@@ -90,31 +80,86 @@ where
         topic: Option<&str>,
         now: Timestamp,
     ) -> Result<u64, StoreError> {
-        let mut tx = self.writes().begin().await.map_err(T::err)?;
-        sqlx::query(
-            "INSERT INTO retries (subscription_id, position, topic, next_attempt_us, envelope) \
-             SELECT subscription_id, position, topic, $3, envelope FROM dead_letters \
-             WHERE subscription_id = $1 AND (CAST($2 AS TEXT) IS NULL OR topic = $2) \
-             ON CONFLICT (subscription_id, position) DO NOTHING",
+        // Each page is moved by one DELETE … RETURNING whose rows are then
+        // inserted: a dead letter another transaction commits meanwhile is
+        // either in the page (deleted and copied) or not (left in place).
+        // An INSERT … SELECT followed by a DELETE of the same predicate lost
+        // those, under Postgres's READ COMMITTED. Pages stop at the newest
+        // dead letter there was when the redrive began, so a subscription
+        // that keeps failing cannot keep it going.
+        let (last,): (Option<i64>,) = sqlx::query_as(
+            "SELECT MAX(id) FROM dead_letters WHERE subscription_id = $1 \
+             AND (CAST($2 AS TEXT) IS NULL OR topic = $2)",
         )
         .bind(subscription)
         .bind(topic.map(str::to_owned))
-        .bind(now.0)
-        .execute(&mut *tx)
+        .fetch_one(self.writes())
         .await
         .map_err(T::err)?;
-        let done: Vec<(i64,)> = sqlx::query_as(
-            "DELETE FROM dead_letters WHERE subscription_id = $1 \
-             AND (CAST($2 AS TEXT) IS NULL OR topic = $2) RETURNING id",
-        )
-        .bind(subscription)
-        .bind(topic.map(str::to_owned))
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(T::err)?;
-        tx.commit().await.map_err(T::err)?;
-        Ok(done.len() as u64)
+        let Some(last) = last else { return Ok(0) };
+        let mut moved = 0u64;
+        loop {
+            let mut tx = self.writes().begin().await.map_err(T::err)?;
+            let page: Vec<(i64, i64, String, Option<String>)> = sqlx::query_as(
+                "DELETE FROM dead_letters WHERE id IN (SELECT id FROM dead_letters \
+                 WHERE subscription_id = $1 AND (CAST($2 AS TEXT) IS NULL OR topic = $2) \
+                 AND id <= $3 ORDER BY id LIMIT $4) \
+                 RETURNING subscription_id, position, topic, envelope",
+            )
+            .bind(subscription)
+            .bind(topic.map(str::to_owned))
+            .bind(last)
+            .bind(REDRIVE_PAGE)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(T::err)?;
+            requeue::<T>(&mut tx, &page, now).await?;
+            tx.commit().await.map_err(T::err)?;
+            moved += page.len() as u64;
+            if page.len() < REDRIVE_PAGE as usize {
+                return Ok(moved);
+            }
+        }
     }
+}
+
+/// Dead letters a bulk redrive moves per transaction.
+const REDRIVE_PAGE: i64 = 500;
+
+/// Queues redriven dead letters (subscription, position, topic, envelope)
+/// for delivery at `now`, in one statement; a delivery of the same message
+/// that is queued already stays as it is.
+async fn requeue<T>(
+    tx: &mut sqlx::Transaction<'static, T::DB>,
+    rows: &[(i64, i64, String, Option<String>)],
+    now: Timestamp,
+) -> Result<(), StoreError>
+where
+    T: SqlBackend,
+    for<'c> &'c mut <T::DB as Database>::Connection: Executor<'c, Database = T::DB>,
+    String: Binds<T::DB>,
+    Option<String>: Binds<T::DB>,
+    i64: Binds<T::DB>,
+{
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut q = sqlx::QueryBuilder::<T::DB>::new(
+        "INSERT INTO retries (subscription_id, position, topic, next_attempt_us, envelope) ",
+    );
+    q.push_values(
+        rows,
+        |mut row, (subscription, position, topic, envelope)| {
+            row.push_bind(*subscription)
+                .push_bind(*position)
+                .push_bind(topic.clone())
+                .push_bind(now.0)
+                .push_bind(envelope.clone());
+        },
+    );
+    q.push(" ON CONFLICT (subscription_id, position) DO NOTHING");
+    q.build().execute(&mut **tx).await.map_err(T::err)?;
+    Ok(())
 }
 
 /// A delivery on its way to the dead letters, push or pull: the one shape
