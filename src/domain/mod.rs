@@ -10,6 +10,7 @@ pub mod idempotency;
 pub mod json_limits;
 pub mod message;
 pub mod options;
+pub mod schema_bounds;
 pub mod scope;
 pub mod topic;
 pub mod topic_config;

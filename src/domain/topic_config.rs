@@ -136,6 +136,7 @@ fn check_schema_shape(schema: &serde_json::Value) -> Result<(), ConfigError> {
             ),
         ));
     }
+    super::schema_bounds::check(schema).map_err(|e| bad("schema", e))?;
     Ok(())
 }
 

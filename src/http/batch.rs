@@ -151,7 +151,7 @@ pub async fn publish_batch(
             key: options.key.clone(),
         });
     }
-    super::publish::check_schema(&rules, messages.iter().map(|m| &m.payload))?;
+    super::publish::check_schema(&rules, messages.iter().map(|m| &m.payload)).await?;
     caller.take_publishes(&state, messages.len())?;
     let prepared = Prepared {
         topic,

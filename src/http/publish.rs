@@ -17,7 +17,7 @@ use std::time::Duration;
 use crate::auth::Caller;
 use crate::domain::{EventType, HumanDuration, NewMessage, Payload, Priority, TopicName};
 use crate::fanout::Ack;
-use crate::topics::TopicRules;
+use crate::topics::{TopicRules, schema};
 use publish_options::PublishParams;
 
 /// Stores the body as one message and answers `201` with its id and seq
@@ -68,7 +68,7 @@ pub async fn publish(
     let mut message = parse_message(&state, topic.clone(), &query, &headers, body)?;
     message.ttl = ttl(&query, &rules)?;
     options.apply(&mut message);
-    check_schema(&rules, std::iter::once(&message.payload))?;
+    check_schema(&rules, std::iter::once(&message.payload)).await?;
     let prepared = Prepared {
         topic,
         messages: vec![message],
@@ -159,8 +159,10 @@ pub(crate) fn ttl(query: &QueryPairs, rules: &TopicRules) -> Result<Option<Durat
 
 /// Checks payloads against the topic's schema, if it has one: text is
 /// `415`, JSON that does not validate is `422` with every violation (with
-/// the message's index when there are several).
-pub(crate) fn check_schema<'a>(
+/// the message's index when there are several), and so is a check that
+/// takes longer than its budget ([`crate::topics::schema::CHECK_BUDGET`]);
+/// `503` when every checking thread stays busy that long.
+pub(crate) async fn check_schema<'a>(
     rules: &TopicRules,
     payloads: impl ExactSizeIterator<Item = &'a Payload>,
 ) -> Result<(), ApiError> {
@@ -168,8 +170,8 @@ pub(crate) fn check_schema<'a>(
         return Ok(());
     };
     let many = payloads.len() > 1;
-    let mut errors = Vec::new();
-    for (i, p) in payloads.enumerate() {
+    let mut texts = Vec::with_capacity(payloads.len());
+    for p in payloads {
         let Payload::Json(text) = p else {
             return Err(ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -178,13 +180,17 @@ pub(crate) fn check_schema<'a>(
                 "this topic has a JSON Schema: send JSON (Content-Type: application/json)",
             ));
         };
-        // Checked at publish against limits under serde_json's: it parses.
-        let value: serde_json::Value = serde_json::from_str(text).map_err(|e| {
-            tracing::error!(error = %e, "a checked JSON payload does not parse");
-            ApiError::internal()
-        })?;
-        errors.extend(schema.check(&value, many.then_some(i)));
+        texts.push(text.clone());
     }
+    let errors = match schema::check_all(schema.clone(), texts, many).await {
+        Ok(errors) => errors,
+        Err(schema::Unchecked::OverBudget) => return Err(over_budget()),
+        Err(schema::Unchecked::Busy) => {
+            return Err(ApiError::unavailable(
+                "every schema-checking thread is busy; try again shortly",
+            ));
+        }
+    };
     if errors.is_empty() {
         return Ok(());
     }
@@ -196,6 +202,21 @@ pub(crate) fn check_schema<'a>(
         first.path
     );
     Err(ApiError::schema_violations(detail, errors))
+}
+
+fn over_budget() -> ApiError {
+    ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "schema-budget",
+        "Schema check over budget",
+        format!(
+            "checking this publish against the topic's schema would take more than {} \
+             subschema checks or {} ms; nothing was stored (send smaller payloads, or \
+             simplify the schema)",
+            schema::MAX_CHECK_WORK,
+            schema::CHECK_BUDGET.as_millis()
+        ),
+    )
 }
 
 /// The `?event=` of a publish, `message` when absent.

@@ -19,7 +19,7 @@ pub use schema::{Schema, SchemaViolation};
 #[derive(Debug, Default)]
 pub struct TopicRules {
     pub config: TopicConfig,
-    pub schema: Option<Schema>,
+    pub schema: Option<Arc<Schema>>,
 }
 
 impl TopicRules {
@@ -40,7 +40,7 @@ impl TopicRules {
             }
         };
         let schema = config.schema.as_ref().and_then(|s| match Schema::compile(s) {
-            Ok(s) => Some(s),
+            Ok(s) => Some(Arc::new(s)),
             Err(e) => {
                 tracing::error!(topic, error = %e, "stored topic schema does not compile; ignoring it");
                 None

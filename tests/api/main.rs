@@ -38,6 +38,7 @@ mod refused_writes;
 mod resume;
 mod retention;
 mod scheduled;
+mod schemas;
 mod slow;
 mod startup;
 mod streams;
