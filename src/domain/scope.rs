@@ -25,6 +25,11 @@ pub struct ScopeError {
 }
 
 impl Grants {
+    /// Whether these grants allow nothing at all.
+    pub fn nothing(&self) -> bool {
+        !self.admin && self.publish.is_empty() && self.subscribe.is_empty()
+    }
+
     /// Everything: what every caller may do while access control is off.
     pub fn everything() -> Self {
         let all = TopicPattern::parse("**").expect("`**` is a pattern");

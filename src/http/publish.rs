@@ -89,7 +89,15 @@ pub(crate) fn parse_message(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<NewMessage, ApiError> {
     let event = event_type(query)?;
-    let body = body.map_err(|e| body_error(e, state.settings.max_message_bytes))?;
+    let limit = state.settings.max_message_bytes;
+    let body = body.map_err(|e| body_error(e, limit))?;
+    // The HTTP routes' body limit already refused larger bodies; a
+    // WebSocket `publish` arrives here without one.
+    if body.len() > limit {
+        return Err(ApiError::too_large(format!(
+            "a message body may be at most {limit} bytes"
+        )));
+    }
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())

@@ -48,3 +48,4 @@ mod ui;
 mod webhook_ops;
 mod webhooks;
 mod ws;
+mod ws_limits;

@@ -32,7 +32,7 @@ use axum::response::Response;
 use bytes::Bytes;
 use futures_util::stream::SplitSink;
 use futures_util::{SinkExt, StreamExt};
-use tokio::sync::mpsc;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
 use super::AppState;
 use super::error::{ApiError, Problem};
@@ -40,8 +40,14 @@ use super::extract::QueryPairs;
 use crate::auth::Caller;
 use crate::auth::limits::Rate;
 
-/// Frames queued for one socket at most; beyond, its streams wait.
+/// Hand-overs queued for one socket at most (a frame, or a burst).
 const QUEUE: usize = 256;
+/// Bytes of frames queued for one socket at most, whatever their number:
+/// beyond, its subscriptions stop reading (live messages then wait in
+/// storage, as for a slow SSE client) and its replies wait. A socket that
+/// does not read is closed once a write has been blocked for
+/// `--sse-write-timeout`.
+pub const QUEUE_BYTES: usize = 256 * 1024;
 /// Bytes read from a socket at a time.
 const READ_BUFFER: usize = 4 * 1024;
 /// Bytes a socket gathers before it writes (it also writes at each flush,
@@ -78,6 +84,11 @@ pub async fn upgrade(
     query: QueryPairs,
     request: axum::extract::Request,
 ) -> Result<Response, ApiError> {
+    // Every op needs some right: a caller without any (`--anonymous none`
+    // and no token) is refused before the upgrade, not after it.
+    if caller.grants.nothing() {
+        return Err(caller.refuse("opening a WebSocket".into()));
+    }
     let (mut parts, _) = request.into_parts();
     let ws = WebSocketUpgrade::from_request_parts(&mut parts, &state)
         .await
@@ -103,12 +114,48 @@ pub async fn upgrade(
 /// What goes to the socket's writer.
 #[derive(Debug)]
 pub enum Out {
-    /// One JSON text frame.
-    Frame(Bytes),
-    /// Several, in order (a subscription's burst).
-    Frames(Vec<Bytes>),
+    /// JSON text frames, in order (one reply, or a subscription's burst),
+    /// holding their bytes of [`QUEUE_BYTES`] until written.
+    Frames(Vec<Bytes>, OwnedSemaphorePermit),
     /// A close frame; then the writer ends.
     Close(u16, &'static str),
+}
+
+/// The socket's queue to its writer, bounded in hand-overs and in bytes.
+#[derive(Clone)]
+pub struct Outbox {
+    tx: mpsc::Sender<Out>,
+    bytes: Arc<Semaphore>,
+}
+
+impl Outbox {
+    fn new(tx: mpsc::Sender<Out>) -> Self {
+        Outbox {
+            tx,
+            bytes: Arc::new(Semaphore::new(QUEUE_BYTES)),
+        }
+    }
+
+    /// Queues one frame; `false` once the socket is gone.
+    pub async fn frame(&self, frame: Bytes) -> bool {
+        self.frames(vec![frame]).await
+    }
+
+    /// Queues frames in order once their bytes fit (a burst larger than
+    /// the whole budget waits for all of it); `false` once the socket is
+    /// gone.
+    pub async fn frames(&self, frames: Vec<Bytes>) -> bool {
+        let size: usize = frames.iter().map(Bytes::len).sum();
+        let n = u32::try_from(size.clamp(1, QUEUE_BYTES)).unwrap_or(u32::MAX);
+        let Ok(permit) = self.bytes.clone().acquire_many_owned(n).await else {
+            return false;
+        };
+        self.tx.send(Out::Frames(frames, permit)).await.is_ok()
+    }
+
+    async fn close(&self, code: u16, reason: &'static str) {
+        let _ = self.tx.send(Out::Close(code, reason)).await;
+    }
 }
 
 /// Why the socket closes: a close code and reason, or `None` when there is
@@ -127,11 +174,12 @@ async fn run(
 ) {
     let (sink, mut incoming) = socket.split();
     let (tx, rx) = mpsc::channel::<Out>(QUEUE);
+    let out = Outbox::new(tx);
     let alive = Arc::new(AtomicBool::new(true));
     let dead = tokio_util::sync::CancellationToken::new();
     let interval = state.settings.ws.ping_interval;
     tokio::spawn(writer(sink, rx, interval, alive.clone(), dead.clone()));
-    let mut conn = ops::Conn::new(state, caller, client, stop.clone(), tx.clone());
+    let mut conn = ops::Conn::new(state, caller, client, stop.clone(), out.clone());
     let close = loop {
         tokio::select! {
             _ = stop.cancelled() => break Some((1001, "herald is stopping or the token ended")),
@@ -150,9 +198,7 @@ async fn run(
     };
     drop(conn); // ends the subscriptions: their leaves go out
     match close {
-        Some((code, reason)) => {
-            let _ = tx.send(Out::Close(code, reason)).await;
-        }
+        Some((code, reason)) => out.close(code, reason).await,
         None => dead.cancel(),
     }
 }
@@ -172,7 +218,7 @@ async fn writer(
         tokio::select! {
             _ = dead.cancelled() => break None,
             out = rx.recv() => match out {
-                Some(first @ (Out::Frame(_) | Out::Frames(_))) => {
+                Some(first @ Out::Frames(..)) => {
                     if write(&mut sink, first, &mut rx).await.is_err() {
                         break None;
                     }
@@ -213,13 +259,15 @@ async fn write(
 ) -> Result<(), axum::Error> {
     let mut next = Some(first);
     let mut taken = 0;
+    // Bytes go back to the queue once flushed.
+    let mut written = Vec::new();
     while let Some(out) = next.take() {
         match out {
-            Out::Frame(f) => sink.feed(text(f)).await?,
-            Out::Frames(fs) => {
+            Out::Frames(fs, permit) => {
                 for f in fs {
                     sink.feed(text(f)).await?;
                 }
+                written.push(permit);
             }
             Out::Close(code, reason) => {
                 sink.flush().await?;
@@ -236,7 +284,9 @@ async fn write(
             next = rx.try_recv().ok();
         }
     }
-    sink.flush().await
+    sink.flush().await?;
+    drop(written);
+    Ok(())
 }
 
 fn text(bytes: Bytes) -> Message {
@@ -260,5 +310,26 @@ fn violation(e: &axum::Error) -> Reason {
     } else {
         tracing::debug!(error = %e, "websocket read failed");
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_util::FutureExt;
+
+    #[tokio::test]
+    async fn a_socket_queue_holds_frames_up_to_its_bytes_not_its_count() {
+        let (tx, mut rx) = mpsc::channel(QUEUE);
+        let out = Outbox::new(tx);
+        let frame = Bytes::from(vec![b'x'; 64 * 1024]);
+        for _ in 0..QUEUE_BYTES / frame.len() {
+            assert!(out.frame(frame.clone()).now_or_never().is_some());
+        }
+        // The queue holds 4 of its 256 hand-overs, and all of its bytes.
+        assert!(out.frame(frame.clone()).now_or_never().is_none());
+        let written = rx.recv().await.expect("a queued frame");
+        drop(written); // as the writer does once it has flushed
+        assert!(out.frame(frame).now_or_never().is_some());
     }
 }

@@ -13,12 +13,12 @@ use axum::http::StatusCode;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use serde_json::Value;
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::Semaphore;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
 use super::frames::{self, ClientFrame, Echo, Publish, Subscribe, WsFormat};
 use super::relay::{PullCall, answer_frame, publish_request};
-use super::{Out, Reason};
+use super::{Outbox, QUEUE_BYTES, Reason};
 use crate::auth::Caller;
 use crate::domain::{Cursor, TopicPattern, TopicSelector};
 use crate::fanout::subscriber;
@@ -30,7 +30,8 @@ use crate::http::extract::ApiPath;
 /// reading frames until one is answered.
 const IN_FLIGHT: usize = 64;
 
-/// Frames a subscription hands its socket at once at most.
+/// Frames a subscription hands its socket at once at most (and a quarter
+/// of [`QUEUE_BYTES`]).
 const BURST: usize = 64;
 
 /// One socket's state.
@@ -40,7 +41,7 @@ pub struct Conn {
     client: String,
     /// Cancelled at shutdown, or when the caller's token ends.
     pub stop: CancellationToken,
-    pub out: mpsc::Sender<Out>,
+    pub out: Outbox,
     subs: HashMap<String, DropGuard>,
     publishes: governor::DefaultDirectRateLimiter,
     in_flight: Arc<Semaphore>,
@@ -52,7 +53,7 @@ impl Conn {
         caller: Caller,
         client: String,
         stop: CancellationToken,
-        out: mpsc::Sender<Out>,
+        out: Outbox,
     ) -> Self {
         let rate = state.settings.ws.publish_rate;
         let period = (rate.per / rate.count.get()).max(std::time::Duration::from_nanos(1));
@@ -105,7 +106,7 @@ impl Conn {
     }
 
     async fn send(&self, frame: Bytes) {
-        let _ = self.out.send(Out::Frame(frame)).await;
+        self.out.frame(frame).await;
     }
 
     async fn op(&mut self, frame: ClientFrame, echo: Echo) {
@@ -245,7 +246,7 @@ impl Conn {
                 Ok(r) => answer_frame(r, &echo).await,
                 Err(e) => frames::error(&e, &echo),
             };
-            let _ = out.send(Out::Frame(frame)).await;
+            out.frame(frame).await;
             drop(permit);
         });
         Ok(())
@@ -278,7 +279,7 @@ impl Conn {
                 Ok((answer_op, v)) => frames::server(answer_op, v, &echo),
                 Err(e) => frames::error(&e, &echo),
             };
-            let _ = out.send(Out::Frame(frame)).await;
+            out.frame(frame).await;
             drop(permit);
         });
         Ok(())
@@ -297,7 +298,7 @@ impl Conn {
 /// or the socket ends; then its presence guard goes (its `leave`).
 async fn forward(
     mut stream: futures_util::stream::BoxStream<'static, Result<Bytes, std::convert::Infallible>>,
-    out: mpsc::Sender<Out>,
+    out: Outbox,
     stop: CancellationToken,
     present: crate::presence::PresenceGuard,
 ) {
@@ -311,10 +312,14 @@ async fn forward(
         let Some(Ok(first)) = item else { break };
         // Whatever else is ready goes in the same hand-over: one queue
         // operation and one wake-up of the writer per burst, not per frame.
+        let mut size = first.len();
         let mut frames = vec![first];
-        while frames.len() < BURST {
+        while frames.len() < BURST && size < QUEUE_BYTES / 4 {
             match stream.next().now_or_never() {
-                Some(Some(Ok(f))) => frames.push(f),
+                Some(Some(Ok(f))) => {
+                    size += f.len();
+                    frames.push(f);
+                }
                 Some(None) => {
                     open = false;
                     break;
@@ -324,7 +329,7 @@ async fn forward(
         }
         tokio::select! {
             _ = stop.cancelled() => break,
-            sent = out.send(Out::Frames(frames)) => if sent.is_err() { break },
+            sent = out.frames(frames) => if !sent { break },
         }
     }
     drop(present);
