@@ -142,6 +142,29 @@ pub(crate) async fn stats(
     })
 }
 
+/// The pull subscription, if the caller may use it and it is not paused
+/// (`409`: a paused subscription leases nothing; acks, nacks and
+/// extensions of what is leased still work).
+async fn load_active(state: &AppState, caller: &Caller, id: i64) -> Result<Subscription, ApiError> {
+    let sub = load(state, caller, id).await?;
+    if sub.paused {
+        return Err(ApiError::new(
+            axum::http::StatusCode::CONFLICT,
+            "subscription-paused",
+            "Subscription paused",
+            format!(
+                "subscription {id} is paused{}: it leases nothing until it is resumed \
+                 (PATCH {{\"paused\": false}}); acks of leased messages still work",
+                sub.disabled_reason
+                    .as_deref()
+                    .map(|r| format!(" ({r})"))
+                    .unwrap_or_default()
+            ),
+        ));
+    }
+    Ok(sub)
+}
+
 /// The pull subscription, if the caller may use it.
 async fn load(state: &AppState, caller: &Caller, id: i64) -> Result<Subscription, ApiError> {
     let sub = super::subscriptions::load(state, caller, id).await?;
@@ -223,7 +246,7 @@ fn pulled(l: Leased) -> Result<Pulled, ApiError> {
     description = "Answers at once when messages are ready; otherwise waits up to `wait` for one: it wakes when a matching message is published, or a nack, seek or redrive makes one due, on any node. Each message is leased to this consumer until the subscription's ack deadline: ack it before then, or it is delivered again (`attempt` + 1).",
     params(("id" = i64, Path, description = "Subscription id", minimum = 1)),
     request_body = PullRequest,
-    responses((status = 200, description = "Leased messages (none when `wait` passed first)", body = PullResponse), (status = 400, description = "Invalid input, or not a pull subscription (the detail says what)", content_type = "application/problem+json", body = Problem), (status = 404, description = "No such subscription", content_type = "application/problem+json", body = Problem), (status = 413, description = "The body is too large", content_type = "application/problem+json", body = Problem), (status = 415, description = "The body is not JSON", content_type = "application/problem+json", body = Problem), (status = 503, description = "The database is unavailable; retry after `Retry-After` seconds", content_type = "application/problem+json", body = Problem, headers(("Retry-After" = u32, description = "Seconds to wait"))))
+    responses((status = 200, description = "Leased messages (none when `wait` passed first)", body = PullResponse), (status = 400, description = "Invalid input, or not a pull subscription (the detail says what)", content_type = "application/problem+json", body = Problem), (status = 404, description = "No such subscription", content_type = "application/problem+json", body = Problem), (status = 409, description = "The subscription is paused: it leases nothing until resumed (the request's `ack_ids` are not applied; `POST /ack` still works)", content_type = "application/problem+json", body = Problem), (status = 413, description = "The body is too large", content_type = "application/problem+json", body = Problem), (status = 415, description = "The body is not JSON", content_type = "application/problem+json", body = Problem), (status = 503, description = "The database is unavailable; retry after `Retry-After` seconds", content_type = "application/problem+json", body = Problem, headers(("Retry-After" = u32, description = "Seconds to wait"))))
 )]
 pub async fn pull(
     State(state): State<AppState>,
@@ -240,7 +263,7 @@ pub async fn pull(
         None => Duration::ZERO,
     };
     let asked = body.ack_ids.as_deref().map(acks::ack_ids).transpose()?;
-    let consumer = consumer(&state, load(&state, &caller, id).await?)?;
+    let consumer = consumer(&state, load_active(&state, &caller, id).await?)?;
     // Subscribe before looking, so no commit between the two is missed.
     let (mut hub, _) = state.hub.subscribe();
     let mut signals = state.pulls.subscribe();

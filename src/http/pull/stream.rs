@@ -36,6 +36,7 @@ const MAX_IN_FLIGHT: u32 = 100;
         (status = 200, description = "An SSE stream of leased messages", content_type = "text/event-stream", body = super::super::openapi::SseEvent),
         (status = 400, description = "Invalid input, or not a pull subscription (the detail says what)", content_type = "application/problem+json", body = Problem),
         (status = 404, description = "No such subscription", content_type = "application/problem+json", body = Problem),
+        (status = 409, description = "The subscription is paused: it leases nothing until resumed", content_type = "application/problem+json", body = Problem),
         (status = 503, description = "The database is unavailable; retry after `Retry-After` seconds", content_type = "application/problem+json", body = Problem, headers(("Retry-After" = u32, description = "Seconds to wait"))),
     )
 )]
@@ -48,7 +49,7 @@ pub async fn events(
     let max = query
         .number("max_in_flight", 1, 1000)?
         .unwrap_or(MAX_IN_FLIGHT);
-    let consumer = super::consumer(&state, super::load(&state, &caller, id).await?)?;
+    let consumer = super::consumer(&state, super::load_active(&state, &caller, id).await?)?;
     let (slot, stop) = open_slot(&state, &caller)?;
     let frames = frames(state, consumer, max as usize, stop.clone());
     // Dropped with the stream: frees the slot and ends the access watcher.

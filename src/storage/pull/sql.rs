@@ -64,6 +64,8 @@ where
         let mut tx = self.writes().begin().await.map_err(T::err)?;
         let acked = ack_in::<T>(&mut tx, sub, acks, now).await?;
         let exhausted = bury_exhausted::<T>(&mut tx, sub, now, max_attempts).await?;
+        // A paused subscription leases nothing, however it was paused (by
+        // its owner, a revocation, auto-disable) and whoever asks.
         // The unary `+` keeps SQLite off the indexes on those columns: it
         // walks `retries_priority` (highest priority first, then in
         // position order) and stops after `n`, instead of sorting every due
@@ -74,6 +76,7 @@ where
              WHERE subscription_id = $1 AND position IN \
              (SELECT position FROM retries r WHERE subscription_id = $1 AND +next_attempt_us <= $2 \
              AND +attempts < $5 AND {} ORDER BY priority DESC, position LIMIT $4 {}) \
+             AND NOT (SELECT paused FROM subscriptions WHERE id = $1) \
              RETURNING {ROW}",
             super::OLDEST_OF_ITS_KEY,
             T::CLAIM_LOCK
