@@ -97,8 +97,10 @@ pub fn client_label(caller: &Caller, asked: Option<&str>) -> Result<String, ApiE
         .map_err(|e| ApiError::bad_request("invalid-client", "Invalid client", e.to_string()))
 }
 
-/// Makes a stream of `selector` present, unless one of its topics is at
-/// its `max_subscribers` (`429`).
+/// Makes a stream of `selector` present, unless a topic it can receive is
+/// at its `max_subscribers` (`429`): a topic it names, or one with a limit
+/// that one of its patterns matches. A topic's count is every stream that
+/// can receive it, pattern or exact.
 pub async fn join(
     state: &AppState,
     client: String,
@@ -111,6 +113,13 @@ pub async fn join(
         };
         if let Some(max) = state.topics.rules(&topic).await?.config.max_subscribers {
             limits.push((name.to_owned(), max));
+        }
+    }
+    if selector.patterns().iter().any(|p| p.as_exact().is_none()) {
+        for (topic, max) in state.topics.limited().await?.iter() {
+            if selector.matches(topic) && !limits.iter().any(|(t, _)| t == topic) {
+                limits.push((topic.clone(), *max));
+            }
         }
     }
     state

@@ -47,6 +47,9 @@ pub trait TopicStore: Send + Sync {
     ) -> Result<(), StoreError>;
     /// The stored configuration text, if the topic exists and has one.
     async fn topic_config(&self, name: &str) -> Result<Option<String>, StoreError>;
+    /// Every topic whose configuration sets `max_subscribers`, with that
+    /// configuration's text.
+    async fn limited_topics(&self) -> Result<Vec<(String, String)>, StoreError>;
     /// Deletes the topic, its messages and its pending deliveries, and
     /// marks its messages as gone for resuming readers. False if unknown.
     async fn delete_topic(&self, name: &TopicName) -> Result<bool, StoreError>;
@@ -116,6 +119,21 @@ where
             .fetch_optional(ex)
             .await?;
     Ok(row.and_then(|(c,)| c))
+}
+
+/// Topics whose configuration text names `max_subscribers` (the caller
+/// parses it).
+pub(super) async fn limited<'c, DB, E>(ex: E) -> Result<Vec<(String, String)>, sqlx::Error>
+where
+    DB: Sql,
+    E: Executor<'c, Database = DB>,
+    (String, String): for<'r> FromRow<'r, DB::Row>,
+{
+    sqlx::query_as(
+        "SELECT name, config FROM topics WHERE config LIKE '%\"max\\_subscribers\"%' ESCAPE '\\'",
+    )
+    .fetch_all(ex)
+    .await
 }
 
 pub(super) async fn marks_after<'c, DB, E>(

@@ -63,6 +63,8 @@ struct Entry {
 pub struct TopicDirectory {
     store: Arc<dyn Store>,
     entries: Mutex<HashMap<String, Entry>>,
+    /// [`TopicDirectory::limited`], and when it was read.
+    limited: Mutex<Option<(Instant, Arc<Vec<(String, u32)>>)>>,
 }
 
 impl TopicDirectory {
@@ -70,6 +72,7 @@ impl TopicDirectory {
         Self {
             store,
             entries: Mutex::new(HashMap::new()),
+            limited: Mutex::new(None),
         }
     }
 
@@ -106,5 +109,30 @@ impl TopicDirectory {
     /// Forgets a topic after this node changed or deleted it.
     pub fn forget(&self, topic: &str) {
         self.entries.lock().expect("poisoned").remove(topic);
+        *self.limited.lock().expect("poisoned") = None;
+    }
+
+    /// Every topic with a `max_subscribers`, and that limit: what a
+    /// pattern stream is checked against. Read again after
+    /// [`TopicRules::REFRESH`], or at once after a change on this node.
+    pub async fn limited(&self) -> Result<Arc<Vec<(String, u32)>>, StoreError> {
+        if let Some((read, list)) = &*self.limited.lock().expect("poisoned")
+            && read.elapsed() < TopicRules::REFRESH
+        {
+            return Ok(list.clone());
+        }
+        let list: Vec<(String, u32)> = self
+            .store
+            .limited_topics()
+            .await?
+            .into_iter()
+            .filter_map(|(name, text)| {
+                let config: TopicConfig = serde_json::from_str(&text).ok()?;
+                Some((name, config.max_subscribers?))
+            })
+            .collect();
+        let list = Arc::new(list);
+        *self.limited.lock().expect("poisoned") = Some((Instant::now(), list.clone()));
+        Ok(list)
     }
 }

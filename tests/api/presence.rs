@@ -10,6 +10,7 @@ crate::on_both_backends!(
     presence_pages_in_connection_order,
     a_bad_client_label_is_a_400,
     a_topic_at_its_max_subscribers_refuses_a_stream_with_429,
+    pattern_streams_count_toward_max_subscribers_and_are_refused_past_it,
     presence_events_come_without_an_id_and_do_not_move_the_cursor,
 );
 
@@ -172,5 +173,42 @@ async fn presence_events_come_without_an_id_and_do_not_move_the_cursor(backend: 
     let e = plain.next_event().await.unwrap();
     assert_eq!(e.event, "message");
     assert_eq!(e.id, second.id.to_string());
+    app.stop().await;
+}
+
+async fn pattern_streams_count_toward_max_subscribers_and_are_refused_past_it(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let r = app
+        .client
+        .put(app.url("/topics/chat.lobby"))
+        .json(&json!({"max_subscribers": 2}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let exact = app.subscribe("/topics/chat.lobby/events", None).await;
+    let _pattern = app.subscribe("/events?topic=chat.*", None).await;
+    // Full: another pattern that can receive chat.lobby is refused, as is
+    // an exact stream; a pattern that cannot receive it is not.
+    for path in [
+        "/events?topic=chat.*",
+        "/events?topic=**",
+        "/topics/chat.lobby/events",
+    ] {
+        let r = app.get(path).await;
+        assert_eq!(r.status(), 429, "{path}");
+        let p: Value = r.json().await.unwrap();
+        assert_eq!(
+            p["type"], "urn:herald:problem:too-many-subscribers",
+            "{path}"
+        );
+    }
+    let _elsewhere = app.subscribe("/events?topic=news.*", None).await;
+    assert_eq!(until_count(&app, "chat.lobby", 2).await["count"], 2);
+    // When the exact stream leaves, its place can be taken by anyone.
+    drop(exact);
+    until_count(&app, "chat.lobby", 1).await;
+    let _again = app.subscribe("/topics/chat.lobby/events", None).await;
+    until_count(&app, "chat.lobby", 2).await;
     app.stop().await;
 }

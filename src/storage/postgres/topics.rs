@@ -27,6 +27,10 @@ impl TopicStore for PgStore {
         sql::config_of(&self.pool, name).await.map_err(err)
     }
 
+    async fn limited_topics(&self) -> Result<Vec<(String, String)>, StoreError> {
+        sql::limited(&self.pool).await.map_err(err)
+    }
+
     async fn delete_topic(&self, name: &TopicName) -> Result<bool, StoreError> {
         let topic = name.as_str();
         let Some(last) = sql::last_seq(&self.pool, topic).await.map_err(err)? else {

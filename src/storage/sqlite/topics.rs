@@ -29,6 +29,10 @@ impl TopicStore for SqliteStore {
         sql::config_of(&self.readers, name).await.map_err(err)
     }
 
+    async fn limited_topics(&self) -> Result<Vec<(String, String)>, StoreError> {
+        sql::limited(&self.readers).await.map_err(err)
+    }
+
     async fn delete_topic(&self, name: &TopicName) -> Result<bool, StoreError> {
         let topic = name.as_str();
         let Some(last) = sql::last_seq(&self.readers, topic).await.map_err(err)? else {
