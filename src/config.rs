@@ -227,6 +227,13 @@ pub struct ServeConfig {
     #[arg(long, env = "HERALD_CORS_ORIGINS", value_delimiter = ',')]
     pub cors_origins: Vec<String>,
 
+    /// Hosts a request may name in `Host` (comma separated names or
+    /// addresses; `.example.com` for a domain and its subdomains; `*` for
+    /// any). Others get 421, against DNS rebinding. Default: loopback
+    /// names when herald listens on loopback, else any.
+    #[arg(long, env = "HERALD_ALLOWED_HOSTS", value_delimiter = ',')]
+    pub allowed_hosts: Vec<String>,
+
     /// At shutdown, how long to wait for open requests before exiting, in
     /// milliseconds.
     #[arg(long, env = "HERALD_SHUTDOWN_GRACE_MS", default_value_t = 10_000)]

@@ -133,6 +133,10 @@ impl Application {
                 webhook_allow_private: config.webhooks.webhook_allow_private,
                 webhook_secret_overlap: config.webhooks.webhook_secret_overlap.0,
                 cors_origins: config.cors_origins.clone(),
+                allowed_hosts: crate::http::hosts::AllowedHosts::new(
+                    &config.allowed_hosts,
+                    addr.ip().is_loopback(),
+                ),
                 stream: StreamSettings {
                     heartbeat: Duration::from_millis(config.heartbeat_ms),
                     retry: Duration::from_millis(config.sse_retry_ms),

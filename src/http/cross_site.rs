@@ -86,7 +86,7 @@ pub async fn refuse_cross_site(
 /// the request was sent to (its `Host` header).
 /// The host the client asked for: `Host` (HTTP/1.1), else the URI's
 /// authority (HTTP/2's `:authority`, which has no `Host` header).
-fn request_authority(req: &Request) -> Option<Authority> {
+pub(crate) fn request_authority(req: &Request) -> Option<Authority> {
     let host = req
         .headers()
         .get(header::HOST)

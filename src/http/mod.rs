@@ -11,6 +11,7 @@ pub mod events;
 pub mod extract;
 pub mod front_door;
 pub mod health;
+pub mod hosts;
 pub mod json;
 pub mod messages;
 pub mod openapi;
@@ -58,6 +59,8 @@ pub struct HttpSettings {
     pub webhook_secret_overlap: std::time::Duration,
     /// Origins allowed by CORS (`*` for any); empty: same origin only.
     pub cors_origins: Vec<String>,
+    /// The hosts requests may name ([`hosts::AllowedHosts`]).
+    pub allowed_hosts: Arc<hosts::AllowedHosts>,
     pub stream: StreamSettings,
     /// Retention of topics that set none of their own.
     pub retention: crate::retention::Defaults,
@@ -194,6 +197,10 @@ pub fn router(state: AppState) -> Router {
             cross_site::refuse_cross_site,
         ))
         .layer(cors)
+        .layer(axum::middleware::from_fn_with_state(
+            state.settings.allowed_hosts.clone(),
+            hosts::refuse_unknown_host,
+        ))
         .layer(CatchPanicLayer::custom(error::panicked))
         .layer(axum::middleware::from_fn(request_log::problem_request_id))
         // Spans name the path only: a query may hold `access_token`.

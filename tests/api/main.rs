@@ -16,6 +16,7 @@ mod errors;
 mod expiry;
 mod filters;
 mod front_door;
+mod hosts;
 mod idempotency;
 mod json_limits;
 mod lifecycle;
