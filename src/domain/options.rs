@@ -103,6 +103,13 @@ impl IdempotencyKey {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The key as one caller's: two callers' equal keys are two keys.
+    /// `scope` names the caller (a token, a JWT subject, an address); a
+    /// unit separator, which a key cannot hold, ends it.
+    pub fn scoped(&self, scope: &str) -> Self {
+        Self(format!("{scope}\u{1f}{}", self.0))
+    }
 }
 
 /// 1..=max characters, each printable ASCII (space through `~`).

@@ -69,7 +69,8 @@ pub async fn publish_batch(
 ) -> Result<Response, ApiError> {
     let topic = TopicName::parse(&topic)?;
     caller.require_publish(&topic)?;
-    let options = Options::parse(&state, &query, &headers)?;
+    let mut options = Options::parse(&state, &query, &headers)?;
+    publish_options::scope_key(&mut options, &caller);
     let fingerprint = publish_options::fingerprint(&options, &topic, true, &query, &headers, &body);
     let event = super::publish::event_type(&query)?;
     let rules = state.topics.rules(&topic).await?;

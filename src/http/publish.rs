@@ -60,7 +60,8 @@ pub async fn publish(
 ) -> Result<Response, ApiError> {
     let topic = TopicName::parse(&topic)?;
     caller.require_publish(&topic)?;
-    let options = Options::parse(&state, &query, &headers)?;
+    let mut options = Options::parse(&state, &query, &headers)?;
+    publish_options::scope_key(&mut options, &caller);
     caller.take_publishes(&state, 1)?;
     let rules = state.topics.rules(&topic).await?;
     let fingerprint =

@@ -155,6 +155,16 @@ pub struct Prepared {
     pub fingerprint: String,
 }
 
+/// Makes the request's Idempotency-Key the caller's own: the token's
+/// owner (`token:ID`, `jwt:SUBJECT`), else the client's address, so that
+/// another publisher can neither replay nor block a client's key.
+pub fn scope_key(options: &mut Options, caller: &crate::auth::Caller) {
+    if let Some(key) = &mut options.idempotency {
+        let scope = caller.owner().unwrap_or_else(|| caller.client.clone());
+        *key = key.scoped(&scope);
+    }
+}
+
 /// Stores a prepared publish and answers it: a replay of a repeated key,
 /// `201` with the ack(s), or `202` with the schedule(s).
 pub async fn store(state: &AppState, p: Prepared) -> Result<Response, ApiError> {

@@ -18,6 +18,7 @@ mod filters;
 mod front_door;
 mod hosts;
 mod idempotency;
+mod idempotency_scope;
 mod json_limits;
 mod lifecycle;
 mod lock_waits;
