@@ -108,6 +108,15 @@ impl Caller {
         )))
     }
 
+    /// Whether the caller may see a stream of `topics` (names or
+    /// patterns) in presence: only if it could subscribe to every one of
+    /// them itself (an admin's `**` stream is hidden from a `chat.**`
+    /// token, and so is a stream that also watches a topic it may not).
+    pub fn may_see<'a>(&self, mut topics: impl Iterator<Item = &'a str>) -> bool {
+        self.unrestricted()
+            || topics.all(|t| TopicPattern::parse(t).is_ok_and(|p| self.grants.may_subscribe(&p)))
+    }
+
     pub fn is_admin(&self) -> bool {
         self.grants.admin
     }

@@ -150,10 +150,16 @@ async fn stream(
     )
     .await?;
     let frames: futures_util::stream::BoxStream<'static, _> = match events {
-        Some(events) => crate::presence::with_events(frames, events, move |c| {
-            c.sse_frames(&selector).into_iter().collect()
-        })
-        .boxed(),
+        Some(events) => {
+            let caller = caller.clone();
+            crate::presence::with_events(frames, events, move |c| {
+                if !caller.may_see(c.topics.split(',')) {
+                    return Vec::new();
+                }
+                c.sse_frames(&selector).into_iter().collect()
+            })
+            .boxed()
+        }
         None => frames.boxed(),
     };
     // Dropped with the stream: frees the slot, ends the watcher above, and

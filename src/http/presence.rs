@@ -42,7 +42,8 @@ pub struct PresenceView {
 }
 
 /// Who listens to the topic: streams whose topics or patterns include it,
-/// on every node (a node's streams show within moments of opening; a dead
+/// on every node, as far as the caller may see them (streams only on
+/// topics and patterns it could subscribe to itself) (a node's streams show within moments of opening; a dead
 /// node's leave within `--presence-lease` and a third).
 #[utoipa::path(
     get, path = "/topics/{topic}/presence", tag = "presence",
@@ -69,7 +70,9 @@ pub async fn show(
     let limit = query.number("limit", 1, MAX_LIMIT)?.unwrap_or(100) as usize;
     let page = state
         .presence
-        .page(topic.as_str(), query.one("after")?, limit);
+        .page(topic.as_str(), query.one("after")?, limit, |m| {
+            caller.may_see(m.patterns())
+        });
     Ok(Json(PresenceView {
         count: page.count,
         subscribers: page

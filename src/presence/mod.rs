@@ -38,6 +38,11 @@ pub struct Member {
 }
 
 impl Member {
+    /// Its topics and patterns.
+    pub fn patterns(&self) -> impl Iterator<Item = &str> {
+        self.selector.patterns().iter().map(|p| p.as_str())
+    }
+
     /// Its topics and patterns, comma separated (as stored).
     pub fn topics(&self) -> String {
         let names: Vec<&str> = self
@@ -235,18 +240,31 @@ impl Presence {
 
     /// Streams (on every live node) whose topics include `topic`.
     pub fn count(&self, topic: &str) -> usize {
+        self.count_visible(topic, |_| true)
+    }
+
+    /// As [`Presence::count`], of the streams `visible` takes.
+    pub fn count_visible(&self, topic: &str, visible: impl Fn(&Member) -> bool) -> usize {
         let members = self.members.lock().expect("presence poisoned");
         members
             .values()
-            .filter(|m| m.selector.matches(topic))
+            .filter(|m| m.selector.matches(topic) && visible(m))
             .count()
     }
 
-    /// Up to `limit` of `topic`'s streams after connection `after`, in
-    /// connection order, with the total count.
-    pub fn page(&self, topic: &str, after: Option<&str>, limit: usize) -> Page {
+    /// Up to `limit` of `topic`'s streams that `visible` takes, after
+    /// connection `after`, in connection order, with their total count.
+    pub fn page(
+        &self,
+        topic: &str,
+        after: Option<&str>,
+        limit: usize,
+        visible: impl Fn(&Member) -> bool,
+    ) -> Page {
         let members = self.members.lock().expect("presence poisoned");
-        let all = members.values().filter(|m| m.selector.matches(topic));
+        let all = members
+            .values()
+            .filter(|m| m.selector.matches(topic) && visible(m));
         let count = all.clone().count();
         let mut page: Vec<Member> = all
             .filter(|m| after.is_none_or(|a| m.connection.as_str() > a))

@@ -11,6 +11,7 @@ crate::on_both_backends!(
     a_bad_client_label_is_a_400,
     a_topic_at_its_max_subscribers_refuses_a_stream_with_429,
     pattern_streams_count_toward_max_subscribers_and_are_refused_past_it,
+    presence_shows_a_caller_only_streams_within_its_scopes,
     presence_events_come_without_an_id_and_do_not_move_the_cursor,
 );
 
@@ -210,5 +211,73 @@ async fn pattern_streams_count_toward_max_subscribers_and_are_refused_past_it(ba
     until_count(&app, "chat.lobby", 1).await;
     let _again = app.subscribe("/topics/chat.lobby/events", None).await;
     until_count(&app, "chat.lobby", 2).await;
+    app.stop().await;
+}
+
+/// A caller sees only the streams it could open itself (issue 39, item
+/// 11): an admin's `**` stream, or one that also watches a topic beyond
+/// the caller's scopes, is neither listed nor counted, nor announced.
+async fn presence_shows_a_caller_only_streams_within_its_scopes(backend: Backend) {
+    let flags = crate::jwt::flags();
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let app =
+        crate::helpers::spawn_app_with(crate::helpers::TestDb::new(&backend).await, &flags).await;
+    let token = |sub: &str, herald: Value| crate::jwt::hs256(&crate::jwt::claims(sub, herald));
+    let root = token("root", json!({"admin": true}));
+    let chat = token("carol", json!({"subscribe": ["chat.**"]}));
+    let _admin = app
+        .subscribe(&format!("/events?topic=**&access_token={root}"), None)
+        .await;
+    let _mixed = app
+        .subscribe(
+            &format!("/events?topic=chat.lobby,secret.x&access_token={root}"),
+            None,
+        )
+        .await;
+    let mut own = app
+        .subscribe(
+            &format!("/events?topic=chat.*&presence=true&access_token={chat}"),
+            None,
+        )
+        .await;
+    let all: Value = app
+        .get(&format!("/topics/chat.lobby/presence?access_token={root}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(all["count"], 3, "an admin sees every stream: {all}");
+    let seen: Value = app
+        .get(&format!("/topics/chat.lobby/presence?access_token={chat}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(seen["count"], 1, "{seen}");
+    assert_eq!(seen["subscribers"][0]["client"], "carol", "{seen}");
+    // Joins: an admin's `**` stream is not announced to carol's stream,
+    // a stream within her scopes is.
+    let _hidden = app
+        .subscribe(&format!("/events?topic=**&access_token={root}"), None)
+        .await;
+    let _visible = app
+        .subscribe(
+            &format!("/topics/chat.lobby/events?access_token={root}"),
+            None,
+        )
+        .await;
+    loop {
+        let join = own.next_event().await.expect("a join");
+        assert_eq!(join.event, "join");
+        let data: Value = serde_json::from_str(&join.data).unwrap();
+        assert_ne!(
+            data["topic"], "**",
+            "the hidden stream was announced: {data}"
+        );
+        if data["topic"] == "chat.lobby" {
+            assert_eq!(data["client"], "root");
+            break;
+        }
+    }
     app.stop().await;
 }

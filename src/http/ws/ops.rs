@@ -162,8 +162,11 @@ impl Conn {
         .await;
         let stream: futures_util::stream::BoxStream<'static, _> = match events {
             Some(events) => {
-                let echo = echo.clone();
+                let (echo, caller) = (echo.clone(), self.caller.clone());
                 crate::presence::with_events(stream, events, move |c| {
+                    if !caller.may_see(c.topics.split(',')) {
+                        return Vec::new();
+                    }
                     c.payloads(&selector)
                         .into_iter()
                         .map(|v| frames::server(if c.joined { "join" } else { "leave" }, v, &echo))
