@@ -18,7 +18,7 @@ async fn app_with(flags: &[&str]) -> TestApp {
 /// Sends a request head (and `body`, maybe partial) on a new connection.
 async fn send(app: &TestApp, head: &str, body: &[u8]) -> TcpStream {
     let mut stream = TcpStream::connect(app.addr()).await.unwrap();
-    let head = format!("{head}host: herald\r\ncontent-type: text/plain\r\n\r\n");
+    let head = format!("{head}host: localhost\r\ncontent-type: text/plain\r\n\r\n");
     stream.write_all(head.as_bytes()).await.unwrap();
     stream.write_all(body).await.unwrap();
     stream
@@ -123,5 +123,32 @@ async fn a_content_length_over_the_route_limit_gets_413_before_the_body() {
         .post("/topics/t/batch", Some("application/json"), batch)
         .await;
     assert_eq!(r.status(), 201);
+    app.stop().await;
+}
+
+/// A client that writes its whole body before reading (as Python's
+/// `http.client` does) reads the 413: herald drains what it sends first
+/// (issue 39, item 9), instead of resetting the connection under it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_still_sending_its_body_reads_the_413() {
+    let app = app_with(&["--max-message-bytes", "1024"]).await;
+    for _ in 0..20 {
+        let body = vec![b'x'; 200_000];
+        let head = format!(
+            "POST /topics/t HTTP/1.1\r\ncontent-length: {}\r\n",
+            body.len()
+        );
+        let mut stream = send(&app, &head, b"").await;
+        for chunk in body.chunks(8 * 1024) {
+            stream
+                .write_all(chunk)
+                .await
+                .expect("herald reset the connection while the body was sent");
+            tokio::task::yield_now().await;
+        }
+        let (status, response) = read_response(&mut stream).await;
+        assert_eq!(status, 413, "{response}");
+        assert!(response.contains("at most 1024 bytes"), "{response}");
+    }
     app.stop().await;
 }

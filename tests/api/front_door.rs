@@ -22,7 +22,7 @@ async fn connect_from(local: &str, to: SocketAddr) -> TcpStream {
 /// connection and reads the answer's status and head; the body is read
 /// only when it has a `content-length`.
 async fn get(stream: &mut TcpStream, path: &str, headers: &str) -> (u16, String) {
-    let request = format!("GET {path} HTTP/1.1\r\nhost: herald\r\n{headers}\r\n");
+    let request = format!("GET {path} HTTP/1.1\r\nhost: localhost\r\n{headers}\r\n");
     stream.write_all(request.as_bytes()).await.unwrap();
     read_response(stream).await
 }

@@ -167,7 +167,7 @@ impl RawSse {
         let addr = app.base.trim_start_matches("http://").parse().unwrap();
         let mut stream = socket.connect(addr).await.unwrap();
         let resume = after.map_or(String::new(), |id| format!("Last-Event-ID: {id}\r\n"));
-        let request = format!("GET {path} HTTP/1.1\r\nHost: t\r\n{resume}\r\n");
+        let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n{resume}\r\n");
         stream.write_all(request.as_bytes()).await.unwrap();
         let mut sse = RawSse {
             stream,
