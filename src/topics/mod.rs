@@ -50,6 +50,9 @@ impl TopicRules {
     }
 }
 
+/// Topics with a `max_subscribers`, and that limit.
+pub type Limited = Arc<Vec<(String, u32)>>;
+
 /// Topics remembered at most; past this the memory starts over.
 const REMEMBERED: usize = 100_000;
 
@@ -64,7 +67,7 @@ pub struct TopicDirectory {
     store: Arc<dyn Store>,
     entries: Mutex<HashMap<String, Entry>>,
     /// [`TopicDirectory::limited`], and when it was read.
-    limited: Mutex<Option<(Instant, Arc<Vec<(String, u32)>>)>>,
+    limited: Mutex<Option<(Instant, Limited)>>,
 }
 
 impl TopicDirectory {
@@ -115,7 +118,7 @@ impl TopicDirectory {
     /// Every topic with a `max_subscribers`, and that limit: what a
     /// pattern stream is checked against. Read again after
     /// [`TopicRules::REFRESH`], or at once after a change on this node.
-    pub async fn limited(&self) -> Result<Arc<Vec<(String, u32)>>, StoreError> {
+    pub async fn limited(&self) -> Result<Limited, StoreError> {
         if let Some((read, list)) = &*self.limited.lock().expect("poisoned")
             && read.elapsed() < TopicRules::REFRESH
         {
