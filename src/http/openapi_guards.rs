@@ -1,6 +1,7 @@
 //! The answers of herald's request guards, added to every operation they
 //! apply to in the OpenAPI document (rather than to each handler's
-//! annotation): `403` for a cross-site state change ([`super::cross_site`]),
+//! annotation): `421` for a `Host` herald does not answer to
+//! ([`super::hosts`]), `403` for a cross-site state change ([`super::cross_site`]),
 //! and, where a request has a body, `413` for a `Content-Length` over the
 //! route's limit ([`super::body_limits`]) and `408` for a body that stops
 //! arriving ([`super::front_door::body_timeout`]). An answer an operation
@@ -15,11 +16,24 @@ pub struct GuardAnswers;
 
 const CROSS_SITE: &str = "Cross-site request refused: the request carries an `Origin` that is neither herald's own nor allowed by --cors-origins";
 const TOO_LARGE: &str = "Content-Length announces a body over the route's limit (--max-message-bytes, or --batch-max-bytes for batches); refused before the body is read";
+const UNKNOWN_HOST: &str = "The request's Host is not one herald answers to (--allowed-hosts; on loopback, loopback names only); refused before it runs";
 const BODY_TIMEOUT: &str = "No part of the request body arrived for --http-body-timeout (default 30s); the connection is closed";
 
 impl utoipa::Modify for GuardAnswers {
     fn modify(&self, openapi: &mut OpenApi) {
         for item in openapi.paths.paths.values_mut() {
+            for op in [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.patch,
+                &mut item.delete,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                add(op, "421", UNKNOWN_HOST);
+            }
             for op in [
                 &mut item.post,
                 &mut item.put,
