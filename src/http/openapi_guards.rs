@@ -22,29 +22,22 @@ const BODY_TIMEOUT: &str = "No part of the request body arrived for --http-body-
 impl utoipa::Modify for GuardAnswers {
     fn modify(&self, openapi: &mut OpenApi) {
         for item in openapi.paths.paths.values_mut() {
-            for op in [
-                &mut item.get,
+            let reads = [&mut item.get].into_iter().map(|op| (op, false));
+            let changes = [
                 &mut item.post,
                 &mut item.put,
                 &mut item.patch,
                 &mut item.delete,
             ]
             .into_iter()
-            .flatten()
-            {
+            .map(|op| (op, true));
+            for (op, changes_state) in reads.chain(changes) {
+                let Some(op) = op else { continue };
                 add(op, "421", UNKNOWN_HOST);
-            }
-            for op in [
-                &mut item.post,
-                &mut item.put,
-                &mut item.patch,
-                &mut item.delete,
-            ]
-            .into_iter()
-            .flatten()
-            {
-                add(op, "403", CROSS_SITE);
-                if op.request_body.is_some() {
+                if changes_state {
+                    add(op, "403", CROSS_SITE);
+                }
+                if changes_state && op.request_body.is_some() {
                     add(op, "408", BODY_TIMEOUT);
                     add(op, "413", TOO_LARGE);
                 }
