@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::domain::{AckId, Timestamp};
 use crate::fanout::writer::Publisher;
-use crate::fanout::{FilterRegistry, Hub, HubReceiver, Matcher, Missed};
+use crate::fanout::{FilterRegistry, HubReceiver, Matcher, Missed};
 use crate::storage::pull::Leased;
 use crate::storage::webhooks::Subscription;
 use crate::storage::{Store, StoreError};
@@ -43,8 +43,6 @@ pub enum Woken {
 /// One consumer of one pull subscription.
 pub struct Consumer {
     store: Arc<dyn Store>,
-    /// Where the log's head is.
-    hub: Arc<Hub>,
     sub: Subscription,
     matcher: Matcher,
     /// For `$herald.delivery.dead_lettered`.
@@ -54,7 +52,6 @@ pub struct Consumer {
 impl Consumer {
     pub fn new(
         store: Arc<dyn Store>,
-        hub: Arc<Hub>,
         filters: &FilterRegistry,
         publisher: Publisher,
         sub: Subscription,
@@ -62,7 +59,6 @@ impl Consumer {
         let matcher = super::dispatch::matcher(filters, &sub)?;
         Ok(Self {
             store,
-            hub,
             sub,
             matcher,
             publisher,
@@ -76,9 +72,11 @@ impl Consumer {
     /// Acks `acks` and leases up to `n` due rows for the ack deadline, in
     /// one transaction, and returns the leases and the acks that took.
     ///
-    /// The log's newest messages are moved into the ledger first, if the
-    /// deliverer has not yet: at most a page, so that a new message of
-    /// higher priority is among those ready. A
+    /// The log's newest messages, up to the head as stored (everything
+    /// committed before this lease, on any node: the hub may not have
+    /// seen the last commits yet), are moved into the ledger first, if
+    /// the deliverer has not yet: at most a page, so that a new message
+    /// of higher priority is among those ready. A
     /// deeper backlog (a subscription that started at `earliest`) is moved
     /// only when the ledger runs short, a few pages at a time, leasing
     /// after each: most pulls of a busy queue are then one transaction,
@@ -89,7 +87,7 @@ impl Consumer {
         n: u32,
         acks: &[AckId],
     ) -> Result<(Vec<Leased>, Vec<AckId>), StoreError> {
-        let head = self.hub.head().0;
+        let head = self.store.head().await?.0;
         // The cursor as loaded with the subscription says whether to look
         // (a busy queue's pulls then cost no read of it); the cursor as
         // stored now is where to dispatch from: another consumer or the
@@ -98,9 +96,8 @@ impl Consumer {
         if behind > 0
             && behind <= i64::from(super::dispatch::DISPATCH_PAGE)
             && let Some(fresh) = self.store.subscription(self.sub.id).await?
-            && fresh.cursor < head
         {
-            super::dispatch::catch_up(&*self.store, &fresh, &self.matcher, Some(1)).await?;
+            super::dispatch::catch_up_to(&*self.store, &fresh, &self.matcher, head).await?;
         }
         let (mut leased, acked) = self.lease_ready(n, acks).await?;
         if leased.len() < n as usize

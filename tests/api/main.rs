@@ -31,6 +31,7 @@ mod publish_options;
 mod pull;
 mod pull_cluster;
 mod pull_faults;
+mod pull_ledger;
 mod readiness;
 mod receiver;
 mod refused_writes;
