@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 use crate::domain::{AckId, Timestamp};
 use crate::fanout::writer::Publisher;
 use crate::fanout::{FilterRegistry, HubReceiver, Matcher, Missed};
-use crate::storage::pull::Leased;
+use crate::storage::pull::{DeadLettered, Leased};
 use crate::storage::webhooks::Subscription;
 use crate::storage::{Store, StoreError};
 
@@ -158,34 +158,13 @@ impl Consumer {
                 .store
                 .lease(self.sub.id, now, until, n, max_attempts, acks)
                 .await?;
-            self.announce(&outcome.dead_lettered).await;
+            announce(&self.publisher, self.sub.id, &outcome.dead_lettered).await;
             // Acked once: a second pass (after dropped rows) leases only.
             acked.append(&mut outcome.acked);
             acks = &[];
             if !outcome.leased.is_empty() || outcome.dropped == 0 {
                 return Ok((outcome.leased, acked));
             }
-        }
-    }
-
-    /// `$herald.delivery.dead_lettered` for what a lease buried.
-    async fn announce(&self, buried: &[crate::storage::pull::DeadLettered]) {
-        for d in buried {
-            let error = match d.reason {
-                crate::storage::pull::REASON_RETENTION => "the message is no longer retained",
-                _ => "leased max_attempts times without an ack",
-            };
-            let event = super::events::DeadLettered {
-                subscription_id: self.sub.id,
-                dead_letter_id: d.id,
-                message_id: d.position,
-                topic: &d.topic,
-                reason: d.reason,
-                attempts: d.attempts,
-                status: None,
-                error: Some(error),
-            };
-            super::events::dead_lettered(&self.publisher, &event).await;
         }
     }
 
@@ -230,6 +209,44 @@ impl Consumer {
                 },
             }
         }
+    }
+}
+
+/// Buries the due deliveries of a pull subscription whose attempts are
+/// used up (the last lease ran out, or was nacked), as its next lease
+/// would: the deliverer's passes do it, so that the dead letters show
+/// them while no consumer pulls. Any node may; each row is buried once.
+pub async fn bury_exhausted(
+    store: &dyn Store,
+    publisher: &Publisher,
+    sub: &Subscription,
+) -> Result<(), StoreError> {
+    let max_attempts = sub.max_attempts.max(1);
+    let buried = store
+        .bury_exhausted(sub.id, Timestamp::now(), max_attempts)
+        .await?;
+    announce(publisher, sub.id, &buried).await;
+    Ok(())
+}
+
+/// `$herald.delivery.dead_lettered` for what a lease or a pass buried.
+async fn announce(publisher: &Publisher, sub: i64, buried: &[DeadLettered]) {
+    for d in buried {
+        let error = match d.reason {
+            crate::storage::pull::REASON_RETENTION => "the message is no longer retained",
+            _ => "leased max_attempts times without an ack",
+        };
+        let event = super::events::DeadLettered {
+            subscription_id: sub,
+            dead_letter_id: d.id,
+            message_id: d.position,
+            topic: &d.topic,
+            reason: d.reason,
+            attempts: d.attempts,
+            status: None,
+            error: Some(error),
+        };
+        super::events::dead_lettered(publisher, &event).await;
     }
 }
 
