@@ -48,15 +48,7 @@ pub async fn catch_up(
     max_pages: Option<usize>,
 ) -> Result<bool, StoreError> {
     let topics = matcher.selector.exact_names();
-    // The predicate is a `'static` trait object: it owns its matcher.
-    let owned = matcher.clone();
-    let events = event_types(sub);
-    let wants = move |m: &Message| {
-        events
-            .as_ref()
-            .is_none_or(|e| e.iter().any(|t| t == m.event.as_str()))
-            && owned.matches(m)
-    };
+    let wants = wants(sub, matcher);
     let mut cursor = sub.cursor;
     for page in 1.. {
         let read = store
@@ -82,4 +74,58 @@ pub async fn catch_up(
         }
     }
     Ok(false)
+}
+
+/// Queues the messages of `sub` up to `head`, when its cursor as stored is
+/// within a page of it: every message committed before a pull's lease is
+/// then a candidate for it. A dispatch that loses the cursor to another
+/// (the deliverer's, or another consumer's, which may have read less)
+/// goes again from where that one left it.
+pub async fn catch_up_to(
+    store: &dyn Store,
+    sub: &Subscription,
+    matcher: &Matcher,
+    head: i64,
+) -> Result<(), StoreError> {
+    let topics = matcher.selector.exact_names();
+    let wants = wants(sub, matcher);
+    let mut cursor = sub.cursor;
+    while cursor < head && head - cursor <= i64::from(DISPATCH_PAGE) {
+        let read = store
+            .dispatch(
+                sub.id,
+                cursor,
+                topics.as_deref(),
+                DISPATCH_PAGE,
+                &wants,
+                Timestamp::now(),
+            )
+            .await?;
+        // Committed: its page reached past `head`.
+        if read > 0 {
+            break;
+        }
+        // Lost the cursor, or nothing up to `head` matched (no write).
+        match store.subscription(sub.id).await? {
+            Some(s) if s.cursor != cursor => cursor = s.cursor,
+            _ => break,
+        }
+    }
+    Ok(())
+}
+
+/// Whether `sub` takes a message: its event types and its matcher. A
+/// `'static` trait object for the store: it owns its matcher.
+fn wants(
+    sub: &Subscription,
+    matcher: &Matcher,
+) -> impl Fn(&Message) -> bool + Send + Sync + 'static {
+    let owned = matcher.clone();
+    let events = event_types(sub);
+    move |m: &Message| {
+        events
+            .as_ref()
+            .is_none_or(|e| e.iter().any(|t| t == m.event.as_str()))
+            && owned.matches(m)
+    }
 }

@@ -273,8 +273,15 @@ impl Deliverer {
             } else if !due.contains(&sub.id) {
                 continue;
             }
-            // Consumers lease a pull subscription's deliveries.
+            // Consumers lease a pull subscription's deliveries; what
+            // their leases left exhausted is buried here, with or
+            // without consumers.
             if sub.is_pull() {
+                if due.contains(&sub.id)
+                    && let Err(e) = pull::bury_exhausted(&*self.store, &self.publisher, &sub).await
+                {
+                    tracing::warn!(subscription = sub.id, error = %e, "cannot bury exhausted pull deliveries; trying on the next pass");
+                }
                 continue;
             }
             self.attempt_due(Arc::new(sub)).await?;

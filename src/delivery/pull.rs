@@ -14,8 +14,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::domain::{AckId, Timestamp};
 use crate::fanout::writer::Publisher;
-use crate::fanout::{FilterRegistry, Hub, HubReceiver, Matcher, Missed};
-use crate::storage::pull::Leased;
+use crate::fanout::{FilterRegistry, HubReceiver, Matcher, Missed};
+use crate::storage::pull::{DeadLettered, Leased};
 use crate::storage::webhooks::Subscription;
 use crate::storage::{Store, StoreError};
 
@@ -43,8 +43,6 @@ pub enum Woken {
 /// One consumer of one pull subscription.
 pub struct Consumer {
     store: Arc<dyn Store>,
-    /// Where the log's head is.
-    hub: Arc<Hub>,
     sub: Subscription,
     matcher: Matcher,
     /// For `$herald.delivery.dead_lettered`.
@@ -54,7 +52,6 @@ pub struct Consumer {
 impl Consumer {
     pub fn new(
         store: Arc<dyn Store>,
-        hub: Arc<Hub>,
         filters: &FilterRegistry,
         publisher: Publisher,
         sub: Subscription,
@@ -62,7 +59,6 @@ impl Consumer {
         let matcher = super::dispatch::matcher(filters, &sub)?;
         Ok(Self {
             store,
-            hub,
             sub,
             matcher,
             publisher,
@@ -76,9 +72,11 @@ impl Consumer {
     /// Acks `acks` and leases up to `n` due rows for the ack deadline, in
     /// one transaction, and returns the leases and the acks that took.
     ///
-    /// The log's newest messages are moved into the ledger first, if the
-    /// deliverer has not yet: at most a page, so that a new message of
-    /// higher priority is among those ready. A
+    /// The log's newest messages, up to the head as stored (everything
+    /// committed before this lease, on any node: the hub may not have
+    /// seen the last commits yet), are moved into the ledger first, if
+    /// the deliverer has not yet: at most a page, so that a new message
+    /// of higher priority is among those ready. A
     /// deeper backlog (a subscription that started at `earliest`) is moved
     /// only when the ledger runs short, a few pages at a time, leasing
     /// after each: most pulls of a busy queue are then one transaction,
@@ -89,7 +87,7 @@ impl Consumer {
         n: u32,
         acks: &[AckId],
     ) -> Result<(Vec<Leased>, Vec<AckId>), StoreError> {
-        let head = self.hub.head().0;
+        let head = self.store.head().await?.0;
         // The cursor as loaded with the subscription says whether to look
         // (a busy queue's pulls then cost no read of it); the cursor as
         // stored now is where to dispatch from: another consumer or the
@@ -98,9 +96,8 @@ impl Consumer {
         if behind > 0
             && behind <= i64::from(super::dispatch::DISPATCH_PAGE)
             && let Some(fresh) = self.store.subscription(self.sub.id).await?
-            && fresh.cursor < head
         {
-            super::dispatch::catch_up(&*self.store, &fresh, &self.matcher, Some(1)).await?;
+            super::dispatch::catch_up_to(&*self.store, &fresh, &self.matcher, head).await?;
         }
         let (mut leased, acked) = self.lease_ready(n, acks).await?;
         if leased.len() < n as usize
@@ -161,34 +158,13 @@ impl Consumer {
                 .store
                 .lease(self.sub.id, now, until, n, max_attempts, acks)
                 .await?;
-            self.announce(&outcome.dead_lettered).await;
+            announce(&self.publisher, self.sub.id, &outcome.dead_lettered).await;
             // Acked once: a second pass (after dropped rows) leases only.
             acked.append(&mut outcome.acked);
             acks = &[];
             if !outcome.leased.is_empty() || outcome.dropped == 0 {
                 return Ok((outcome.leased, acked));
             }
-        }
-    }
-
-    /// `$herald.delivery.dead_lettered` for what a lease buried.
-    async fn announce(&self, buried: &[crate::storage::pull::DeadLettered]) {
-        for d in buried {
-            let error = match d.reason {
-                crate::storage::pull::REASON_RETENTION => "the message is no longer retained",
-                _ => "leased max_attempts times without an ack",
-            };
-            let event = super::events::DeadLettered {
-                subscription_id: self.sub.id,
-                dead_letter_id: d.id,
-                message_id: d.position,
-                topic: &d.topic,
-                reason: d.reason,
-                attempts: d.attempts,
-                status: None,
-                error: Some(error),
-            };
-            super::events::dead_lettered(&self.publisher, &event).await;
         }
     }
 
@@ -233,6 +209,44 @@ impl Consumer {
                 },
             }
         }
+    }
+}
+
+/// Buries the due deliveries of a pull subscription whose attempts are
+/// used up (the last lease ran out, or was nacked), as its next lease
+/// would: the deliverer's passes do it, so that the dead letters show
+/// them while no consumer pulls. Any node may; each row is buried once.
+pub async fn bury_exhausted(
+    store: &dyn Store,
+    publisher: &Publisher,
+    sub: &Subscription,
+) -> Result<(), StoreError> {
+    let max_attempts = sub.max_attempts.max(1);
+    let buried = store
+        .bury_exhausted(sub.id, Timestamp::now(), max_attempts)
+        .await?;
+    announce(publisher, sub.id, &buried).await;
+    Ok(())
+}
+
+/// `$herald.delivery.dead_lettered` for what a lease or a pass buried.
+async fn announce(publisher: &Publisher, sub: i64, buried: &[DeadLettered]) {
+    for d in buried {
+        let error = match d.reason {
+            crate::storage::pull::REASON_RETENTION => "the message is no longer retained",
+            _ => "leased max_attempts times without an ack",
+        };
+        let event = super::events::DeadLettered {
+            subscription_id: sub,
+            dead_letter_id: d.id,
+            message_id: d.position,
+            topic: &d.topic,
+            reason: d.reason,
+            attempts: d.attempts,
+            status: None,
+            error: Some(error),
+        };
+        super::events::dead_lettered(publisher, &event).await;
     }
 }
 

@@ -33,6 +33,7 @@ mod publish_options;
 mod pull;
 mod pull_cluster;
 mod pull_faults;
+mod pull_ledger;
 mod pull_paused;
 mod readiness;
 mod receiver;

@@ -183,7 +183,6 @@ async fn load(state: &AppState, caller: &Caller, id: i64) -> Result<Subscription
 pub(crate) fn consumer(state: &AppState, sub: Subscription) -> Result<Consumer, ApiError> {
     Consumer::new(
         state.store.clone(),
-        state.hub.clone(),
         &state.filters,
         state.publisher.clone(),
         sub,

@@ -99,6 +99,16 @@ pub trait PullStore: Send + Sync {
         max_attempts: i32,
         acks: &[AckId],
     ) -> Result<LeaseOutcome, StoreError>;
+    /// Moves the subscription's due rows whose attempts are used up to
+    /// the dead letters, as a lease does first: for the deliverer's
+    /// passes, so that they are buried while no consumer pulls. A read
+    /// only, when there are none.
+    async fn bury_exhausted(
+        &self,
+        sub: i64,
+        now: Timestamp,
+        max_attempts: i32,
+    ) -> Result<Vec<DeadLettered>, StoreError>;
     /// Deletes the rows still leased under these ids and counts them as
     /// delivered; returns the ids acked.
     async fn ack(&self, sub: i64, ids: &[AckId], now: Timestamp) -> Result<Vec<AckId>, StoreError>;

@@ -5,7 +5,7 @@ mod hand_out;
 
 use sqlx::{Database, Executor, FromRow, Pool, Transaction};
 
-use super::{LeaseOutcome, PullStats, PullStore};
+use super::{DeadLettered, LeaseOutcome, PullStats, PullStore};
 use crate::domain::{AckId, Timestamp};
 use crate::storage::topics::{Binds, Rows};
 use crate::storage::webhooks::Start;
@@ -95,6 +95,33 @@ where
         out.acked = acked;
         out.dead_lettered.splice(0..0, exhausted);
         Ok(out)
+    }
+
+    async fn bury_exhausted(
+        &self,
+        sub: i64,
+        now: Timestamp,
+        max_attempts: i32,
+    ) -> Result<Vec<DeadLettered>, StoreError> {
+        // `retries_attempts` finds them; most passes find none and take
+        // no write lock.
+        let any: Option<(i64,)> = sqlx::query_as(
+            "SELECT position FROM retries WHERE subscription_id = $1 AND attempts >= $2 \
+             AND next_attempt_us <= $3 LIMIT 1",
+        )
+        .bind(sub)
+        .bind(max_attempts)
+        .bind(now.0)
+        .fetch_optional(self.reads())
+        .await
+        .map_err(T::err)?;
+        if any.is_none() {
+            return Ok(Vec::new());
+        }
+        let mut tx = self.writes().begin().await.map_err(T::err)?;
+        let buried = bury_exhausted::<T>(&mut tx, sub, now, max_attempts).await?;
+        tx.commit().await.map_err(T::err)?;
+        Ok(buried)
     }
 
     async fn ack(&self, sub: i64, ids: &[AckId], now: Timestamp) -> Result<Vec<AckId>, StoreError> {
