@@ -14,11 +14,11 @@ use crate::on_both_backends;
 on_both_backends!(a_bulk_redrive_during_burials_loses_no_dead_letter);
 
 /// Messages in the churn.
-const MESSAGES: usize = 3_000;
+const MESSAGES: usize = 1_500;
 /// Consumers that nack all they lease.
 const BURIERS: usize = 4;
 /// Bulk redrives made while a consumer keeps burying.
-const REDRIVES: usize = 60;
+const REDRIVES: usize = 40;
 
 /// Consumers nack everything it leases (`max_attempts: 1`, so each
 /// nack makes a dead letter) while another client redrives the
