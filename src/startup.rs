@@ -132,6 +132,7 @@ impl Application {
                 batch_max_bytes: config.batch_max_bytes,
                 webhook_allow_private: config.webhooks.webhook_allow_private,
                 webhook_secret_overlap: config.webhooks.webhook_secret_overlap.0,
+                max_subscriptions_per_owner: config.webhooks.max_subscriptions_per_owner,
                 cors_origins: config.cors_origins.clone(),
                 allowed_hosts: crate::http::hosts::AllowedHosts::new(
                     &config.allowed_hosts,

@@ -56,6 +56,13 @@ pub struct WebhookFlags {
     /// secret still signs deliveries (beside the new one).
     #[arg(long, env = "HERALD_WEBHOOK_SECRET_OVERLAP", default_value = "24h")]
     pub webhook_secret_overlap: HumanDuration,
+
+    /// The most subscriptions (push and pull) one owner may have: a
+    /// token's owner, a JWT subject, or (with access control off) all
+    /// anonymous callers together. Past it, creating one answers `429`
+    /// `too-many-subscriptions`.
+    #[arg(long, env = "HERALD_MAX_SUBSCRIPTIONS_PER_OWNER", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_subscriptions_per_owner: u32,
 }
 
 impl WebhookFlags {

@@ -13,6 +13,12 @@
 //!    reschedules it with backoff; the last allowed failure moves it to
 //!    `dead_letters`.
 //!
+//! A pass reads only the subscriptions that can have work (see [`index`]):
+//! after a commit, those on its topics; on the poll, those not known to be
+//! done up to the head and those with deliveries due; every active one
+//! each [`index::FULL_PASS_EVERY`] and after a change on this node. So a
+//! subscription that has nothing to do costs no query.
+//!
 //! A crash loses nothing: rows stay in `retries`, and a claimed row whose
 //! node died is claimed again when its lease runs out. A slow endpoint
 //! only fills its own subscription's slots.
@@ -25,6 +31,8 @@ pub mod dispatch;
 pub mod events;
 pub mod guard;
 mod health;
+mod index;
+mod passes;
 pub mod pull;
 pub mod pull_signals;
 pub mod special_ranges;
@@ -36,13 +44,14 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::domain::{Message, Timestamp, TopicSelector};
+use crate::domain::{Message, Timestamp};
 use crate::fanout::writer::Publisher;
-use crate::fanout::{FilterRegistry, Hub, Matcher, Missed};
+use crate::fanout::{FilterRegistry, Hub, Missed};
 use crate::storage::webhooks::{CIRCUIT_CLOSED, Subscription};
 use crate::storage::{Store, StoreError};
 use circuit::{Breaker, BreakerSettings};
 use client::WebhookClient;
+use index::{Known, Matchers, Scanned, Scope};
 
 /// How long past its timeout a claimed delivery stays leased: enough to
 /// record the outcome. A node that dies mid-attempt leaves its deliveries
@@ -67,7 +76,7 @@ pub struct DeliverySettings {
 
 /// Bumped by the API whenever a subscription is created, changed or
 /// deleted on this node, so the deliverer's list of subscribed topics is
-/// never stale here (another node's changes are seen within one poll).
+/// never stale here (another node's changes are seen within [`index::FULL_PASS_EVERY`]).
 #[derive(Debug, Default)]
 pub struct SubscriptionChanges(std::sync::atomic::AtomicU64);
 
@@ -78,26 +87,6 @@ impl SubscriptionChanges {
 
     fn current(&self) -> u64 {
         self.0.load(std::sync::atomic::Ordering::Acquire)
-    }
-}
-
-/// What the last pass saw: each active subscription's topic selector, and
-/// the [`SubscriptionChanges`] count then.
-struct Known {
-    changes: u64,
-    selectors: Vec<TopicSelector>,
-}
-
-impl Known {
-    /// Whether a pass for messages on `topics` could find work: no when no
-    /// subscription (as of the last pass, with nothing changed since)
-    /// matches them. Due retries are the timer's, not these passes'.
-    fn may_match(&self, changes: &SubscriptionChanges, topics: &HashSet<String>) -> bool {
-        self.changes != changes.current()
-            || self
-                .selectors
-                .iter()
-                .any(|s| topics.iter().any(|t| s.matches(t)))
     }
 }
 
@@ -123,6 +112,9 @@ pub struct Deliverer {
     /// Woken when attempts of a full claim end (a backlog drains at the
     /// endpoint's pace, not one claim per `--webhook-poll-ms`).
     more_due: tokio::sync::Notify,
+    /// Where subscriptions' logs were read without a match (see [`index`]).
+    scanned: Mutex<Scanned>,
+    matchers: Mutex<Matchers>,
 }
 
 impl Deliverer {
@@ -153,6 +145,8 @@ impl Deliverer {
             breaker: Breaker::new(settings.breaker),
             publisher,
             more_due: tokio::sync::Notify::new(),
+            scanned: Mutex::new(Scanned::default()),
+            matchers: Mutex::new(Matchers::default()),
             failing: Mutex::new(HashSet::new()),
             settings,
             in_flight: Mutex::new(HashMap::new()),
@@ -168,43 +162,34 @@ impl Deliverer {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut known: Option<Known> = None;
         loop {
-            // New messages wake only the subscriptions whose topics they
-            // are on; the tick looks at every subscription.
-            let new_topics = tokio::select! {
+            // New messages wake only the subscriptions on their topics;
+            // the tick, those that may be behind or have retries due.
+            let scope = tokio::select! {
                 _ = shutdown.cancelled() => break,
-                r = rx.recv() => {
-                    let mut topics = HashSet::new();
-                    let mut next = r;
-                    // One pass covers everything queued meanwhile.
-                    loop {
-                        match next {
-                            Ok(batch) => topics.extend(batch.iter().map(|m| m.topic.to_string())),
-                            Err(Missed::Closed) => return,
-                            // Lagged: some topics unknown, look at all.
-                            Err(Missed::Lagged { .. }) => break None,
-                            Err(Missed::Empty) => break Some(topics),
-                        }
-                        next = rx.try_recv();
-                    }
-                }
+                r = rx.recv() => match topics_of(&mut rx, r) {
+                    Some(scope) => scope,
+                    None => return,
+                },
                 _ = tick.tick() => {
                     self.record_backlog().await;
-                    None
+                    Scope::Behind
                 }
                 // Attempts of a claim that took every free slot ended:
                 // there may be more due now, not only at the next tick.
-                _ = self.more_due.notified() => None,
+                _ = self.more_due.notified() => Scope::Behind,
             };
+            let current = known.as_ref().filter(|k| k.is_current(&self.changes));
             // Without a subscription on these topics, a pass would only
             // cost two queries per group commit.
-            if let (Some(known), Some(topics)) = (&known, &new_topics)
-                && !known.may_match(&self.changes, topics)
+            if let (Some(known), Scope::Topics(topics)) = (current, &scope)
+                && known.on(topics).is_empty()
             {
                 continue;
             }
             let changes = self.changes.current();
-            match self.pass(&hub, new_topics.as_ref()).await {
-                Ok(selectors) => known = Some(Known { changes, selectors }),
+            match self.pass(&hub, &scope, current).await {
+                Ok(Some(subs)) => known = Some(Known::new(changes, subs)),
+                Ok(None) => {}
                 Err(e) => {
                     known = None;
                     tracing::warn!(error = %e, "webhook pass failed; retrying on the next one");
@@ -234,63 +219,6 @@ impl Deliverer {
             }
             Err(e) => tracing::debug!(error = %e, "cannot count the webhook backlog"),
         }
-    }
-
-    async fn pass(
-        self: &Arc<Self>,
-        hub: &Hub,
-        new_topics: Option<&HashSet<String>>,
-    ) -> Result<Vec<TopicSelector>, StoreError> {
-        let head = hub.head().0;
-        let mut selectors = Vec::new();
-        // One indexed read finds the subscriptions with work; only those
-        // take write locks to claim it.
-        let due: std::collections::HashSet<i64> = self
-            .store
-            .due_subscriptions(Timestamp::now())
-            .await?
-            .into_iter()
-            .collect();
-        let now = Timestamp::now();
-        for sub in self.store.active_subscriptions().await? {
-            // Its creator's token has expired: it waits (a PATCH with a
-            // fresh token resumes it), like a stream that ended.
-            if sub.owner_expired(now) {
-                continue;
-            }
-            let matcher = match self.matcher(&sub) {
-                Ok(m) => m,
-                Err(e) => {
-                    tracing::error!(subscription = sub.id, error = %e, "subscription cannot be matched; skipping it");
-                    continue;
-                }
-            };
-            selectors.push(matcher.selector.clone());
-            let woken =
-                new_topics.is_none_or(|t| t.iter().any(|topic| matcher.selector.matches(topic)));
-            if woken && sub.cursor < head {
-                dispatch::catch_up(&*self.store, &sub, &matcher, None).await?;
-            } else if !due.contains(&sub.id) {
-                continue;
-            }
-            // Consumers lease a pull subscription's deliveries; what
-            // their leases left exhausted is buried here, with or
-            // without consumers.
-            if sub.is_pull() {
-                if due.contains(&sub.id)
-                    && let Err(e) = pull::bury_exhausted(&*self.store, &self.publisher, &sub).await
-                {
-                    tracing::warn!(subscription = sub.id, error = %e, "cannot bury exhausted pull deliveries; trying on the next pass");
-                }
-                continue;
-            }
-            self.attempt_due(Arc::new(sub)).await?;
-        }
-        Ok(selectors)
-    }
-
-    fn matcher(&self, sub: &Subscription) -> anyhow::Result<Matcher> {
-        dispatch::matcher(&self.filters, sub)
     }
 
     async fn attempt_due(self: &Arc<Self>, sub: Arc<Subscription>) -> Result<(), StoreError> {
@@ -368,5 +296,25 @@ impl Deliverer {
             });
         }
         Ok(())
+    }
+}
+
+/// The topics of what the hub sent, with everything queued meanwhile (one
+/// pass covers it all); every subscription if some were missed; None once
+/// the hub has closed.
+fn topics_of(
+    rx: &mut crate::fanout::HubReceiver,
+    first: Result<crate::fanout::Batch, Missed>,
+) -> Option<Scope> {
+    let mut topics = HashSet::new();
+    let mut next = first;
+    loop {
+        match next {
+            Ok(batch) => topics.extend(batch.iter().map(|m| m.topic.to_string())),
+            Err(Missed::Closed) => return None,
+            Err(Missed::Lagged { .. }) => return Some(Scope::All),
+            Err(Missed::Empty) => return Some(Scope::Topics(topics)),
+        }
+        next = rx.try_recv();
     }
 }

@@ -57,6 +57,8 @@ pub struct HttpSettings {
     pub webhook_allow_private: bool,
     /// How long a rotated-out secret still signs (`--webhook-secret-overlap`).
     pub webhook_secret_overlap: std::time::Duration,
+    /// Subscriptions one owner may have (`--max-subscriptions-per-owner`).
+    pub max_subscriptions_per_owner: u32,
     /// Origins allowed by CORS (`*` for any); empty: same origin only.
     pub cors_origins: Vec<String>,
     /// The hosts requests may name ([`hosts::AllowedHosts`]).

@@ -175,6 +175,7 @@ async fn check(state: &AppState, s: &Subscription) -> Result<(), ApiError> {
     responses(
         (status = 201, description = "Created; the answer holds the signing secret, shown only here", body = SubscriptionView),
         (status = 400, description = "Invalid input (the detail says what)", content_type = "application/problem+json", body = Problem), (status = 413, description = "The body is too large", content_type = "application/problem+json", body = Problem), (status = 415, description = "The body is not JSON", content_type = "application/problem+json", body = Problem),
+        (status = 429, description = "The owner has `--max-subscriptions-per-owner` subscriptions (`too-many-subscriptions`)", content_type = "application/problem+json", body = Problem),
         (status = 503, description = "The database is unavailable; retry after `Retry-After` seconds", content_type = "application/problem+json", body = Problem, headers(("Retry-After" = u32, description = "Seconds to wait"))),
     )
 )]
@@ -223,12 +224,30 @@ pub async fn create(
     let now = Timestamp::now();
     let draft = draft(&new, now);
     check(&state, &draft).await?;
+    within_limit(&state, new.owner.as_deref()).await?;
     let created = state.store.create_subscription(new, start, now).await?;
     state.subscription_changes.bump();
     Ok((
         StatusCode::CREATED,
         Json(view(created, true, Some(DeliveryCounts::default()))),
     ))
+}
+
+/// `429` once the owner has `--max-subscriptions-per-owner`: each
+/// subscription costs every node's deliverer a little, even idle.
+async fn within_limit(state: &AppState, owner: Option<&str>) -> Result<(), ApiError> {
+    let max = state.settings.max_subscriptions_per_owner;
+    if state.store.count_subscriptions(owner).await? >= i64::from(max) {
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too-many-subscriptions",
+            "Too many subscriptions",
+            format!(
+                "this owner has {max} subscriptions, the most allowed (--max-subscriptions-per-owner); delete one first"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]

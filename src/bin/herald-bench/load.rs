@@ -48,6 +48,10 @@ pub enum Kind {
     },
     /// Single publishes to one topic, each with its own Idempotency-Key.
     KeyedPublish,
+    /// Single publishes that all re-send one Idempotency-Key and body: a
+    /// client retrying a publish that was stored (all but the first are
+    /// replays).
+    Replay,
     Batch {
         size: usize,
     },
@@ -87,7 +91,10 @@ impl Conn {
         body: &[u8],
     ) -> anyhow::Result<(u16, &[u8])> {
         self.request.clear();
-        write!(self.request, "{method} {path} HTTP/1.1\r\nHost: bench\r\n")?;
+        write!(
+            self.request,
+            "{method} {path} HTTP/1.1\r\nHost: localhost\r\n"
+        )?;
         if let Some(auth) = &self.auth {
             self.request.extend_from_slice(auth.as_bytes());
         }
@@ -188,6 +195,11 @@ pub async fn closed_loop_as(
                         conn.send("POST", "/topics/bench.0", payload(i).as_bytes())
                             .await?
                     }
+                    Kind::Replay => {
+                        conn.extra = Some("Idempotency-Key: bench-replay\r\n".into());
+                        conn.send("POST", "/topics/replays", payload(0).as_bytes())
+                            .await?
+                    }
                     Kind::Batch { size } => {
                         let items: Vec<String> =
                             (0..size as u64).map(|k| payload(i * 1000 + k)).collect();
@@ -204,9 +216,10 @@ pub async fn closed_loop_as(
                 );
                 messages += match kind {
                     Kind::Healthz => 1,
-                    Kind::Publish { .. } | Kind::KeyedPublish | Kind::Batch { .. } => {
-                        ids_in(body, &mut ids) as u64
-                    }
+                    Kind::Publish { .. }
+                    | Kind::KeyedPublish
+                    | Kind::Replay
+                    | Kind::Batch { .. } => ids_in(body, &mut ids) as u64,
                 };
                 i += clients as u64;
             }

@@ -2,12 +2,13 @@
 //! checks that nothing is lost or duplicated, and prints figures beside a
 //! baseline measured in the same run.
 //!
-//! `cargo run --release --bin herald-bench -- <publish|batch|fanout|catchup|idle|slow|retention|auth|queue|options|webhooks|ws|all>`
+//! `cargo run --release --bin herald-bench -- <publish|batch|fanout|catchup|idle|slow|retention|auth|queue|options|replays|subscriptions|webhooks|ws|all>`
 //! Each scenario starts the `herald` binary beside this one on a fresh
 //! database (SQLite; Postgres with `--database-url`), or targets `--url`.
 
 mod auth;
 mod chart;
+mod idle_subs;
 mod limits;
 mod load;
 mod options;
@@ -36,7 +37,7 @@ pub(crate) use stats::Row;
     about = "Benchmarks of herald, each beside its baseline"
 )]
 struct Args {
-    /// publish, batch, fanout, catchup, idle, slow, retention, auth, queue, options, webhooks, ws, all, or limits
+    /// publish, batch, fanout, catchup, idle, slow, retention, auth, queue, options (replays alone: replays), subscriptions, webhooks, ws, all, or limits
     /// (the front door's cost: limits on against off, not part of all).
     #[arg(default_value = "all")]
     scenario: String,
@@ -299,6 +300,8 @@ async fn main() -> anyhow::Result<()> {
         "auth",
         "queue",
         "options",
+        "replays",
+        "subscriptions",
         "webhooks",
         "ws",
         "all",
@@ -336,6 +339,12 @@ async fn main() -> anyhow::Result<()> {
     }
     if all || scenario == "options" {
         options::options(&mut cx).await?;
+    }
+    if all || scenario == "subscriptions" {
+        idle_subs::scenario(&mut cx).await?;
+    }
+    if scenario == "replays" {
+        options::replays(&mut cx).await?;
     }
     if all || scenario == "webhooks" {
         webhooks::webhooks(&mut cx).await?;

@@ -17,6 +17,7 @@ use crate::stats::{Latencies, Row};
 
 pub async fn options(cx: &mut Ctx) -> anyhow::Result<()> {
     idempotency(cx).await?;
+    replays(cx).await?;
     if cx.args.url.is_none() {
         scheduled(cx).await?;
         overload(cx).await?;
@@ -65,6 +66,65 @@ async fn idempotency(cx: &mut Ctx) -> anyhow::Result<()> {
         )
         .baseline("without a key", median(plain))
         .target("≥ 0.85 × without")
+        .note(note),
+    );
+    Ok(())
+}
+
+/// Fresh publishes alone, then beside clients that re-send a recorded
+/// key as fast as they are answered (each a replay), in alternating rounds.
+pub async fn replays(cx: &mut Ctx) -> anyhow::Result<()> {
+    let rounds = if cx.args.smoke { 1 } else { 3 };
+    let (d, c, b) = (cx.secs(), cx.args.clients, cx.backend);
+    let replayers = (c / 4).max(1);
+    let (mut alone, mut beside) = (Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        for with_replays in [false, true] {
+            let (server, db) = cx.server(&[]).await?;
+            let fresh = load::closed_loop(&server.url, Kind::Publish { topics: 1 }, c, d);
+            let mut run = if with_replays {
+                let replay = load::closed_loop(&server.url, Kind::Replay, replayers, d);
+                let (fresh, replay) = tokio::join!(fresh, replay);
+                let replay = replay?;
+                // Each client's key is its own (scoped to its address):
+                // one message stored per replaying client, no more.
+                let mut ids = replay.ids.clone();
+                ids.sort_unstable();
+                ids.dedup();
+                anyhow::ensure!(ids.len() <= replayers, "a replay stored a message");
+                fresh?
+            } else {
+                fresh.await?
+            };
+            load::verify_publishes(&server.url, &mut run.ids).await?;
+            let v = if with_replays {
+                &mut beside
+            } else {
+                &mut alone
+            };
+            v.push(run.per_second());
+            server.stop().await;
+            if let Some(db) = db {
+                db.cleanup().await;
+            }
+        }
+    }
+    let round = |v: &[f64]| v.iter().map(|x| x.round()).collect::<Vec<_>>();
+    let note = format!(
+        "{c} clients publish; beside them {replayers} clients re-send one recorded key; {rounds} rounds: beside {:?}, alone {:?}",
+        round(&beside),
+        round(&alone)
+    );
+    cx.rows.push(
+        Row::new(
+            "publish beside replays",
+            b,
+            "throughput",
+            median(beside),
+            "msgs/s",
+        )
+        .baseline("alone", median(alone))
+        .target("≥ 0.7 × alone")
         .note(note),
     );
     Ok(())

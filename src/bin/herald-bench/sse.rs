@@ -31,7 +31,7 @@ impl Sse {
     pub async fn open(mut stream: TcpStream, path: &str, headers: &str) -> anyhow::Result<Sse> {
         stream
             .write_all(
-                format!("GET {path} HTTP/1.1\r\nHost: bench\r\nAccept: text/event-stream\r\n{headers}\r\n")
+                format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nAccept: text/event-stream\r\n{headers}\r\n")
                     .as_bytes(),
             )
             .await?;

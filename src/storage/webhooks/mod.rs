@@ -251,6 +251,8 @@ pub trait WebhookStore: Send + Sync {
         owner: Option<&str>,
     ) -> Result<Vec<Subscription>, StoreError>;
     async fn subscription(&self, id: i64) -> Result<Option<Subscription>, StoreError>;
+    /// How many subscriptions `owner` has (None: those without an owner).
+    async fn count_subscriptions(&self, owner: Option<&str>) -> Result<i64, StoreError>;
     async fn delivery_counts(&self, id: i64) -> Result<DeliveryCounts, StoreError>;
     /// Writes the settings of `s` (read, changed, written back); not its
     /// health (circuit, failing since, disabled reason), which delivery
@@ -263,6 +265,8 @@ pub trait WebhookStore: Send + Sync {
     /// Deletes the subscription with its pending deliveries and dead letters.
     async fn delete_subscription(&self, id: i64) -> Result<bool, StoreError>;
     async fn active_subscriptions(&self) -> Result<Vec<Subscription>, StoreError>;
+    /// The active subscriptions among `ids`, by id.
+    async fn active_subscriptions_in(&self, ids: &[i64]) -> Result<Vec<Subscription>, StoreError>;
 
     /// Queues the subscription's matching messages after `cursor` (at most
     /// `limit` read) and advances its cursor, in one transaction, if the

@@ -185,6 +185,37 @@ where
             .map_err(T::err)
     }
 
+    async fn count_subscriptions(&self, owner: Option<&str>) -> Result<i64, StoreError> {
+        let q = match owner {
+            Some(owner) => sqlx::query_as("SELECT COUNT(*) FROM subscriptions WHERE owner = $1")
+                .bind(owner.to_owned()),
+            None => sqlx::query_as("SELECT COUNT(*) FROM subscriptions WHERE owner IS NULL"),
+        };
+        let (n,): (i64,) = q.fetch_one(self.reads()).await.map_err(T::err)?;
+        Ok(n)
+    }
+
+    async fn active_subscriptions_in(&self, ids: &[i64]) -> Result<Vec<Subscription>, StoreError> {
+        let mut found = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(500) {
+            let mut q = sqlx::QueryBuilder::<T::DB>::new(
+                "SELECT * FROM subscriptions WHERE paused = FALSE AND id IN (",
+            );
+            let mut list = q.separated(", ");
+            for id in chunk {
+                list.push_bind(*id);
+            }
+            q.push(") ORDER BY id");
+            let rows: Vec<Subscription> = q
+                .build_query_as()
+                .fetch_all(self.reads())
+                .await
+                .map_err(T::err)?;
+            found.extend(rows);
+        }
+        Ok(found)
+    }
+
     async fn dispatch(
         &self,
         id: i64,

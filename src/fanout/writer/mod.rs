@@ -9,6 +9,8 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+mod keys;
+
 use super::Feed;
 use crate::domain::idempotency::KeyClaim;
 use crate::domain::{Message, NewMessage, Position};
@@ -56,9 +58,9 @@ pub enum PublishError {
     Internal,
 }
 
-struct Request {
+pub(super) struct Request {
     messages: Vec<NewMessage>,
-    key: Option<KeyClaim>,
+    pub(super) key: Option<KeyClaim>,
     reply: oneshot::Sender<Result<Vec<Ack>, PublishError>>,
     /// Answered by then (to [`ANSWER_MARGIN`]), committed or not.
     deadline: Instant,
@@ -183,6 +185,7 @@ async fn run(
     stop: CancellationToken,
 ) {
     let mut stopping = false;
+    let mut recent = keys::RecentKeys::default();
     loop {
         let first = if stopping {
             rx.recv().await
@@ -220,23 +223,22 @@ async fn run(
         if requests.is_empty() {
             continue;
         }
-        if let Err(requests) = commit(&*store, requests, &feed).await {
-            // A permanent error in a group: commit each request alone so one
-            // bad message cannot fail the publishes it was grouped with.
-            for r in requests {
-                if let Err(rest) = commit(&*store, vec![r], &feed).await {
-                    fail(rest, PublishError::Internal);
-                }
-            }
-        }
+        keys::commit_group(&*store, requests, &feed, &mut recent).await;
     }
+}
+
+/// A group that could not commit, handed back unanswered.
+pub(super) enum Failed {
+    /// A key in it is recorded already.
+    DuplicateKey(Vec<Request>),
+    Other(Vec<Request>),
 }
 
 fn timed_out() -> PublishError {
     PublishError::Unavailable("timed out waiting for the database; try again shortly".into())
 }
 
-fn fail(requests: Vec<Request>, answer: PublishError) {
+pub(super) fn fail(requests: Vec<Request>, answer: PublishError) {
     for r in requests {
         let _ = r.reply.send(Err(answer.clone()));
     }
@@ -244,11 +246,11 @@ fn fail(requests: Vec<Request>, answer: PublishError) {
 
 /// Commits a group and answers it; a permanent error with more than one
 /// request hands the requests back unanswered.
-async fn commit(
+pub(super) async fn commit(
     store: &dyn Store,
     requests: Vec<Request>,
     feed: &mpsc::Sender<Feed>,
-) -> Result<(), Vec<Request>> {
+) -> Result<(), Failed> {
     let sizes: Vec<usize> = requests.iter().map(|r| r.messages.len()).collect();
     let mut keys = Vec::new();
     let mut start = 0;
@@ -298,9 +300,10 @@ async fn commit(
             fail(requests, PublishError::DuplicateKey);
             Ok(())
         }
+        Err(StoreError::DuplicateKey) => Err(Failed::DuplicateKey(requests)),
         Err(e) if requests.len() > 1 => {
             tracing::warn!(error = %e, requests = requests.len(), "group commit failed; retrying each publish alone");
-            Err(requests)
+            Err(Failed::Other(requests))
         }
         Err(e) => {
             tracing::error!(error = %e, "publish failed");
