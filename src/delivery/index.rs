@@ -68,6 +68,11 @@ impl Known {
         self.changes == changes.current() && self.at.elapsed() < FULL_PASS_EVERY
     }
 
+    /// How many there are.
+    pub(super) fn len(&self) -> usize {
+        self.ids.len()
+    }
+
     /// Those not known here to be done up to `head`.
     pub(super) fn behind(&self, scanned: &Scanned, head: i64) -> HashSet<i64> {
         let done = |id: &&i64| scanned.0.get(*id).is_some_and(|s| s.to >= head);

@@ -48,7 +48,15 @@ impl Deliverer {
         if let Some(ids) = some {
             let mut ids: Vec<i64> = ids.union(&due).copied().collect();
             ids.sort_unstable();
-            let subs = self.store.active_subscriptions_in(&ids).await?;
+            // Most of them: one read of all is cheaper than by id.
+            let subs = if ids.len() * 2 > known.map_or(0, Known::len) {
+                let wanted: HashSet<i64> = ids.into_iter().collect();
+                let mut all = self.store.active_subscriptions().await?;
+                all.retain(|s| wanted.contains(&s.id));
+                all
+            } else {
+                self.store.active_subscriptions_in(&ids).await?
+            };
             self.serve_all(subs, topics, head, &due).await?;
             return Ok(None);
         }
