@@ -7,7 +7,7 @@
 
 use crate::domain::{Message, Timestamp, TopicPattern, TopicSelector};
 use crate::fanout::{FilterRegistry, Matcher};
-use crate::storage::webhooks::Subscription;
+use crate::storage::webhooks::{Dispatched, Subscription};
 use crate::storage::{Store, StoreError};
 
 /// Messages read per dispatch transaction.
@@ -38,15 +38,26 @@ pub fn event_types(sub: &Subscription) -> Option<Vec<String>> {
     }
 }
 
+/// How a [`catch_up`] ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CatchUp {
+    /// It read up to the log head as it was when it ran.
+    Head,
+    /// It stopped after `max_pages`, before the head.
+    Stopped,
+    /// Another dispatch moved the cursor first, or the subscription is
+    /// paused: what it read was not queued by it.
+    Lost,
+}
+
 /// Queues the messages of `sub` (as stored, cursor included) up to the
-/// log head, page by page, or at most `max_pages` pages. Returns whether
-/// it stopped there, before the head.
+/// log head, page by page, or at most `max_pages` pages.
 pub async fn catch_up(
     store: &dyn Store,
     sub: &Subscription,
     matcher: &Matcher,
     max_pages: Option<usize>,
-) -> Result<bool, StoreError> {
+) -> Result<CatchUp, StoreError> {
     let topics = matcher.selector.exact_names();
     let wants = wants(sub, matcher);
     let mut cursor = sub.cursor;
@@ -61,19 +72,21 @@ pub async fn catch_up(
                 Timestamp::now(),
             )
             .await?;
-        if read < DISPATCH_PAGE as usize {
-            break;
+        match read {
+            Dispatched::Moved(n) if n >= DISPATCH_PAGE as usize => {}
+            Dispatched::Moved(_) | Dispatched::Unmatched => break,
+            Dispatched::Lost => return Ok(CatchUp::Lost),
         }
         if max_pages.is_some_and(|max| page >= max) {
-            return Ok(true);
+            return Ok(CatchUp::Stopped);
         }
         // A full page moved the cursor: go on from where it is.
         match store.subscription(sub.id).await? {
             Some(s) => cursor = s.cursor,
-            None => break,
+            None => return Ok(CatchUp::Lost),
         }
     }
-    Ok(false)
+    Ok(CatchUp::Head)
 }
 
 /// Queues the messages of `sub` up to `head`, when its cursor as stored is
@@ -102,7 +115,7 @@ pub async fn catch_up_to(
             )
             .await?;
         // Committed: its page reached past `head`.
-        if read > 0 {
+        if let Dispatched::Moved(_) = read {
             break;
         }
         // Lost the cursor, or nothing up to `head` matched (no write).

@@ -5,6 +5,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
+use super::dispatch::CatchUp;
 use super::index::{Known, Scope};
 use super::{Deliverer, dispatch, pull};
 use crate::domain::{Timestamp, TopicSelector};
@@ -114,10 +115,12 @@ impl Deliverer {
     ) -> Result<(), StoreError> {
         let done = self.scanned.lock().expect("poisoned").is_done(&sub, head);
         let behind = woken && !done;
-        if behind {
-            dispatch::catch_up(&*self.store, &sub, matcher, None).await?;
-        }
-        if woken || done {
+        // Read to the head: nothing after the cursor up to it is left for
+        // this subscription. Not so when another dispatch (or a pause) won
+        // the cursor: what it read may have matched and not been queued.
+        let read_all =
+            behind && dispatch::catch_up(&*self.store, &sub, matcher, None).await? == CatchUp::Head;
+        if done || read_all {
             self.scanned.lock().expect("poisoned").note(&sub, head);
         }
         if !behind && !due.contains(&sub.id) {

@@ -128,8 +128,8 @@ impl Consumer {
                 break;
             };
             let pages = Some(CATCH_UP_PAGES);
-            let more = super::dispatch::catch_up(&*self.store, &fresh, &self.matcher, pages);
-            let more = more.await?;
+            let caught = super::dispatch::catch_up(&*self.store, &fresh, &self.matcher, pages);
+            let more = caught.await? == super::dispatch::CatchUp::Stopped;
             // Even when this read nothing: it may have lost the cursor to
             // the deliverer's or another consumer's dispatch, committed by
             // now.

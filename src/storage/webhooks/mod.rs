@@ -22,6 +22,20 @@ use super::StoreError;
 /// this many were scanned without a match.
 pub const CURSOR_WRITE_EVERY: usize = 100;
 
+/// What a dispatch did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dispatched {
+    /// Queued what matched and moved the cursor past this many messages.
+    Moved(usize),
+    /// Read everything after the cursor (nothing new, or fewer than
+    /// [`CURSOR_WRITE_EVERY`] messages and none matched): nothing to
+    /// queue, and the cursor write is deferred.
+    Unmatched,
+    /// Another dispatch moved the cursor first, or the subscription is
+    /// paused: nothing was queued, whatever matched.
+    Lost,
+}
+
 /// A webhook subscription: herald itself attempts each delivery.
 pub const MODE_PUSH: &str = "push";
 /// A pull subscription: consumers lease, ack and nack its deliveries.
@@ -270,9 +284,7 @@ pub trait WebhookStore: Send + Sync {
 
     /// Queues the subscription's matching messages after `cursor` (at most
     /// `limit` read) and advances its cursor, in one transaction, if the
-    /// cursor is still `cursor`. Returns how many messages were read; 0
-    /// when another node moved first, when there is nothing new, or when
-    /// nothing matched and the cursor write was deferred.
+    /// cursor is still `cursor` (see [`Dispatched`]).
     #[allow(clippy::too_many_arguments)]
     async fn dispatch(
         &self,
@@ -282,7 +294,7 @@ pub trait WebhookStore: Send + Sync {
         limit: u32,
         matches: &MessagePredicate,
         now: Timestamp,
-    ) -> Result<usize, StoreError>;
+    ) -> Result<Dispatched, StoreError>;
 
     /// Deliveries waiting for an attempt, and dead letters, in all.
     async fn webhook_backlog(&self) -> Result<(i64, i64), StoreError>;

@@ -6,8 +6,8 @@ use sqlx::{Database, Executor, Pool};
 
 use super::outcomes;
 use super::{
-    DeliveryCounts, Due, Failure, MessagePredicate, NewSubscription, Start, Subscription,
-    WebhookStore,
+    DeliveryCounts, Dispatched, Due, Failure, MessagePredicate, NewSubscription, Start,
+    Subscription, WebhookStore,
 };
 use crate::domain::{Message, Position, Timestamp};
 use crate::storage::topics::{Binds, Rows};
@@ -224,18 +224,18 @@ where
         limit: u32,
         matches: &MessagePredicate,
         now: Timestamp,
-    ) -> Result<usize, StoreError> {
+    ) -> Result<Dispatched, StoreError> {
         // Read and match without holding any lock: most passes find
         // nothing for most subscriptions and should cost no write.
         let page = self.read_log(Position(cursor), topics, limit).await?;
         let Some(last) = page.last().map(|m| m.position.0) else {
-            return Ok(0);
+            return Ok(Dispatched::Unmatched);
         };
         let matched: Vec<&Message> = page.iter().filter(|m| matches(m)).collect();
         if matched.is_empty() && page.len() < super::CURSOR_WRITE_EVERY {
             // The cursor moves on later, with the next match or once
             // enough has been scanned: no fsync per publish.
-            return Ok(0);
+            return Ok(Dispatched::Unmatched);
         }
         let mut tx = self.writes().begin().await.map_err(T::err)?;
         // Multi-row INSERTs: one statement per chunk, not per message (a
@@ -274,11 +274,11 @@ where
             // At once, not when the connection is next used: until then
             // our rows' locks would hold up the dispatch that won.
             tx.rollback().await.map_err(T::err)?;
-            return Ok(0);
+            return Ok(Dispatched::Lost);
         }
         tx.commit().await.map_err(T::err)?;
         self.queued(matched.len());
-        Ok(page.len())
+        Ok(Dispatched::Moved(page.len()))
     }
 
     async fn webhook_backlog(&self) -> Result<(i64, i64), StoreError> {
