@@ -69,8 +69,8 @@ pub(super) async fn commit_group(
     feed: &mpsc::Sender<Feed>,
     recent: &mut RecentKeys,
 ) {
-    let repeated = |r: &Request| recent.repeats(r);
-    let requests = match drop_recorded(store, requests, repeated).await {
+    let repeated: Vec<bool> = requests.iter().map(|r| recent.repeats(r)).collect();
+    let requests = match drop_recorded(store, requests, &repeated, recent).await {
         Ok(rest) if rest.is_empty() => return,
         Ok(rest) | Err(rest) => rest,
     };
@@ -81,22 +81,13 @@ pub(super) async fn commit_group(
             return;
         }
         Err(Failed::DuplicateKey(requests)) => {
-            let claims: Vec<KeyClaim> = requests.iter().filter_map(|r| r.key.clone()).collect();
-            match drop_recorded(store, requests, |r| r.key.is_some()).await {
-                Ok(rest) => {
-                    let left: HashSet<&str> = rest
-                        .iter()
-                        .filter_map(|r| r.key.as_ref())
-                        .map(|c| c.key.as_str())
-                        .collect();
-                    for c in claims.iter().filter(|c| !left.contains(c.key.as_str())) {
-                        recent.remember(c);
-                    }
-                    match commit(store, rest, feed).await {
-                        Ok(()) => return,
-                        Err(Failed::DuplicateKey(r) | Failed::Other(r)) => r,
-                    }
-                }
+            let keyed: Vec<bool> = requests.iter().map(|r| r.key.is_some()).collect();
+            match drop_recorded(store, requests, &keyed, recent).await {
+                Ok(rest) if rest.is_empty() => return,
+                Ok(rest) => match commit(store, rest, feed).await {
+                    Ok(()) => return,
+                    Err(Failed::DuplicateKey(r) | Failed::Other(r)) => r,
+                },
                 Err(requests) => requests,
             }
         }
@@ -112,26 +103,24 @@ pub(super) async fn commit_group(
 }
 
 /// Reads the keys of the requests that `check` picks (side by side),
-/// answers [`PublishError::DuplicateKey`] to those recorded (live), and
-/// hands back the others; hands all back if none is found (a key being
-/// committed elsewhere, or a read that failed).
+/// answers [`PublishError::DuplicateKey`] to those recorded (live), whose
+/// keys it remembers, and hands back the others; hands all back if none is
+/// found (a key being committed elsewhere, or a read that failed).
 async fn drop_recorded(
     store: &dyn Store,
     requests: Vec<Request>,
-    check: impl Fn(&Request) -> bool,
+    check: &[bool],
+    recent: &mut RecentKeys,
 ) -> Result<Vec<Request>, Vec<Request>> {
-    let lookups = requests.iter().map(|r| {
-        let checked = check(r);
-        async move {
-            match (&r.key, checked) {
-                (Some(c), true) => matches!(
-                    store
-                        .recorded_key(c.topic.as_str(), c.key.as_str(), c.stale_before)
-                        .await,
-                    Ok(Some(_))
-                ),
-                _ => false,
-            }
+    let lookups = requests.iter().zip(check).map(|(r, &checked)| async move {
+        match (&r.key, checked) {
+            (Some(c), true) => matches!(
+                store
+                    .recorded_key(c.topic.as_str(), c.key.as_str(), c.stale_before)
+                    .await,
+                Ok(Some(_))
+            ),
+            _ => false,
         }
     });
     let recorded = futures_util::future::join_all(lookups).await;
@@ -142,9 +131,10 @@ async fn drop_recorded(
         .into_iter()
         .zip(recorded)
         .partition(|(_, recorded)| *recorded);
-    fail(
-        dups.into_iter().map(|(r, _)| r).collect(),
-        PublishError::DuplicateKey,
-    );
+    let dups: Vec<Request> = dups.into_iter().map(|(r, _)| r).collect();
+    dups.iter()
+        .filter_map(|r| r.key.as_ref())
+        .for_each(|c| recent.remember(c));
+    fail(dups, PublishError::DuplicateKey);
     Ok(rest.into_iter().map(|(r, _)| r).collect())
 }
