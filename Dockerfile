@@ -1,5 +1,8 @@
+# syntax=docker/dockerfile:1
 # herald in a container: `docker build -t herald .`, then
 # `docker run -p 8080:8080 -v herald-data:/data herald`.
+# Needs BuildKit (the default since Docker 23; older: DOCKER_BUILDKIT=1) for
+# the cache mounts of the build step.
 # The database defaults to SQLite in the /data volume; set
 # HERALD_DATABASE_URL=postgres://… for Postgres (see docker-compose.yml).
 

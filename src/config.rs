@@ -1,13 +1,13 @@
 //! Command line and environment: every flag has a `HERALD_*` variable.
 
-use std::time::Duration;
-
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::domain::Cidr;
 use crate::domain::HumanDuration;
-use crate::http::front_door::Cidr;
 
 mod realtime;
+pub mod reference;
+mod settings;
 mod webhooks;
 
 pub use realtime::RealtimeFlags;
@@ -47,6 +47,9 @@ pub enum Command {
     /// Exit 0 when a running herald answers `GET /healthz` (for container
     /// health checks).
     Health(crate::cli::Server),
+    /// Print the configuration reference of the documentation (Markdown).
+    #[command(hide = true)]
+    ConfigReference,
 }
 
 #[derive(Debug, Subcommand)]
@@ -126,10 +129,8 @@ pub struct ServeConfig {
     )]
     pub database_url: String,
 
-    /// Log lines as `json` (one object per line) or `text`. Default: text
-    /// on a terminal, JSON otherwise.
-    #[arg(long, env = "HERALD_LOG_FORMAT", value_enum)]
-    pub log_format: Option<crate::logging::LogFormat>,
+    #[command(flatten)]
+    pub log: crate::logging::LogArgs,
 
     /// PEM certificate chain: serve HTTPS (HTTP/2 and HTTP/1.1 through
     /// ALPN). Needs --tls-key. Both files are read again on SIGHUP.
@@ -386,33 +387,5 @@ impl ServeConfig {
         let argv = std::iter::once(std::ffi::OsString::from("herald"))
             .chain(args.into_iter().map(Into::into));
         Only::try_parse_from(argv).map(|o| o.serve)
-    }
-
-    pub fn db_timeout(&self) -> Duration {
-        Duration::from_millis(self.db_timeout_ms)
-    }
-
-    /// Access control settings.
-    pub fn auth(&self) -> crate::auth::AuthSettings {
-        crate::auth::AuthSettings {
-            jwt_secret: self.auth_jwt_secret.clone(),
-            jwt_keys: self.auth_jwt_key.clone(),
-            jwt_audience: self.auth_jwt_audience.clone(),
-            anonymous: self.anonymous,
-            revocation_poll: self.auth_revocation_poll.0,
-            rate_limit_publish: self.rate_limit_publish,
-            rate_limit_burst: self.rate_limit_publish_burst,
-            max_streams_per_client: self.max_streams_per_client,
-        }
-    }
-
-    /// The server-wide retention defaults.
-    pub fn retention(&self) -> crate::retention::Defaults {
-        crate::retention::Defaults {
-            max_age: (!self.retention_max_age.is_zero()).then_some(self.retention_max_age.0),
-            max_messages: (self.retention_max_messages > 0).then_some(self.retention_max_messages),
-            attempt_log_max_age: (!self.webhooks.attempt_log_max_age.is_zero())
-                .then_some(self.webhooks.attempt_log_max_age.0),
-        }
     }
 }

@@ -4,12 +4,13 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use herald::config::{Cli, Command};
-use herald::logging::LogFormat;
 use herald::startup::Application;
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
+    // The log writer's guard lives until the last line below is queued.
+    let mut log = None;
     let result = match cli.command.unwrap_or(Command::Serve(cli.serve)) {
         // The client commands print for a person and log nothing.
         Command::Publish(args) => return herald::cli::run(herald::cli::publish::run(args)).await,
@@ -18,15 +19,16 @@ async fn main() -> ExitCode {
         }
         Command::Health(server) => return herald::cli::run(herald::cli::health(server)).await,
         Command::Openapi(args) => {
-            herald::logging::init(Some(LogFormat::Text));
+            log = Some(herald::logging::init_text());
             herald::http::openapi::emit(args.write.as_deref())
         }
+        Command::ConfigReference => herald::config::reference::print(),
         Command::Token(command) => {
-            herald::logging::init(Some(LogFormat::Text));
-            herald::auth::cli::run(command).await
+            log = Some(herald::logging::init_text());
+            herald::cli::token::run(command).await
         }
         Command::Serve(config) => {
-            herald::logging::init(config.log_format);
+            log = Some(herald::logging::init(&config.log));
             match Application::build(config).await {
                 Ok(app) => app.run_until(shutdown_signal()).await,
                 Err(e) => Err(e),
@@ -37,6 +39,7 @@ async fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e:#}");
+            drop(log);
             ExitCode::FAILURE
         }
     }

@@ -103,7 +103,6 @@ impl Application {
         let addr = listener.local_addr()?;
         let topics = Arc::new(TopicDirectory::new(store.clone()));
         let auth = Arc::new(crate::auth::Auth::new(&config.auth(), store.clone())?);
-        warn_if_open(&auth, addr);
         let auth_poll = auth.spawn_poll(config.auth_revocation_poll.0, shutdown.clone());
         let notices = store.presence_notifications();
         let (outbox_tx, outbox_rx) = mpsc::unbounded_channel();
@@ -120,7 +119,7 @@ impl Application {
                 shutdown.clone(),
             ))
         });
-        let state = AppState {
+        let state = AppState::new(crate::http::Services {
             presence,
             store,
             hub,
@@ -164,7 +163,8 @@ impl Application {
             auth,
             in_flight: Default::default(),
             scheduler: scheduler_wake,
-        };
+            sockets: Default::default(),
+        });
         let deliverer = Deliverer::new(
             state.store.clone(),
             subscription_changes,
@@ -201,7 +201,7 @@ impl Application {
             presence_sync,
             grace: Duration::from_millis(config.shutdown_grace_ms),
             database: redact(&config.database_url),
-            front_door: crate::http::front_door::Limits::from_config(&config),
+            front_door: config.front_door(),
             connections: crate::http::server::ConnSettings {
                 write_timeout: (!config.sse_write_timeout.is_zero())
                     .then_some(config.sse_write_timeout.0),
@@ -241,6 +241,12 @@ impl Application {
             "herald listening on {scheme}://{}",
             self.addr
         );
+        // The address is the first line; what follows explains it.
+        warn_if_open(&self.state.auth, self.addr);
+        if let Some(open_files) = &self.front_door.open_files {
+            open_files.log();
+        }
+        let sockets = self.state.sockets.clone();
         let app = router(self.state);
         let trigger = shutdown.clone();
         tokio::spawn(async move {
@@ -263,6 +269,15 @@ impl Application {
             }
         }
         shutdown.cancel();
+        // WebSockets are upgraded out of the server's drain: each sends its
+        // close frame (1001) and waits a moment for the peer's answer.
+        sockets.close();
+        if tokio::time::timeout(Duration::from_secs(2), sockets.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("WebSockets still open 2 s after the shutdown; closing them");
+        }
         tracing::info!("no longer accepting requests; committing what is queued");
         // Every publish that reached the writer is committed and answered
         // before the writer stops.
@@ -328,7 +343,10 @@ pub async fn wait_until_listening(
     })
     .await
     .map_err(|_| anyhow::anyhow!("herald did not start within {within:?}"))??;
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    // The rest is read and dropped in large reads (never left to fill the
+    // pipe, which would make herald drop its log lines).
+    let mut rest = lines.into_inner();
+    tokio::spawn(async move { tokio::io::copy(&mut rest, &mut tokio::io::sink()).await });
     Ok(url)
 }
 
@@ -347,7 +365,7 @@ pub fn listening_url(line: &str) -> Option<String> {
 fn warn_if_open(auth: &crate::auth::Auth, addr: SocketAddr) {
     if !auth.enabled() && !addr.ip().is_loopback() {
         tracing::warn!(
-            "access control is off and herald listens on {addr}: anyone who can reach it may publish, read and change everything; set --auth-jwt-secret, --auth-jwt-key or --anonymous (see the README's \"Access control\")"
+            "access control is off and herald listens on {addr}: anyone who can reach it may publish, read and change everything; set --auth-jwt-secret, --auth-jwt-key or --anonymous (see docs/access-control.md)"
         );
     }
 }

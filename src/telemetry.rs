@@ -35,8 +35,24 @@ pub const MESSAGES_PRUNED: &str = "herald_messages_pruned_total";
 pub const RATE_LIMITED: &str = "herald_rate_limited_total";
 pub const AUTH_REFUSED: &str = "herald_auth_refused_total";
 pub const STREAMS_ENDED_BY_AUTH: &str = "herald_streams_ended_by_auth_total";
+pub const LOG_LINES_DROPPED: &str = "herald_log_lines_dropped_total";
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// How many log lines the log writer dropped (its buffer was full: stderr
+/// stalled), once logging is set up.
+static LOG_DROPS: OnceLock<Box<dyn Fn() -> u64 + Send + Sync>> = OnceLock::new();
+
+/// Names the count of dropped log lines, for [`record_log_drops`].
+pub fn watch_log_drops(count: impl Fn() -> u64 + Send + Sync + 'static) {
+    let _ = LOG_DROPS.set(Box::new(count));
+}
+
+/// Copies the count of dropped log lines into its counter (at each scrape).
+pub fn record_log_drops() {
+    let dropped = LOG_DROPS.get().map_or(0, |count| count());
+    metrics::counter!(LOG_LINES_DROPPED).absolute(dropped);
+}
 
 /// Installs the recorder once per process (tests build several apps) and
 /// returns the handle that renders it.
@@ -128,6 +144,10 @@ fn describe() {
         "Scheduled messages appended to the log by this node at their time"
     );
     describe_gauge!(SSE_CONNECTIONS, "Open SSE streams");
+    describe_counter!(
+        LOG_LINES_DROPPED,
+        "Log lines dropped because the log buffer was full (stderr not read fast enough)"
+    );
     describe_gauge!(
         SUBSCRIPTION_BACKLOG,
         "Per subscription: deliveries waiting (not leased or in an attempt now)"

@@ -66,3 +66,37 @@ fn the_document_is_openapi_3_1_and_documents_every_route() {
         assert!(paths[sse]["get"]["responses"]["200"]["content"]["text/event-stream"].is_object());
     }
 }
+
+/// OpenAPI requires operation ids to be unique: code generators (the client
+/// libraries' among them) key operations by them.
+#[test]
+fn every_operation_id_is_unique() {
+    let doc: serde_json::Value = serde_json::from_str(COMMITTED).unwrap();
+    let mut seen = std::collections::HashMap::new();
+    for (path, methods) in doc["paths"].as_object().unwrap() {
+        for (method, op) in methods.as_object().unwrap() {
+            let id = op["operationId"]
+                .as_str()
+                .expect("every operation has an id");
+            if let Some(other) = seen.insert(id.to_owned(), format!("{method} {path}")) {
+                panic!("operationId {id:?} is used by {other} and by {method} {path}");
+            }
+        }
+    }
+}
+
+/// A seek's `to` is `"earliest"`, `"head"` or a message id, not an object.
+#[test]
+fn the_seek_target_is_a_point_or_an_id() {
+    let doc: serde_json::Value = serde_json::from_str(COMMITTED).unwrap();
+    let schemas = &doc["components"]["schemas"];
+    assert_eq!(
+        schemas["SeekRequest"]["properties"]["to"]["$ref"],
+        "#/components/schemas/SeekTarget"
+    );
+    let to = format!("{} {}", schemas["SeekTarget"], schemas["SeekPoint"]);
+    assert!(
+        to.contains("earliest") && to.contains("head") && to.contains("integer"),
+        "{to}"
+    );
+}

@@ -9,14 +9,12 @@
 //! - [`revocation`]: revoked API tokens, polled from the database, which
 //!   end their open streams on every node.
 //! - [`limits`]: per-client publish rate and open streams.
-//! - [`cli`]: `herald token …`.
 //!
 //! With no JWT key and no `--anonymous` flag, access control is off:
 //! every request may do everything, as before it existed.
 
 pub mod api_token;
 pub mod caller;
-pub mod cli;
 pub mod jwt;
 pub mod limits;
 pub mod revocation;

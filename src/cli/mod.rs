@@ -9,6 +9,7 @@
 
 pub mod publish;
 pub mod subscribe;
+pub mod token;
 
 use std::fmt;
 use std::process::ExitCode;

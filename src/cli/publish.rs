@@ -40,6 +40,10 @@ pub struct PublishArgs {
     /// The message's content type (`application/json` stores it as JSON).
     #[arg(long)]
     pub content_type: Option<String>,
+    /// Keep the final newline of a message read from stdin (by default one
+    /// trailing `\n` or `\r\n` is dropped, as `echo hi | …` means "hi").
+    #[arg(long)]
+    pub keep_newline: bool,
 }
 
 /// Publishes and prints herald's answer (`{"id", "topic", "seq", "time"}`).
@@ -47,7 +51,13 @@ pub async fn run(args: PublishArgs) -> Result<(), CliError> {
     let base = args.server.base()?;
     let body = match args.message.as_deref() {
         Some(text) if text != "-" => text.as_bytes().to_vec(),
-        _ => read_stdin()?,
+        _ => {
+            let mut read = read_stdin()?;
+            if !args.keep_newline {
+                trim_final_newline(&mut read);
+            }
+            read
+        }
     };
     let client = args.server.client()?;
     let mut url = url::Url::parse(&format!("{base}/topics/"))
@@ -91,6 +101,16 @@ pub async fn run(args: PublishArgs) -> Result<(), CliError> {
     Ok(())
 }
 
+/// Drops one trailing `\n` (or `\r\n`), as `ntfy publish` does.
+fn trim_final_newline(body: &mut Vec<u8>) {
+    if body.last() == Some(&b'\n') {
+        body.pop();
+        if body.last() == Some(&b'\r') {
+            body.pop();
+        }
+    }
+}
+
 fn read_stdin() -> Result<Vec<u8>, CliError> {
     use std::io::IsTerminal;
     if std::io::stdin().is_terminal() {
@@ -103,4 +123,24 @@ fn read_stdin() -> Result<Vec<u8>, CliError> {
         .read_to_end(&mut body)
         .map_err(|e| CliError::Usage(format!("cannot read the message from stdin: {e}")))?;
     Ok(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::trim_final_newline;
+
+    #[test]
+    fn one_final_newline_goes_and_the_rest_stays() {
+        for (given, kept) in [
+            (&b"hi\n"[..], &b"hi"[..]),
+            (b"hi\r\n", b"hi"),
+            (b"hi\n\n", b"hi\n"),
+            (b"hi", b"hi"),
+            (b"", b""),
+        ] {
+            let mut body = given.to_vec();
+            trim_final_newline(&mut body);
+            assert_eq!(body, kept);
+        }
+    }
 }

@@ -232,10 +232,6 @@ pub async fn bury_exhausted(
 /// `$herald.delivery.dead_lettered` for what a lease or a pass buried.
 async fn announce(publisher: &Publisher, sub: i64, buried: &[DeadLettered]) {
     for d in buried {
-        let error = match d.reason {
-            crate::storage::pull::REASON_RETENTION => "the message is no longer retained",
-            _ => "leased max_attempts times without an ack",
-        };
         let event = super::events::DeadLettered {
             subscription_id: sub,
             dead_letter_id: d.id,
@@ -244,7 +240,7 @@ async fn announce(publisher: &Publisher, sub: i64, buried: &[DeadLettered]) {
             reason: d.reason,
             attempts: d.attempts,
             status: None,
-            error: Some(error),
+            error: Some(&d.error),
         };
         super::events::dead_lettered(publisher, &event).await;
     }

@@ -13,7 +13,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::LazyLock;
 
-use crate::http::front_door::Cidr;
+use crate::domain::Cidr;
 
 /// Not globally reachable: (range, what it is).
 const FORBIDDEN: &[(&str, &str)] = &[

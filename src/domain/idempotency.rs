@@ -83,7 +83,7 @@ struct Messages<'a> {
 
 #[derive(serde::Serialize, Clone)]
 struct ScheduleBody<'a> {
-    schedule_id: String,
+    schedule_id: i64,
     topic: &'a str,
     deliver_at: String,
 }
@@ -119,7 +119,7 @@ pub fn scheduled_body(
     let items: Vec<ScheduleBody<'_>> = ids
         .iter()
         .map(|id| ScheduleBody {
-            schedule_id: id.to_string(),
+            schedule_id: *id,
             topic: topic.as_str(),
             deliver_at: deliver_at.to_rfc3339(),
         })

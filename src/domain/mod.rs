@@ -3,6 +3,7 @@
 //! and their wire encoding. Nothing here knows about axum or sqlx.
 
 pub mod ack;
+pub mod cidr;
 pub mod cursor;
 pub mod duration;
 pub mod filter;
@@ -18,6 +19,7 @@ pub mod units;
 pub mod webhook;
 
 pub use ack::{AckId, AckIdError};
+pub use cidr::{Cidr, CidrError};
 pub use cursor::{Cursor, CursorError, Position};
 pub use duration::{DurationError, HumanDuration};
 pub use message::{EventType, Message, NewMessage, Payload, Timestamp};

@@ -111,6 +111,10 @@ impl Format for Sse {
 /// A live-only stream starts at the committed head read from storage (after
 /// subscribing), not at the hub's head: a publish acknowledged before the
 /// stream opened may not have reached the hub yet, and must not be sent.
+///
+/// Also returns where the stream starts: every message after that position
+/// (that the matcher takes) is sent, so a client that got nothing yet
+/// resumes exactly from it (`Herald-Start-After`, WebSocket `start_after`).
 pub async fn open<F: Format>(
     hub: &Arc<Hub>,
     store: Arc<dyn Store>,
@@ -119,7 +123,13 @@ pub async fn open<F: Format>(
     settings: StreamSettings,
     shutdown: CancellationToken,
     format: F,
-) -> Result<impl Stream<Item = Result<Bytes, Infallible>> + Send + 'static, StoreError> {
+) -> Result<
+    (
+        Position,
+        impl Stream<Item = Result<Bytes, Infallible>> + Send + 'static,
+    ),
+    StoreError,
+> {
     let (mut rx, _) = hub.subscribe();
     let live_head = match cursor {
         None => store.head().await?,
@@ -141,8 +151,9 @@ pub async fn open<F: Format>(
     let mut report_gaps = cursor != Some(Cursor::Earliest);
     // Topics whose losses this stream has told its client of, with how far.
     let mut reported = gaps::Reported::default();
+    let start_after = pos;
 
-    Ok(async_stream::stream! {
+    let stream = async_stream::stream! {
         let _guard = guard;
         if let Some(opening) = format.opening(&settings) {
             yield Ok(opening);
@@ -283,7 +294,8 @@ pub async fn open<F: Format>(
                 }
             }
         }
-    })
+    };
+    Ok((start_after, stream))
 }
 
 /// Rows for the next catch-up page: about [`CATCH_UP_BYTES`] of messages

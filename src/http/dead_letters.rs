@@ -68,7 +68,7 @@ fn bad_query(detail: &str) -> ApiError {
 
 /// Oldest first, paged by id: `?subscription=ID&topic=T&limit=N&after=ID`.
 #[utoipa::path(
-    get, path = "/dead-letters", tag = "webhooks", summary = "List dead letters, oldest first",
+    get, path = "/dead-letters", operation_id = "list_dead_letters", tag = "webhooks", summary = "List dead letters, oldest first",
     params(
         ("subscription" = Option<i64>, Query, description = "Only this subscription's"),
         ("topic" = Option<String>, Query, description = "Only this topic's", pattern = r"^(\$herald\.)?[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$", max_length = 128),
@@ -144,7 +144,7 @@ async fn load(state: &AppState, caller: &Caller, id: i64) -> Result<DeadLetter, 
 }
 
 #[utoipa::path(
-    get, path = "/dead-letters/{id}", tag = "webhooks", summary = "One dead letter with its message",
+    get, path = "/dead-letters/{id}", operation_id = "show_dead_letter", tag = "webhooks", summary = "One dead letter with its message",
     params(("id" = i64, Path, description = "Dead letter id", minimum = 1)),
     responses((status = 200, description = "The dead letter", body = DeadLetterView), (status = 400, description = "Invalid input (the detail says what)", content_type = "application/problem+json", body = Problem), (status = 404, description = "No such dead letter", content_type = "application/problem+json", body = Problem), (status = 503, description = "The database is unavailable; retry after `Retry-After` seconds", content_type = "application/problem+json", body = Problem, headers(("Retry-After" = u32, description = "Seconds to wait"))))
 )]
@@ -171,7 +171,7 @@ pub async fn show(
 }
 
 #[utoipa::path(
-    delete, path = "/dead-letters/{id}", tag = "webhooks", summary = "Delete a dead letter",
+    delete, path = "/dead-letters/{id}", operation_id = "delete_dead_letter", tag = "webhooks", summary = "Delete a dead letter",
     params(("id" = i64, Path, description = "Dead letter id", minimum = 1)),
     responses((status = 204, description = "Deleted"), (status = 400, description = "Invalid input (the detail says what)", content_type = "application/problem+json", body = Problem), (status = 404, description = "No such dead letter", content_type = "application/problem+json", body = Problem), (status = 503, description = "The database is unavailable; retry after `Retry-After` seconds", content_type = "application/problem+json", body = Problem, headers(("Retry-After" = u32, description = "Seconds to wait"))))
 )]

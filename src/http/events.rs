@@ -24,7 +24,9 @@ use tokio_util::sync::CancellationToken;
         ("client" = Option<String>, Query, description = "This stream's label in presence when the caller has no token subject (at most 64 characters)", max_length = 64),
         ("presence" = Option<bool>, Query, description = "`true`: also send `event: join` and `event: leave` (data `{\"topic\",\"client\",\"connection\",\"time\"}`, no `id:` line) as streams of these topics open and close, on every node")),
     responses(
-        (status = 200, description = "An SSE stream (its `Herald-Connection` header is its connection id in presence). Each event: `id: <message id>`, `event: <type>`, `data: <Envelope JSON>`. The stream starts with `retry:`, sends `: keep-alive` comments, and may send `event: gap` (data `{\"after\",\"oldest_available\",\"resumed_from\"}`) when history after the cursor is gone.", content_type = "text/event-stream", body = super::openapi::SseEvent),
+        (status = 200, description = "An SSE stream (its `Herald-Connection` header is its connection id in presence; `Herald-Start-After` is the id it starts after, so a client that got no event yet resumes exactly with it as `Last-Event-ID`). Each event: `id: <message id>`, `event: <type>`, `data: <Envelope JSON>`. The stream starts with `retry:`, sends `: keep-alive` comments, and may send `event: gap` (data `{\"after\",\"oldest_available\",\"resumed_from\"}`) when history after the cursor is gone.", content_type = "text/event-stream", body = super::openapi::SseEvent,
+            headers(("Herald-Connection" = String, description = "The stream's connection id in presence"),
+                ("Herald-Start-After" = i64, description = "The message id the stream starts after (the log's head for a live-only stream, else the cursor)"))),
         (status = 400, description = "Invalid input (the detail says what)", content_type = "application/problem+json", body = Problem),
         (status = 429, description = "A topic of the stream has as many streams open as its `max_subscribers` (too-many-subscribers), or the client as many as --max-streams-per-client", content_type = "application/problem+json", body = Problem, headers(("Retry-After" = u32, description = "Seconds to wait"))),
         (status = 431, description = "The request head (URL and headers) is larger than --http-max-header-bytes; answered by the HTTP layer itself, before routing, as problem+json (headers-too-large)", content_type = "application/problem+json", body = Problem),
@@ -54,7 +56,9 @@ pub async fn topic_events(
         ("client" = Option<String>, Query, description = "This stream's label in presence when the caller has no token subject (at most 64 characters)", max_length = 64),
         ("presence" = Option<bool>, Query, description = "`true`: also send `event: join` and `event: leave` (data `{\"topic\",\"client\",\"connection\",\"time\"}`, no `id:` line) as streams of these topics open and close, on every node")),
     responses(
-        (status = 200, description = "An SSE stream (its `Herald-Connection` header is its connection id in presence). Each event: `id: <message id>`, `event: <type>`, `data: <Envelope JSON>`. The stream starts with `retry:`, sends `: keep-alive` comments, and may send `event: gap` (data `{\"after\",\"oldest_available\",\"resumed_from\"}`) when history after the cursor is gone.", content_type = "text/event-stream", body = super::openapi::SseEvent),
+        (status = 200, description = "An SSE stream (its `Herald-Connection` header is its connection id in presence; `Herald-Start-After` is the id it starts after, so a client that got no event yet resumes exactly with it as `Last-Event-ID`). Each event: `id: <message id>`, `event: <type>`, `data: <Envelope JSON>`. The stream starts with `retry:`, sends `: keep-alive` comments, and may send `event: gap` (data `{\"after\",\"oldest_available\",\"resumed_from\"}`) when history after the cursor is gone.", content_type = "text/event-stream", body = super::openapi::SseEvent,
+            headers(("Herald-Connection" = String, description = "The stream's connection id in presence"),
+                ("Herald-Start-After" = i64, description = "The message id the stream starts after (the log's head for a live-only stream, else the cursor)"))),
         (status = 400, description = "Invalid input (the detail says what)", content_type = "application/problem+json", body = Problem),
         (status = 429, description = "A topic of the stream has as many streams open as its `max_subscribers` (too-many-subscribers), or the client as many as --max-streams-per-client", content_type = "application/problem+json", body = Problem, headers(("Retry-After" = u32, description = "Seconds to wait"))),
         (status = 431, description = "The request head (URL and headers) is larger than --http-max-header-bytes; answered by the HTTP layer itself, before routing, as problem+json (headers-too-large)", content_type = "application/problem+json", body = Problem),
@@ -139,7 +143,7 @@ async fn stream(
     let events = with_presence.then(|| state.presence.events());
     let present = super::presence::join(state, client, &selector).await?;
     let connection = HeaderValue::from_str(present.connection()).ok();
-    let frames = subscriber::open(
+    let (start_after, frames) = subscriber::open(
         &state.hub,
         state.store.clone(),
         matcher,
@@ -177,6 +181,9 @@ async fn stream(
     if let Some(id) = connection {
         response.headers_mut().insert("herald-connection", id);
     }
+    response
+        .headers_mut()
+        .insert("herald-start-after", HeaderValue::from(start_after.0));
     Ok(response)
 }
 

@@ -4,14 +4,16 @@
 use std::time::{Duration, Instant};
 
 use super::json::Json;
+use axum::Extension;
 use axum::extract::State;
 use serde_json::{Value, json};
 
 use super::AppState;
 use super::error::{ApiError, Problem};
+use super::request_log::Quiet;
 
 #[utoipa::path(get, path = "/metrics", tag = "operations", summary = "Prometheus metrics",
-    responses((status = 200, description = "Prometheus text format: messages published, publish latency, commit batch sizes, SSE connections and events, catch-ups, webhook attempts by outcome, pending deliveries, dead letters, database pool usage, and per subscription its backlog and the age of its oldest unacknowledged message", content_type = "text/plain", body = String)))]
+    responses((status = 200, description = "Prometheus text format: messages published, publish latency, commit batch sizes, SSE connections and events, catch-ups, webhook attempts by outcome, pending deliveries, dead letters, database pool usage, per subscription its backlog and the age of its oldest unacknowledged message, and log lines dropped because stderr stalled (herald_log_lines_dropped_total)", content_type = "text/plain", body = String)))]
 pub async fn metrics(
     State(state): State<AppState>,
     caller: crate::auth::Caller,
@@ -25,9 +27,11 @@ pub async fn metrics(
             .set(f64::from(in_use));
     }
     crate::telemetry::record_subscriptions(state.store.as_ref()).await?;
+    crate::telemetry::record_log_drops();
     let handle = crate::telemetry::install();
     handle.run_upkeep();
     Ok((
+        Extension(Quiet),
         [(
             axum::http::header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
@@ -38,8 +42,8 @@ pub async fn metrics(
 
 #[utoipa::path(get, path = "/healthz", tag = "operations", summary = "Liveness",
     responses((status = 200, description = "The process is up", body = Object, example = json!({"status": "ok"}))))]
-pub async fn healthz() -> Json<Value> {
-    Json(json!({"status": "ok"}))
+pub async fn healthz() -> (Extension<Quiet>, Json<Value>) {
+    (Extension(Quiet), Json(json!({"status": "ok"})))
 }
 
 #[utoipa::path(get, path = "/readyz", tag = "operations", summary = "Readiness",
@@ -48,11 +52,12 @@ pub async fn healthz() -> Json<Value> {
         (status = 200, description = "The database takes writes", body = Object, example = json!({"status": "ready", "backend": "sqlite"})),
         (status = 503, description = "The database refuses writes, does not answer, or herald is at its connection limit", content_type = "application/problem+json", body = Problem, headers(("Retry-After" = u32, description = "Seconds to wait"))),
     ))]
-pub async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+pub async fn readyz(
+    State(state): State<AppState>,
+) -> Result<(Extension<Quiet>, Json<Value>), ApiError> {
     state.readiness.check(state.store.as_ref()).await?;
-    Ok(Json(
-        json!({"status": "ready", "backend": state.store.backend()}),
-    ))
+    let body = json!({"status": "ready", "backend": state.store.backend()});
+    Ok((Extension(Quiet), Json(body)))
 }
 
 /// How long one probe may take before herald counts as not ready.

@@ -4,6 +4,7 @@
 
 pub mod batch;
 pub mod body_limits;
+pub mod caller;
 pub mod cross_site;
 pub mod dead_letters;
 pub mod error;
@@ -15,6 +16,7 @@ pub mod hosts;
 pub mod json;
 pub mod messages;
 pub mod openapi;
+pub mod openapi_events;
 pub mod openapi_guards;
 pub mod openapi_security;
 pub mod presence;
@@ -26,6 +28,7 @@ pub mod scheduled;
 pub mod server;
 pub mod subscriptions;
 pub mod tls;
+mod tls_hint;
 pub mod tokens;
 pub mod topics;
 pub mod ui;
@@ -74,9 +77,28 @@ pub struct HttpSettings {
     pub ws: ws::WsSettings,
 }
 
-/// What every handler can reach. Cheap to clone.
+/// What every handler can reach: one `Arc`, so that the clones axum makes
+/// per request (a handler's state, each `State` extractor) cost one
+/// atomic increment, not one per service.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Services>);
+
+impl AppState {
+    pub fn new(services: Services) -> Self {
+        Self(Arc::new(services))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Services;
+
+    fn deref(&self) -> &Services {
+        &self.0
+    }
+}
+
+/// The services behind an [`AppState`].
+pub struct Services {
     /// Who is listening, on this node and (shared database) every other.
     pub presence: Arc<crate::presence::Presence>,
     pub store: Arc<dyn Store>,
@@ -101,9 +123,12 @@ pub struct AppState {
     pub in_flight: Arc<publish_options::InFlightKeys>,
     /// Wakes the scheduler when a publish is scheduled here.
     pub scheduler: Arc<tokio::sync::Notify>,
+    /// Open WebSockets (their tasks hold a token): shutdown waits for
+    /// them to send their close frames (1001).
+    pub sockets: tokio_util::task::TaskTracker,
 }
 
-impl AppState {
+impl Services {
     /// The matcher for `selector` and an optional `?filter=` expression.
     pub fn matcher(
         &self,
@@ -118,12 +143,22 @@ impl AppState {
     }
 }
 
-pub fn router(state: AppState) -> Router {
+/// The whole HTTP service: the routes and the middleware around them.
+pub type App = tower::util::BoxCloneSyncService<
+    axum::http::Request<axum::body::Body>,
+    axum::response::Response,
+    std::convert::Infallible,
+>;
+
+pub fn router(state: AppState) -> App {
     let body_limit = state.settings.max_message_bytes;
+    let allowed_hosts = state.settings.allowed_hosts.clone();
     let cors = cors(&state.settings.cors_origins);
     let origins = cross_site::AllowedOrigins::new(&state.settings.cors_origins);
-    Router::new()
+    let routes = Router::new()
         .route("/", get(ui::page))
+        .route("/favicon.svg", get(ui::icon))
+        .route("/favicon.ico", get(ui::icon))
         .route("/topics", get(topics::list))
         .route(
             "/topics/{topic}",
@@ -194,30 +229,35 @@ pub fn router(state: AppState) -> Router {
             },
             body_limits::refuse_oversized,
         ))
+        .with_state(state);
+    // The rest of the stack wraps the router as one service: layers added
+    // with `Router::layer` are boxed per route and each box is cloned per
+    // request, these are cloned once per request, as one value.
+    let stack = tower::ServiceBuilder::new()
+        .map_response(|r: axum::response::Response<_>| r.map(axum::body::Body::new))
+        .map_request(request_log::drop_bad_request_id)
+        .layer(request_log::set_request_id())
+        .layer(request_log::propagate_request_id())
+        // Spans name the path only: a query may hold `access_token`.
+        .layer(request_log::trace_layer())
+        .layer(axum::middleware::from_fn(request_log::problem_request_id))
+        .layer(CatchPanicLayer::custom(error::panicked))
+        .layer(axum::middleware::from_fn_with_state(
+            allowed_hosts,
+            hosts::refuse_unknown_host,
+        ))
+        .layer(cors)
         .layer(axum::middleware::from_fn_with_state(
             origins,
             cross_site::refuse_cross_site,
         ))
-        .layer(cors)
-        .layer(axum::middleware::from_fn_with_state(
-            state.settings.allowed_hosts.clone(),
-            hosts::refuse_unknown_host,
-        ))
-        .layer(CatchPanicLayer::custom(error::panicked))
-        .layer(axum::middleware::from_fn(request_log::problem_request_id))
-        // Spans name the path only: a query may hold `access_token`.
-        .layer(request_log::trace_layer())
-        .layer(request_log::propagate_request_id())
-        .layer(request_log::set_request_id())
-        .layer(axum::middleware::map_request(
-            request_log::drop_bad_request_id,
-        ))
-        .with_state(state)
+        .service(routes);
+    App::new(stack)
 }
 
 /// CORS for browsers on other origins, when configured. Preflights are
 /// answered for every method and the headers herald reads; `Retry-After`
-/// is exposed so scripts can back off.
+/// and the headers the client libraries read are exposed.
 fn cors(origins: &[String]) -> tower_http::cors::CorsLayer {
     use axum::http::{HeaderName, HeaderValue, Method, header};
     use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -244,7 +284,18 @@ fn cors(origins: &[String]) -> tower_http::cors::CorsLayer {
             header::CONTENT_TYPE,
             header::AUTHORIZATION,
             HeaderName::from_static("last-event-id"),
+            HeaderName::from_static("idempotency-key"),
+            HeaderName::from_static("traceparent"),
+            HeaderName::from_static("tracestate"),
+            HeaderName::from_static("x-request-id"),
         ])
-        .expose_headers([header::RETRY_AFTER])
+        // What the client libraries read, from a page on another origin too.
+        .expose_headers([
+            header::RETRY_AFTER,
+            HeaderName::from_static("herald-connection"),
+            HeaderName::from_static("herald-start-after"),
+            HeaderName::from_static("idempotent-replayed"),
+            HeaderName::from_static("x-request-id"),
+        ])
         .max_age(std::time::Duration::from_secs(3600))
 }

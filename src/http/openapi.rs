@@ -85,7 +85,11 @@ pub struct HistoryGap {
         description = "A durable notification service. Publish with `POST /topics/{topic}`; \
             subscribe with Server-Sent Events (`GET /topics/{topic}/events`, `GET /events`) and \
             resume exactly with `Last-Event-ID`; or register webhooks (`/subscriptions`) with \
-            retries and dead letters. Errors are RFC 9457 problem documents.",
+            retries and dead letters. Errors are RFC 9457 problem documents. \
+            herald publishes its own events to reserved topics, read like any topic: \
+            `$herald.subscription.circuit` (SSE event `circuit`, data `CircuitEvent`), \
+            `$herald.subscription.disabled` (event `disabled`, data `DisabledEvent`) and \
+            `$herald.delivery.dead_lettered` (event `dead_lettered`, data `DeadLetteredEvent`).",
         license(name = "Apache-2.0", identifier = "Apache-2.0"),
     ),
     paths(
@@ -129,6 +133,11 @@ pub struct HistoryGap {
         health::metrics,
         openapi_json,
     ),
+    components(schemas(
+        super::openapi_events::CircuitEvent,
+        super::openapi_events::DisabledEvent,
+        super::openapi_events::DeadLetteredEvent,
+    )),
     tags(
         (name = "messages", description = "Publish and read messages"),
         (name = "streams", description = "Server-Sent Events, and the WebSocket (`/ws`)"),
@@ -136,7 +145,7 @@ pub struct HistoryGap {
         (name = "topics", description = "What is stored, who listens, and each topic's configuration (retention, TTL, schema)"),
         (name = "webhooks", description = "Webhook subscriptions and dead letters"),
         (name = "pull", description = "Pull subscriptions: consumers lease, ack and nack messages (create them with `POST /subscriptions` and `\"mode\": \"pull\"`)"),
-        (name = "access", description = "API tokens (admin); see the README's \"Access control\""),
+        (name = "access", description = "API tokens (admin); see docs/access-control.md"),
         (name = "operations", description = "Health, readiness and this document"),
     ),
     // Security first: the guards append their note to its 403.

@@ -46,7 +46,7 @@ pub struct PresenceView {
 /// topics and patterns it could subscribe to itself) (a node's streams show within moments of opening; a dead
 /// node's leave within `--presence-lease` and a third).
 #[utoipa::path(
-    get, path = "/topics/{topic}/presence", tag = "presence",
+    get, path = "/topics/{topic}/presence", operation_id = "show_presence", tag = "presence",
     summary = "Who is listening to a topic",
     params(("topic" = String, Path, description = "Topic name", pattern = r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$", min_length = 1, max_length = 128, example = "chat.lobby"),
         ("after" = Option<String>, Query, description = "The `next` of the previous page"),

@@ -299,7 +299,12 @@ fn replay(claim: &KeyClaim, recorded: Recorded) -> Result<Response, ApiError> {
     Ok(response)
 }
 
-fn json(status: StatusCode, body: String) -> Response {
+/// The answer to a publish: the body as recorded (for Idempotency-Key
+/// replays) plus the newline every JSON answer of herald ends with.
+fn json(status: StatusCode, mut body: String) -> Response {
+    if !body.ends_with('\n') {
+        body.push('\n');
+    }
     (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
@@ -328,10 +333,11 @@ pub fn fingerprint(
 /// The answer to a scheduled publish (`202`). A batch answers
 /// `{"count", "scheduled": [<this>…]}`.
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
-#[schema(example = json!({"schedule_id": "17", "topic": "orders", "deliver_at": "2026-12-01T09:00:00.000000Z"}))]
+#[schema(example = json!({"schedule_id": 17, "topic": "orders", "deliver_at": "2026-12-01T09:00:00.000000Z"}))]
 pub struct Scheduled {
-    /// For `GET`/`DELETE /scheduled/{id}`.
-    pub schedule_id: String,
+    /// For `GET`/`DELETE /scheduled/{id}`: a number, like every id herald
+    /// gives.
+    pub schedule_id: i64,
     pub topic: String,
     /// When it is due: it is appended to the log at (or just after) this time.
     pub deliver_at: String,
@@ -359,4 +365,9 @@ pub struct PublishParams {
     /// answers `202`. Not with `delay`.
     #[param(rename = "at", value_type = Option<String>, example = "2026-12-01T09:00:00Z")]
     at: Option<String>,
+    /// Time to live (`90s`, `10m`, `7d`; at least `1s`), counted from the
+    /// append: the envelope's `expires`, after which the message is not
+    /// delivered. Default: the topic's `message_ttl`.
+    #[param(rename = "ttl", value_type = Option<String>, example = "1h")]
+    ttl: Option<String>,
 }

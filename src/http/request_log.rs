@@ -19,6 +19,15 @@ use tower_http::trace::{OnResponse, TraceLayer};
 
 use super::error::PROBLEM_JSON;
 
+/// The target of the request log's lines (one per answer), so that
+/// `RUST_LOG` can pick them out: `RUST_LOG=info,herald::access=off`.
+pub const ACCESS: &str = "herald::access";
+
+/// Marks an answer whose line is logged at debug when it succeeds: health
+/// checks and metrics scrapes, polled every few seconds.
+#[derive(Debug, Clone, Copy)]
+pub struct Quiet;
+
 /// The header that carries a request's id.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -36,7 +45,7 @@ pub fn set_request_id() -> SetRequestIdLayer<MakeRequestUuid> {
 /// Drops a client's `x-request-id` that is empty, longer than 128 bytes or
 /// not visible ASCII, so that [`set_request_id`] makes a new one: ids end
 /// up in log lines and answers.
-pub async fn drop_bad_request_id(mut req: Request<Body>) -> Request<Body> {
+pub fn drop_bad_request_id(mut req: Request<Body>) -> Request<Body> {
     let bad = req.headers().get(&REQUEST_ID).is_some_and(|v| {
         let v = v.as_bytes();
         v.is_empty() || v.len() > MAX_REQUEST_ID || !v.iter().all(|b| b.is_ascii_graphic())
@@ -92,9 +101,14 @@ impl<B: http_body::Body> OnResponse<B> for LogResponse {
     fn on_response(self, response: &Response<B>, latency: Duration, _span: &tracing::Span) {
         let status = response.status().as_u16();
         let latency_ms = latency.as_secs_f64() * 1000.0;
-        match http_body::Body::size_hint(response.body()).exact() {
-            Some(bytes) => tracing::info!(status, latency_ms, bytes, "request"),
-            None => tracing::info!(status, latency_ms, "request (streamed)"),
+        let bytes = http_body::Body::size_hint(response.body()).exact();
+        if response.extensions().get::<Quiet>().is_some() && response.status().is_success() {
+            tracing::debug!(target: ACCESS, status, latency_ms, bytes, "request");
+            return;
+        }
+        match bytes {
+            Some(bytes) => tracing::info!(target: ACCESS, status, latency_ms, bytes, "request"),
+            None => tracing::info!(target: ACCESS, status, latency_ms, "request (streamed)"),
         }
     }
 }

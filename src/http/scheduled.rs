@@ -16,10 +16,10 @@ use crate::storage::scheduled::ScheduledRow;
 
 /// A scheduled message, waiting for its time.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
-#[schema(example = json!({"schedule_id": "17", "topic": "orders", "deliver_at": "2026-12-01T09:00:00.000000Z",
+#[schema(example = json!({"schedule_id": 17, "topic": "orders", "deliver_at": "2026-12-01T09:00:00.000000Z",
     "created": "2026-11-30T12:00:00.000000Z", "event": "message", "priority": 3, "data": {"total": 150}}))]
 pub struct ScheduledView {
-    pub schedule_id: String,
+    pub schedule_id: i64,
     pub topic: String,
     pub deliver_at: String,
     pub created: String,
@@ -42,7 +42,7 @@ impl From<ScheduledRow> for ScheduledView {
             serde_json::Value::String(r.payload)
         };
         ScheduledView {
-            schedule_id: r.id.to_string(),
+            schedule_id: r.id,
             topic: r.topic,
             deliver_at: Timestamp(r.deliver_at_us).to_rfc3339(),
             created: Timestamp(r.created_us).to_rfc3339(),
@@ -59,13 +59,13 @@ impl From<ScheduledRow> for ScheduledView {
 pub struct ScheduledPage {
     pub scheduled: Vec<ScheduledView>,
     /// Pass as `after` for the next page; null on the last page.
-    pub next: Option<String>,
+    pub next: Option<i64>,
 }
 
 /// Schedules by id. With `topic`, that topic's (publish access to it is
 /// enough); without, every topic's (admin).
 #[utoipa::path(
-    get, path = "/scheduled", tag = "messages", summary = "List scheduled messages that are not yet due",
+    get, path = "/scheduled", operation_id = "list_scheduled", tag = "messages", summary = "List scheduled messages that are not yet due",
     params(
         ("topic" = Option<String>, Query, description = "Only this topic's", pattern = r"^(\$herald\.)?[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$", max_length = 128),
         ("after" = Option<i64>, Query, description = "Only ids above this (the `next` of the previous page)"),
@@ -93,7 +93,7 @@ pub async fn list(
         .scheduled(topic.as_ref().map(TopicName::as_str), after, limit)
         .await?;
     let next = (rows.len() == limit as usize)
-        .then(|| rows.last().map(|r| r.id.to_string()))
+        .then(|| rows.last().map(|r| r.id))
         .flatten();
     Ok(Json(ScheduledPage {
         scheduled: rows.into_iter().map(ScheduledView::from).collect(),
@@ -102,7 +102,7 @@ pub async fn list(
 }
 
 #[utoipa::path(
-    get, path = "/scheduled/{id}", tag = "messages", summary = "Show a scheduled message",
+    get, path = "/scheduled/{id}", operation_id = "show_scheduled", tag = "messages", summary = "Show a scheduled message",
     params(("id" = i64, Path, description = "The `schedule_id`", minimum = 1)),
     responses(
         (status = 200, description = "Waiting for its time", body = ScheduledView),

@@ -19,7 +19,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
 use hyper::server::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -69,15 +68,14 @@ struct Protocols {
 /// connections to finish (streams end on the same token).
 pub async fn serve(
     listener: TcpListener,
-    app: Router,
+    app: crate::http::App,
     door: Arc<FrontDoor>,
     settings: ConnSettings,
     shutdown: CancellationToken,
 ) {
-    // Resolve the router's state once, not per connection (serving a
-    // `Router` as a make-service re-resolves it for every connection: about
-    // 20 KiB that an idle SSE connection would keep for its lifetime).
-    let app: Router = app.with_state(());
+    // One copy for every connection: a connection's requests clone it
+    // while they run, an idle one holds only this pointer.
+    let app = Arc::new(app);
     let max_head = door.limits().max_header_bytes;
     let graceful = Drain::new();
     let protocols = Arc::new(protocols(&door, &settings));
@@ -105,8 +103,6 @@ pub async fn serve(
             set_send_buffer(&stream, size);
         }
         let state = ConnState::new();
-        let stream = WriteTimeout::new(stream, settings.write_timeout);
-        let stream = Watched::new(stream, state.clone());
         let service = service::service(service::Connection {
             app: app.clone(),
             door: door.clone(),
@@ -116,7 +112,13 @@ pub async fn serve(
         let timeouts = door.timeouts();
         let protocols = protocols.clone();
         let watcher = graceful.watcher();
+        let write_timeout = settings.write_timeout;
         tokio::spawn(async move {
+            if protocols.tls.is_some() && super::tls_hint::plain_http(&stream).await {
+                return super::tls_hint::answer(stream).await;
+            }
+            let stream = WriteTimeout::new(stream, write_timeout);
+            let stream = Watched::new(stream, state.clone());
             tokio::select! {
                 () = protocols.serve(stream, service, max_head, watcher) => {}
                 why = watchdog::expired(&state, &timeouts) => {

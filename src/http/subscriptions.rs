@@ -5,17 +5,19 @@
 use super::json::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde::Serialize;
 
 pub mod attempts;
+mod durations;
 mod fields;
+mod requests;
 pub mod secrets;
 mod view;
 
 pub use attempts::{AttemptPage, AttemptView};
 pub(crate) use fields::parse_start;
 use fields::{draft, push_fields};
+pub use requests::{CreateSubscription, PatchSubscription};
 pub use secrets::RotatedSecret;
 use view::view;
 pub use view::{Stats, SubscriptionView};
@@ -37,102 +39,6 @@ const MAX_BACKOFF_MS: i64 = 600_000;
 const TIMEOUT_MS: (i64, i64) = (15_000, 300_000);
 /// The longest backoff accepted: one day.
 const BACKOFF_CEILING_MS: i64 = 86_400_000;
-
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-#[schema(example = json!({"topic": "orders.*", "url": "https://example.com/hook", "filter": "data.total > 100"}))]
-pub struct CreateSubscription {
-    /// `push` (the default: herald POSTs each message to `url`) or `pull`
-    /// (consumers lease messages with `POST /subscriptions/{id}/pull`).
-    #[schema(value_type = Option<String>, pattern = "^(push|pull)$", example = "push")]
-    pub mode: Option<String>,
-    /// A topic name or pattern.
-    #[schema(
-        pattern = r"^((\*|[A-Za-z0-9_-]+)\.)*(\*\*|\*|[A-Za-z0-9_-]+)$",
-        min_length = 1,
-        max_length = 128
-    )]
-    pub topic: String,
-    /// An http or https URL; required for push, refused for pull.
-    #[schema(pattern = r"^https?://", example = "https://example.com/hook")]
-    pub url: Option<String>,
-    /// A filter expression.
-    #[schema(max_length = 1024)]
-    pub filter: Option<String>,
-    /// `whsec_` and base64 of 24-64 bytes; generated when absent.
-    #[schema(pattern = r"^whsec_([A-Za-z0-9+/]{4}){8,16}$")]
-    pub secret: Option<String>,
-    #[schema(minimum = 1, maximum = 100)]
-    pub max_attempts: Option<i32>,
-    #[schema(minimum = 1, maximum = 86_400_000)]
-    pub min_backoff_ms: Option<i64>,
-    /// At least `min_backoff_ms`.
-    #[schema(minimum = 1, maximum = 86_400_000)]
-    pub max_backoff_ms: Option<i64>,
-    #[schema(minimum = 1, maximum = 300_000)]
-    pub timeout_ms: Option<i64>,
-    #[serde(default)]
-    pub paused: bool,
-    /// `"head"` (default), `"earliest"`, or a message id to start after.
-    #[schema(value_type = Option<Object>, example = "earliest")]
-    pub start: Option<Value>,
-    /// Pull only: how long a lease lasts before the message is handed to
-    /// another consumer, `"1s"` to `"10m"` (default `"30s"`).
-    #[schema(example = "30s")]
-    pub ack_deadline: Option<String>,
-    /// Deliver the messages of one ordering key (`?key=` on publish) one
-    /// at a time, in log order: the next is leased (or pushed) once the
-    /// previous one is acked (delivered) or dead-lettered. Messages without
-    /// a key, and different keys, go in parallel. Set at creation.
-    pub ordered: Option<bool>,
-    /// Only messages whose `event` is one of these (1 to 64 event names;
-    /// a message published without an event has `message`).
-    #[schema(min_items = 1, max_items = 64, example = json!(["order.created"]))]
-    pub event_types: Option<Vec<String>>,
-    /// Push only: at most this many deliveries per second (1 to 10000),
-    /// shared by every node.
-    #[schema(minimum = 1, maximum = 10_000)]
-    pub rate_limit: Option<i32>,
-}
-
-/// Every field optional; `"filter": null` removes the filter.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PatchSubscription {
-    #[schema(pattern = r"^https?://")]
-    pub url: Option<String>,
-    #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>, max_length = 1024)]
-    pub filter: Option<Option<String>>,
-    pub paused: Option<bool>,
-    #[schema(minimum = 1, maximum = 100)]
-    pub max_attempts: Option<i32>,
-    #[schema(minimum = 1, maximum = 86_400_000)]
-    pub min_backoff_ms: Option<i64>,
-    #[schema(minimum = 1, maximum = 86_400_000)]
-    pub max_backoff_ms: Option<i64>,
-    #[schema(minimum = 1, maximum = 300_000)]
-    pub timeout_ms: Option<i64>,
-    /// Pull only: `"1s"` to `"10m"`.
-    pub ack_deadline: Option<String>,
-    /// `null` delivers every event again.
-    #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<Vec<String>>, min_items = 1, max_items = 64)]
-    pub event_types: Option<Option<Vec<String>>>,
-    /// Push only; `null` removes the limit.
-    #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<i32>, minimum = 1, maximum = 10_000)]
-    pub rate_limit: Option<Option<i32>>,
-}
-
-/// Tells an absent field (`None`) from an explicit `null` (`Some(None)`).
-fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    Option::<T>::deserialize(d).map(Some)
-}
 
 pub(crate) fn invalid(detail: impl Into<String>) -> ApiError {
     ApiError::bad_request("invalid-subscription", "Invalid subscription", detail)
@@ -170,7 +76,7 @@ async fn check(state: &AppState, s: &Subscription) -> Result<(), ApiError> {
 }
 
 #[utoipa::path(
-    post, path = "/subscriptions", tag = "webhooks", summary = "Create a webhook (push) or pull subscription",
+    post, path = "/subscriptions", operation_id = "create_subscription", tag = "webhooks", summary = "Create a webhook (push) or pull subscription",
     request_body = CreateSubscription,
     responses(
         (status = 201, description = "Created; the answer holds the signing secret, shown only here", body = SubscriptionView),
@@ -182,8 +88,9 @@ async fn check(state: &AppState, s: &Subscription) -> Result<(), ApiError> {
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
-    ApiJson(body): ApiJson<CreateSubscription>,
+    ApiJson(mut body): ApiJson<CreateSubscription>,
 ) -> Result<(StatusCode, Json<SubscriptionView>), ApiError> {
+    durations::fold_create(&mut body)?;
     let pattern = TopicPattern::parse(&body.topic)?;
     caller.require_subscribe_pattern(&pattern)?;
     caller.require_owner_identity("creating a subscription")?;
@@ -258,7 +165,7 @@ pub struct SubscriptionPage {
 }
 
 #[utoipa::path(
-    get, path = "/subscriptions", tag = "webhooks", summary = "List webhook subscriptions",
+    get, path = "/subscriptions", operation_id = "list_subscriptions", tag = "webhooks", summary = "List webhook subscriptions",
     params(
         ("after" = Option<i64>, Query, description = "Only ids above this (the `next` of the previous page)"),
         ("limit" = Option<u32>, Query, description = "Page size, 1 to 1000 (default 100)", minimum = 1, maximum = 1000)),
@@ -312,7 +219,7 @@ pub(crate) async fn load(
 }
 
 #[utoipa::path(
-    get, path = "/subscriptions/{id}", tag = "webhooks", summary = "One subscription with its delivery stats",
+    get, path = "/subscriptions/{id}", operation_id = "show_subscription", tag = "webhooks", summary = "One subscription with its delivery stats",
     params(("id" = i64, Path, description = "Subscription id", minimum = 1)),
     responses((status = 200, description = "The subscription", body = SubscriptionView), (status = 400, description = "Invalid input (the detail says what)", content_type = "application/problem+json", body = Problem), (status = 404, description = "No such subscription", content_type = "application/problem+json", body = Problem), (status = 503, description = "The database is unavailable; retry after `Retry-After` seconds", content_type = "application/problem+json", body = Problem, headers(("Retry-After" = u32, description = "Seconds to wait"))))
 )]
@@ -342,8 +249,9 @@ pub async fn update(
     State(state): State<AppState>,
     caller: Caller,
     ApiId(id): ApiId,
-    ApiJson(patch): ApiJson<PatchSubscription>,
+    ApiJson(mut patch): ApiJson<PatchSubscription>,
 ) -> Result<Json<SubscriptionView>, ApiError> {
+    durations::fold_patch(&mut patch)?;
     let mut sub = load(&state, &caller, id).await?;
     if sub.is_pull() && (patch.url.is_some() || patch.timeout_ms.is_some()) {
         return Err(invalid(
@@ -406,7 +314,7 @@ pub async fn update(
 }
 
 #[utoipa::path(
-    delete, path = "/subscriptions/{id}", tag = "webhooks", summary = "Delete a subscription, its pending deliveries and dead letters",
+    delete, path = "/subscriptions/{id}", operation_id = "delete_subscription", tag = "webhooks", summary = "Delete a subscription, its pending deliveries and dead letters",
     params(("id" = i64, Path, description = "Subscription id", minimum = 1)),
     responses((status = 204, description = "Deleted"), (status = 400, description = "Invalid input (the detail says what)", content_type = "application/problem+json", body = Problem), (status = 404, description = "No such subscription", content_type = "application/problem+json", body = Problem), (status = 503, description = "The database is unavailable; retry after `Retry-After` seconds", content_type = "application/problem+json", body = Problem, headers(("Retry-After" = u32, description = "Seconds to wait"))))
 )]

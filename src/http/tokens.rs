@@ -78,7 +78,7 @@ fn view(t: StoredToken, token: Option<String>) -> TokenView {
 }
 
 #[utoipa::path(
-    post, path = "/tokens", tag = "access", summary = "Create an API token (admin)",
+    post, path = "/tokens", operation_id = "create_token", tag = "access", summary = "Create an API token (admin)",
     request_body = CreateToken,
     responses(
         (status = 201, description = "Created; `token` is shown only here", body = TokenView),
@@ -132,7 +132,7 @@ pub struct TokenPage {
 }
 
 #[utoipa::path(
-    get, path = "/tokens", tag = "access", summary = "List API tokens that are not revoked (admin)",
+    get, path = "/tokens", operation_id = "list_tokens", tag = "access", summary = "List API tokens that are not revoked (admin)",
     params(
         ("after" = Option<i64>, Query, description = "Only ids above this (the `next` of the previous page)"),
         ("limit" = Option<u32>, Query, description = "Page size, 1 to 1000 (default 100)", minimum = 1, maximum = 1000)),

@@ -26,6 +26,8 @@ pub struct TopicView {
     /// Live streams (SSE, and WebSocket subscriptions) on every node whose
     /// topics include this one.
     pub subscribers: usize,
+    /// When it was first published to or configured (for a topic that only
+    /// has live subscribers so far: the time of this answer).
     pub created: String,
     pub last_published: Option<String>,
     /// Its own configuration (`{}` when it has none).
@@ -63,7 +65,7 @@ fn view(state: &AppState, t: TopicInfo) -> TopicView {
 }
 
 #[utoipa::path(
-    get, path = "/topics", tag = "topics", summary = "List topics",
+    get, path = "/topics", operation_id = "list_topics", tag = "topics", summary = "List topics",
     responses((status = 200, description = "Every topic", body = TopicList), (status = 503, description = "The database is unavailable; retry after `Retry-After` seconds", content_type = "application/problem+json", body = Problem, headers(("Retry-After" = u32, description = "Seconds to wait"))))
 )]
 pub async fn list(
@@ -78,12 +80,12 @@ pub async fn list(
 }
 
 #[utoipa::path(
-    get, path = "/topics/{topic}", tag = "topics", summary = "One topic",
+    get, path = "/topics/{topic}", operation_id = "show_topic", tag = "topics", summary = "One topic",
     params(("topic" = String, Path, description = "Topic name: 1-128 characters of A-Z a-z 0-9 _ - with . between levels", pattern = r"^(\$herald\.)?[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$", min_length = 1, max_length = 128, example = "orders.eu")),
     responses(
         (status = 200, description = "The topic, with its configuration and oldest retained message", body = TopicView),
         (status = 400, description = "Invalid input (the detail says what)", content_type = "application/problem+json", body = Problem),
-        (status = 404, description = "No such topic (never published to nor configured)", content_type = "application/problem+json", body = Problem),
+        (status = 404, description = "No such topic: never published to nor configured, and no live subscriber on any node (a topic that only has subscribers answers `200` with `last_seq` 0)", content_type = "application/problem+json", body = Problem),
         (status = 503, description = "The database is unavailable; retry after `Retry-After` seconds", content_type = "application/problem+json", body = Problem, headers(("Retry-After" = u32, description = "Seconds to wait"))),
     )
 )]
@@ -94,8 +96,19 @@ pub async fn show(
 ) -> Result<Json<TopicView>, ApiError> {
     let name = TopicName::parse(&topic)?;
     caller.require_subscribe(&TopicSelector::single(&name))?;
-    let Some(t) = state.store.topic(&name).await? else {
-        return Err(ApiError::not_found(format!("no topic {name}")));
+    let t = match state.store.topic(&name).await? {
+        Some(t) => t,
+        // Never published to nor configured, but listened to: it exists
+        // for its subscribers (`last_seq` 0; `created` is now).
+        None if state.presence.count(name.as_str()) > 0 => TopicInfo {
+            name: name.clone(),
+            last_seq: 0,
+            message_count: 0,
+            created: Timestamp::now(),
+            last_published: None,
+            config: None,
+        },
+        None => return Err(ApiError::not_found(format!("no topic {name}"))),
     };
     let oldest = state.store.oldest_retained(name.as_str()).await?;
     Ok(Json(TopicView {
@@ -151,7 +164,7 @@ pub async fn configure(
 /// message). Streams resumed from before the
 /// delete get a `gap` for the topic.
 #[utoipa::path(
-    delete, path = "/topics/{topic}", tag = "topics", summary = "Delete a topic",
+    delete, path = "/topics/{topic}", operation_id = "delete_topic", tag = "topics", summary = "Delete a topic",
     params(("topic" = String, Path, description = "Topic name", pattern = r"^(\$herald\.)?[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$", min_length = 1, max_length = 128, example = "orders.eu")),
     responses(
         (status = 204, description = "Deleted"),

@@ -380,6 +380,13 @@ where
     use tokio::sync::broadcast::error::RecvError;
     async_stream::stream! {
         let mut frames = std::pin::pin!(frames);
+        // A stream's opening (SSE's `retry:`) is ready at its first poll:
+        // it goes out before any presence event.
+        match futures_util::FutureExt::now_or_never(frames.next()) {
+            Some(Some(frame)) => yield frame,
+            Some(None) => return,
+            None => {}
+        }
         let mut open = true;
         loop {
             tokio::select! {

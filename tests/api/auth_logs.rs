@@ -8,18 +8,34 @@ use serde_json::json;
 use crate::helpers::{Backend, DEADLINE, TestDb, eventually};
 use crate::jwt;
 
-/// Starts the binary with `flags`, its stderr going to a file; returns the
-/// child, its base URL and the log file's path.
+/// Starts the binary with `flags` and `RUST_LOG=trace`, its stderr going to
+/// a file; returns the child, its base URL and the log file's path.
 pub async fn start(
     db: &TestDb,
     flags: &[&str],
     dir: &std::path::Path,
 ) -> (tokio::process::Child, String, std::path::PathBuf) {
+    start_logging(db, flags, dir, Some("trace")).await
+}
+
+/// [`start`] with `RUST_LOG` set to `rust_log`, or removed (herald as
+/// shipped) when `None`.
+pub async fn start_logging(
+    db: &TestDb,
+    flags: &[&str],
+    dir: &std::path::Path,
+    rust_log: Option<&str>,
+) -> (tokio::process::Child, String, std::path::PathBuf) {
     let log = dir.join("herald.log");
-    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_herald"))
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_herald"));
+    command
         .args(["serve", "--database-url", &db.url])
         .args(flags)
-        .env("RUST_LOG", "trace")
+        .env_remove("RUST_LOG");
+    if let Some(filter) = rust_log {
+        command.env("RUST_LOG", filter);
+    }
+    let child = command
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&log).unwrap())
         .kill_on_drop(true)

@@ -161,7 +161,7 @@ async fn publish_and_subscribe_round_trip_through_the_binary() {
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stderr}");
     let scheduled: Value = serde_json::from_str(&stdout).unwrap();
-    assert!(scheduled["schedule_id"].is_string(), "{stdout}");
+    assert!(scheduled["schedule_id"].is_i64(), "{stdout}");
     let page: Value = app
         .get("/topics/cli.a/messages")
         .await
@@ -175,6 +175,38 @@ async fn publish_and_subscribe_round_trip_through_the_binary() {
         .filter(|m| m["data"] == "keyed")
         .count();
     assert_eq!(keyed, 1, "the repeat was a replay");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_from_stdin_loses_its_final_newline_unless_kept() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let publish = |extra: &'static [&'static str], stdin: &'static str| {
+        let base = app.base.clone();
+        async move {
+            let mut args = vec!["publish", "--url", &base];
+            args.extend_from_slice(extra);
+            args.extend_from_slice(&["cli.stdin", "-"]);
+            let out = herald(&args, Some(stdin)).await;
+            assert!(out.status.success(), "{:?}", text(&out));
+        }
+    };
+    publish(&[], "echoed\n").await;
+    publish(&[], "two lines\n\n").await;
+    publish(&[], "crlf\r\n").await;
+    publish(&["--keep-newline"], "kept\n").await;
+    let page: Value = app
+        .get("/topics/cli.stdin/messages")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let data: Vec<&str> = page["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["data"].as_str().unwrap())
+        .collect();
+    assert_eq!(data, ["echoed", "two lines\n", "crlf", "kept\n"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

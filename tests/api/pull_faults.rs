@@ -51,8 +51,9 @@ async fn bad_pull_input_gets_problem_answers(backend: Backend) {
         "ack id",
     )
     .await;
+    let too_many: Vec<String> = (1..=1001).map(|i| format!("{i}.1")).collect();
     problem(
-        post_json(&app, &ack, json!({"ack_ids": []})).await,
+        post_json(&app, &ack, json!({"ack_ids": too_many})).await,
         400,
         "ack_ids",
     )

@@ -86,6 +86,12 @@ async fn exhausted_deliveries_become_dead_letters_with_no_consumer_pulling(backe
                 (Some("max_attempts"), Some(1)),
                 "{l}"
             );
+            // What happened to it, in words.
+            let why = match l["message_id"] == held[1].message.id {
+                true => "nacked once",
+                false => "lease expired once",
+            };
+            assert_eq!(l["last_error"], why, "{l}");
             l["message_id"].as_i64().unwrap()
         })
         .collect();
@@ -99,11 +105,19 @@ async fn exhausted_deliveries_become_dead_letters_with_no_consumer_pulling(backe
         "{s}"
     );
     let path = "/topics/$herald.delivery.dead_lettered/messages?after=0";
-    eventually("the dead_lettered events", || async {
+    let events = eventually("the dead_lettered events", || async {
         let page: Value = app.get(path).await.json().await.unwrap();
-        (page["messages"].as_array()?.len() == 2).then_some(())
+        let events = page["messages"].as_array()?.clone();
+        (events.len() == 2).then_some(events)
     })
     .await;
+    let mut said: Vec<&str> = events
+        .iter()
+        .map(|e| e["data"]["error"].as_str().unwrap())
+        .collect();
+    said.sort_unstable();
+    assert_eq!(said, ["lease expired once", "nacked once"]);
+    assert_eq!(events[0]["event"], "dead_lettered");
 }
 
 /// Two nodes on one Postgres (SQLite is for one process): the leases

@@ -87,7 +87,19 @@ async fn a_topic_is_configured_shown_and_deleted(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(r.status(), 204);
-    assert_eq!(app.get("/topics/orders").await.status(), 404);
+    // Its messages and configuration are gone; while a stream listens, it
+    // still exists for that subscriber, empty.
+    let t = get(&app, "/topics/orders").await;
+    assert_eq!(
+        (&t["last_seq"], &t["message_count"], &t["config"]),
+        (&json!(0), &json!(0), &json!({})),
+        "{t}"
+    );
+    drop(sse);
+    eventually("the topic to go with its stream", || async {
+        (app.get("/topics/orders").await.status() == 404).then_some(())
+    })
+    .await;
     problem(
         app.client
             .delete(app.url("/topics/orders"))

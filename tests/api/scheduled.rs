@@ -50,7 +50,11 @@ async fn scheduled_messages_are_appended_at_their_time_in_order(backend: Backend
         let path = format!("/topics/s?at={at}&priority=high&key=k&event=later");
         let answer = schedule(&app, &path, &format!("m{i}")).await;
         assert_eq!(answer["topic"], "s");
-        ids.push(answer["schedule_id"].as_str().unwrap().to_owned());
+        ids.push(
+            answer["schedule_id"]
+                .as_i64()
+                .expect("a numeric schedule id"),
+        );
     }
     let deliver_at = chrono::DateTime::parse_from_rfc3339(&at).unwrap();
     let got = sse.messages(3).await;
@@ -79,7 +83,7 @@ async fn schedules_are_listed_shown_cancelled_and_bad_times_refused(backend: Bac
     let app = spawn_app(backend).await;
     let a = schedule(&app, "/topics/x?delay=1h", "a").await;
     let b = schedule(&app, "/topics/y?delay=2h&key=kb", "b").await;
-    let id = a["schedule_id"].as_str().unwrap();
+    let id = a["schedule_id"].as_i64().expect("a numeric schedule id");
     let one: Value = app
         .get(&format!("/scheduled/{id}"))
         .await
@@ -90,7 +94,7 @@ async fn schedules_are_listed_shown_cancelled_and_bad_times_refused(backend: Bac
     assert_eq!(one["deliver_at"], a["deliver_at"]);
     let all: Value = app.get("/scheduled?limit=1").await.json().await.unwrap();
     assert_eq!(all["scheduled"].as_array().unwrap().len(), 1);
-    let next = all["next"].as_str().unwrap();
+    let next = all["next"].as_i64().expect("a numeric next");
     let rest: Value = app
         .get(&format!("/scheduled?after={next}"))
         .await
@@ -160,7 +164,7 @@ async fn cancelling_at_the_due_time_either_cancels_or_appends(backend: Backend) 
     let mut ids = Vec::new();
     for i in 0..40 {
         let answer = schedule(&app, &format!("/topics/race?at={at}"), &i.to_string()).await;
-        ids.push((i, answer["schedule_id"].as_str().unwrap().to_owned()));
+        ids.push((i, answer["schedule_id"].as_i64().unwrap()));
     }
     // Race the scheduler: start cancelling just before the due time.
     let start = (due - chrono::Utc::now()).to_std().unwrap_or_default();

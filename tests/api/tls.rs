@@ -128,3 +128,32 @@ async fn a_key_that_does_not_fit_the_certificate_stops_start_up_with_a_clear_err
     assert!(!out.status.success());
     assert!(stderr.contains("does not fit the certificate"), "{stderr}");
 }
+
+/// `curl http://` to the TLS port: a readable 400 that says to use https,
+/// not a TLS alert shown as "HTTP/0.9"; HTTPS on the same port still works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plain_http_to_the_tls_port_is_told_to_use_https() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let db = TestDb::new(&Backend::Sqlite).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cert = write_certificate(dir.path());
+    let herald = start_https(&db, dir.path()).await;
+    let addr = herald.base.trim_start_matches("https://").to_owned();
+    let mut tcp = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    tcp.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = String::new();
+    tokio::time::timeout(crate::helpers::DEADLINE, tcp.read_to_string(&mut answer))
+        .await
+        .expect("an answer in time")
+        .unwrap();
+    assert!(answer.starts_with("HTTP/1.1 400 "), "{answer}");
+    assert!(answer.contains("use https://"), "{answer}");
+    let health = client_trusting(&cert, true)
+        .get(herald.url("/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+}

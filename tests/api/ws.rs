@@ -35,6 +35,16 @@ impl Ws {
         Ws(socket)
     }
 
+    /// Starts the closing handshake with `code`.
+    pub async fn close(&mut self, code: u16) {
+        use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+        let frame = CloseFrame {
+            code: code.into(),
+            reason: "bye".into(),
+        };
+        self.0.close(Some(frame)).await.unwrap();
+    }
+
     pub async fn send(&mut self, frame: Value) {
         self.0.send(Message::text(frame.to_string())).await.unwrap();
     }

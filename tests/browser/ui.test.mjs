@@ -125,6 +125,28 @@ test('the page shows published messages live, in order, and publishes', { timeou
         && /connect|refused/i.test(li.querySelector('.attempt').textContent);
     }, hookId, WAIT);
 
+    // Priority and key show on each message; the token field looks like
+    // the others; a pattern's watchers are said not to be counted; the
+    // page has an icon.
+    const keyed = await fetch(`${base}/topics/orders.eu?priority=high&key=cust-7`, {
+      method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"total": 5}',
+    });
+    assert.equal(keyed.status, 201);
+    const keyedId = (await keyed.json()).id;
+    await page.waitForFunction((id) => {
+      const li = document.querySelector(`#messages li.message[data-id="${id}"]`);
+      return li && li.querySelector('.key')?.textContent === 'key cust-7'
+        && li.querySelector('.priority[data-priority="4"]');
+    }, keyedId, WAIT);
+    const looks = await page.evaluate(() => [document.querySelector('#token'), document.querySelector('#topics')]
+      .map((e) => { const c = getComputedStyle(e); return [c.borderRadius, c.borderTopWidth, c.paddingLeft]; }));
+    assert.deepEqual(looks[0], looks[1]);
+    await page.waitForFunction(() => /watchers of a pattern are not counted/.test(document.querySelector('#watching-note').textContent), null, WAIT);
+    const icon = await fetch(`${base}/favicon.svg`);
+    assert.equal(icon.status, 200);
+    assert.equal(icon.headers.get('content-type'), 'image/svg+xml');
+    assert.equal((await fetch(`${base}/favicon.ico`)).status, 200);
+
     await page.screenshot({ path: join(ROOT, 'target/ui.png'), fullPage: true });
   } finally {
     await stopHerald(herald);

@@ -54,7 +54,10 @@ test('the browser WebSocket subscribes, publishes, resumes, and survives a bad f
       ws.send(JSON.stringify({ op: 'publish', ref: 'r1', topic: 'news', data: { headline: 'hello' } }));
       const published = await next('published');
       const message = await next('message');
-      ws.close();
+      // A clean closing handshake: herald answers the browser's Close.
+      const closed = new Promise((done) => { ws.onclose = (e) => done({ code: e.code, wasClean: e.wasClean }); });
+      ws.close(1000);
+      const closing = await closed;
       // A new socket resumes after the last id it saw.
       const again = new WebSocket(url);
       const later = [];
@@ -66,7 +69,7 @@ test('the browser WebSocket subscribes, publishes, resumes, and survives a bad f
         look();
       });
       again.close();
-      return { error, published, message, resumed: later.find((f) => f.op === 'message') };
+      return { error, published, message, closing, resumed: later.find((f) => f.op === 'message') };
     }, `ws://127.0.0.1:${port}/ws`);
     assert.equal(got.error.type, 'urn:herald:problem:invalid-frame');
     assert.equal(got.error.status, 400);
@@ -75,6 +78,7 @@ test('the browser WebSocket subscribes, publishes, resumes, and survives a bad f
     assert.equal(got.message.id, got.published.id);
     assert.deepEqual(got.message.data, { headline: 'hello' });
     assert.equal(got.resumed.id, got.published.id);
+    assert.deepEqual(got.closing, { code: 1000, wasClean: true });
   } finally {
     await stopHerald(herald);
   }

@@ -4,6 +4,7 @@
 //! medians per side. Verified tokens are cached, so the figures show the
 //! cache, not one RSA verification per request.
 
+use crate::stats::median;
 use std::time::Duration;
 
 use herald::auth::api_token::{self, TokenSpec};
@@ -20,11 +21,6 @@ const SECRET: &str = "herald-bench-secret-of-at-least-32-bytes";
 
 fn fixture(name: &str) -> String {
     format!("{}/tests/fixtures/auth/{name}", env!("CARGO_MANIFEST_DIR"))
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
 }
 
 /// A JWT that may publish to `bench.**` and is an admin (so the check

@@ -5,6 +5,7 @@
 
 use crate::load::{self, Kind};
 use crate::stats::Row;
+use crate::stats::median;
 use crate::{Ctx, sse};
 
 /// Every front-door limit off (hyper's own head limit stays).
@@ -21,11 +22,6 @@ const OFF: &[&str] = &[
 
 /// The defaults: on.
 const ON: &[&str] = &[];
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
 
 /// Subscribers of the fan-out part: 100 per source address (the harness
 /// spreads them over 100), well under the default cap of 256.

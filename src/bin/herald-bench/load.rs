@@ -43,6 +43,8 @@ impl Run {
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     Healthz,
+    /// A `GET` of this path (answered 2xx, logged at info).
+    Get(&'static str),
     Publish {
         topics: u64,
     },
@@ -68,6 +70,9 @@ struct Conn {
     auth: Option<String>,
     /// An extra header line for the next request only, with its CRLF.
     extra: Option<String>,
+    /// The last answer said `Connection: close` (nginx does after 1,000
+    /// requests): connect again before the next.
+    closing: bool,
 }
 
 impl Conn {
@@ -80,6 +85,7 @@ impl Conn {
             request: Vec::with_capacity(64 * 1024),
             auth: token.map(|t| format!("Authorization: Bearer {t}\r\n")),
             extra: None,
+            closing: false,
         })
     }
 
@@ -124,6 +130,7 @@ impl Conn {
                     .find_map(|l| l.strip_prefix("content-length:"))
                     .and_then(|v| v.trim().parse::<usize>().ok())
                     .ok_or_else(|| anyhow::anyhow!("no Content-Length in {head}"))?;
+                self.closing = head.contains("\r\nconnection: close");
                 break (end + 4, length);
             }
         };
@@ -177,15 +184,20 @@ pub async fn closed_loop_as(
     for c in 0..clients {
         let token = token.clone();
         tasks.push(tokio::spawn(async move {
-            let mut conn = Conn::connect(addr, crate::sse::local_ip(c), token.as_deref()).await?;
+            let local = crate::sse::local_ip(c);
+            let mut conn = Conn::connect(addr, local, token.as_deref()).await?;
             let mut lat = Vec::new();
             let mut ids = Vec::new();
             let mut messages = 0u64;
             let mut i = c as u64;
             while Instant::now() < deadline {
+                if conn.closing {
+                    conn = Conn::connect(addr, local, token.as_deref()).await?;
+                }
                 let t0 = Instant::now();
                 let (status, body) = match kind {
                     Kind::Healthz => conn.send("GET", "/healthz", b"").await?,
+                    Kind::Get(path) => conn.send("GET", path, b"").await?,
                     Kind::Publish { topics } => {
                         let path = format!("/topics/bench.{}", i % topics);
                         conn.send("POST", &path, payload(i).as_bytes()).await?
@@ -215,11 +227,12 @@ pub async fn closed_loop_as(
                     String::from_utf8_lossy(body)
                 );
                 messages += match kind {
-                    Kind::Healthz => 1,
-                    Kind::Publish { .. }
-                    | Kind::KeyedPublish
-                    | Kind::Replay
-                    | Kind::Batch { .. } => ids_in(body, &mut ids) as u64,
+                    Kind::Healthz | Kind::Get(_) => 1,
+                    // A peer's answer (nchan's) carries no id: one message.
+                    Kind::Publish { .. } => ids_in(body, &mut ids).max(1) as u64,
+                    Kind::KeyedPublish | Kind::Replay | Kind::Batch { .. } => {
+                        ids_in(body, &mut ids) as u64
+                    }
                 };
                 i += clients as u64;
             }

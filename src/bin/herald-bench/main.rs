@@ -15,6 +15,7 @@ mod options;
 mod queue;
 mod retention;
 mod server;
+mod shipped;
 mod slow;
 mod sse;
 mod stats;
@@ -37,7 +38,7 @@ pub(crate) use stats::Row;
     about = "Benchmarks of herald, each beside its baseline"
 )]
 struct Args {
-    /// publish, batch, fanout, catchup, idle, slow, retention, auth, queue, options (replays alone: replays), subscriptions, webhooks, ws, all, or limits
+    /// shipped (default flags beside the request log off and --peer-url), publish, batch, fanout, catchup, idle, slow, retention, auth, queue, options (replays alone: replays), subscriptions, webhooks, ws, all, or limits
     /// (the front door's cost: limits on against off, not part of all).
     #[arg(default_value = "all")]
     scenario: String,
@@ -83,7 +84,8 @@ struct Args {
     /// Write the fan-out latency chart (SVG) here.
     #[arg(long)]
     chart: Option<PathBuf>,
-    /// A peer (e.g. nchan on 127.0.0.1:18081) to run fanout against too.
+    /// A peer (e.g. nchan on 127.0.0.1:18081) to run shipped and fanout
+    /// against too, in the same run.
     #[arg(long)]
     peer_url: Option<String>,
 }
@@ -304,12 +306,16 @@ async fn main() -> anyhow::Result<()> {
         "subscriptions",
         "webhooks",
         "ws",
+        "shipped",
         "all",
     ];
     anyhow::ensure!(
         known.contains(&scenario.as_str()),
         "unknown scenario {scenario:?}: one of {known:?}"
     );
+    if all || scenario == "shipped" {
+        shipped::scenario(&mut cx).await?;
+    }
     if all || scenario == "publish" {
         publish(&mut cx).await?;
     }

@@ -4,6 +4,7 @@
 //! what order); and a 64-client flood against a database made slow (a
 //! held write lock): herald's memory and answer times while it refuses.
 
+use crate::stats::median;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -23,11 +24,6 @@ pub async fn options(cx: &mut Ctx) -> anyhow::Result<()> {
         overload(cx).await?;
     }
     Ok(())
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
 }
 
 async fn idempotency(cx: &mut Ctx) -> anyhow::Result<()> {

@@ -94,7 +94,7 @@ impl Server {
                 &db.url,
             ])
             .args(flags)
-            .env("RUST_LOG", "warn,herald::startup=info")
+            .env_remove("RUST_LOG")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .kill_on_drop(true)
@@ -105,6 +105,14 @@ impl Server {
                     exe.display()
                 )
             })?;
+        // As shipped: herald's own defaults (RUST_LOG and the request log
+        // included) but for the flags a scenario names.
+        let changed = if flags.is_empty() {
+            "none".to_owned()
+        } else {
+            flags.join(" ")
+        };
+        eprintln!("herald-bench: herald with default flags; changed: {changed}");
         let stderr = child.stderr.take().expect("piped");
         let url = herald::startup::wait_until_listening(stderr, Duration::from_secs(30)).await?;
         Ok(Self {

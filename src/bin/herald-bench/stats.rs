@@ -2,6 +2,12 @@
 
 use std::time::Duration;
 
+/// The middle of a set of runs (the upper one of two middles); at least one run.
+pub fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
 #[derive(Default)]
 pub struct Latencies(Vec<Duration>);
 

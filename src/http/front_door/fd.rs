@@ -3,9 +3,31 @@
 //! connections, so that near the limit herald still has descriptors for
 //! its database, for health checks, and for answering "not now".
 
+/// The open-files limit, as raised at start-up.
+#[derive(Debug, Clone, Copy)]
+pub struct OpenFiles {
+    pub limit: u64,
+    pub soft_before: u64,
+    pub hard: u64,
+}
+
+impl OpenFiles {
+    /// Logged after the line that says where herald listens (a newcomer's
+    /// first line is the address).
+    pub fn log(&self) {
+        tracing::info!(
+            open_files = self.limit,
+            soft_before = self.soft_before,
+            hard = self.hard,
+            client_connections = connection_budget(self.limit),
+            "open files limit"
+        );
+    }
+}
+
 /// The open-files limit after raising the soft limit to the hard one, or
 /// `None` where it cannot be read.
-pub fn raise_open_files_limit() -> Option<u64> {
+pub fn raise_open_files_limit() -> Option<OpenFiles> {
     let mut lim = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
@@ -24,15 +46,11 @@ pub fn raise_open_files_limit() -> Option<u64> {
             lim.rlim_cur = lim.rlim_max;
         }
     }
-    let limit = lim.rlim_cur;
-    tracing::info!(
-        open_files = limit,
-        soft_before = before,
-        hard = lim.rlim_max,
-        client_connections = connection_budget(limit),
-        "open files limit"
-    );
-    Some(limit)
+    Some(OpenFiles {
+        limit: lim.rlim_cur,
+        soft_before: before,
+        hard: lim.rlim_max,
+    })
 }
 
 /// Client connections allowed in full with `limit` descriptors: the rest

@@ -5,7 +5,7 @@
 //! - [`watchdog`]: the request-head and idle keep-alive timeouts.
 //! - [`per_ip`]: open connections per client address, and the 429 given
 //!   past the cap before anything is parsed.
-//! - [`cidr`]: trusted proxies and the client address they report.
+//! - [`forwarded`]: trusted proxies and the client address they report.
 //! - [`fd`]: the open-files limit, and the descriptors kept back from
 //!   client connections.
 //! - [`body_timeout`]: `--http-body-timeout`, a deadline on request body
@@ -19,8 +19,8 @@
 //! [`Limits::max_header_bytes`]).
 
 pub mod body_timeout;
-pub mod cidr;
 pub mod fd;
+pub mod forwarded;
 pub mod per_ip;
 pub mod protocol_errors;
 pub mod service;
@@ -31,10 +31,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-pub use cidr::Cidr;
 pub use service::ClientIp;
 
-use crate::config::ServeConfig;
+use crate::domain::Cidr;
 use per_ip::{PerIp, Slot};
 use watchdog::{Pressure, Timeouts};
 
@@ -51,23 +50,8 @@ pub struct Limits {
     pub trusted_proxies: Vec<Cidr>,
     /// Connections served in full; past this, health checks only.
     pub connection_budget: Option<usize>,
-}
-
-impl Limits {
-    /// From the flags. The connection budget comes from the open-files
-    /// limit, which this raises to the hard limit where it may.
-    pub fn from_config(config: &ServeConfig) -> Self {
-        let nonzero = |d: Duration| (!d.is_zero()).then_some(d);
-        Self {
-            header_timeout: nonzero(config.http_header_timeout.0),
-            idle_timeout: nonzero(config.http_idle_timeout.0),
-            body_timeout: nonzero(config.http_body_timeout.0),
-            max_header_bytes: config.http_max_header_bytes as usize,
-            max_connections_per_ip: config.max_connections_per_ip,
-            trusted_proxies: config.trusted_proxies.clone(),
-            connection_budget: fd::raise_open_files_limit().map(fd::connection_budget),
-        }
-    }
+    /// The open-files limit it comes from.
+    pub open_files: Option<fd::OpenFiles>,
 }
 
 /// Shared by the accept loop and every connection.

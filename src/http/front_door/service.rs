@@ -10,7 +10,6 @@ use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use axum::Router;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{HeaderValue, Request, Response, StatusCode, header};
@@ -20,7 +19,8 @@ use tower::ServiceExt;
 
 use super::body_timeout::{self, Expired, TimedBody};
 use super::watchdog::{ConnState, Guarded};
-use super::{Admitted, FrontDoor, cidr};
+use super::{Admitted, FrontDoor, forwarded};
+use crate::http::App;
 use crate::http::error::ApiError;
 
 /// The client's address as herald counts and limits it: the peer, or the
@@ -31,7 +31,7 @@ pub struct ClientIp(pub IpAddr);
 
 /// What each request of one connection shares.
 pub struct Connection {
-    pub app: Router,
+    pub app: Arc<crate::http::App>,
     pub door: Arc<FrontDoor>,
     pub admitted: Admitted,
     pub state: Arc<ConnState>,
@@ -70,7 +70,7 @@ async fn handle(
     };
     let peer = conn.admitted.peer;
     let client = if conn.admitted.proxied {
-        cidr::client_ip(peer.ip(), req.headers(), &conn.door.limits.trusted_proxies)
+        forwarded::client_ip(peer.ip(), req.headers(), &conn.door.limits.trusted_proxies)
     } else {
         peer.ip().to_canonical()
     };
@@ -91,7 +91,7 @@ async fn handle(
             .await
             .map(|b| Guarded::wrap(b, busy)));
     }
-    let mut response = match conn.app.clone().oneshot(req).await {
+    let mut response = match App::clone(&conn.app).oneshot(req).await {
         Ok(response) => response,
         Err(never) => match never {},
     };
@@ -106,7 +106,7 @@ async fn handle(
 /// Past the connection budget (descriptors nearly exhausted): `/healthz`
 /// is answered, `/readyz` says not ready, anything else gets 503; every
 /// such connection is closed after its answer.
-async fn overflow(app: &Router, req: Request<Body>) -> Response<Body> {
+async fn overflow(app: &App, req: Request<Body>) -> Response<Body> {
     let mut response = match req.uri().path() {
         "/healthz" => match app.clone().oneshot(req).await {
             Ok(response) => response,

@@ -19,8 +19,8 @@ use crate::domain::{AckId, Timestamp};
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"ack_ids": ["42.1", "43.1"]}))]
 pub struct AckRequest {
-    /// 1 to 1000 ack ids, as pulled.
-    #[schema(min_items = 1, max_items = 1000)]
+    /// Up to 1000 ack ids, as pulled (an empty list acks nothing).
+    #[schema(max_items = 1000)]
     pub ack_ids: Vec<String>,
 }
 
@@ -34,11 +34,12 @@ pub struct AckResponse {
     pub unknown: Vec<String>,
 }
 
-/// Parses 1 to 1000 ack ids.
+/// Parses up to 1000 ack ids; an empty list acks nothing (a worker that
+/// acks its previous batch with each pull sends one first).
 pub(super) fn ack_ids(raw: &[String]) -> Result<Vec<AckId>, ApiError> {
-    if raw.is_empty() || raw.len() > MAX_MESSAGES as usize {
+    if raw.len() > MAX_MESSAGES as usize {
         return Err(invalid(format!(
-            "ack_ids holds 1 to {MAX_MESSAGES} ack ids"
+            "ack_ids holds at most {MAX_MESSAGES} ack ids"
         )));
     }
     raw.iter()
@@ -88,7 +89,8 @@ pub async fn ack(
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"ack_ids": ["42.1"], "delay": "10s"}))]
 pub struct NackRequest {
-    #[schema(min_items = 1, max_items = 1000)]
+    /// Up to 1000 ack ids, as pulled (an empty list changes nothing).
+    #[schema(max_items = 1000)]
     pub ack_ids: Vec<String>,
     /// When to deliver them again, `"0s"` to `"1d"`; default: the
     /// subscription's backoff for the attempt.
@@ -99,7 +101,8 @@ pub struct NackRequest {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"ack_ids": ["42.1"], "ack_deadline": "60s"}))]
 pub struct ExtendRequest {
-    #[schema(min_items = 1, max_items = 1000)]
+    /// Up to 1000 ack ids, as pulled (an empty list changes nothing).
+    #[schema(max_items = 1000)]
     pub ack_ids: Vec<String>,
     /// The new deadline, from now: `"1s"` to `"10m"`.
     pub ack_deadline: String,

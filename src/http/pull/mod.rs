@@ -203,10 +203,11 @@ pub struct PullRequest {
     /// How long to wait when nothing is ready, `"0s"` (default) to `"30s"`.
     #[schema(example = "1s")]
     pub wait: Option<String>,
-    /// Ack these first (1 to 1000, as pulled), in the same transaction as
-    /// the lease: a worker hands in its last batch and takes the next one
-    /// in one request. The answer's `acks` says what took.
-    #[schema(min_items = 1, max_items = 1000)]
+    /// Ack these first (up to 1000, as pulled; an empty list acks
+    /// nothing), in the same transaction as the lease: a worker hands in
+    /// its last batch and takes the next one in one request. The answer's
+    /// `acks` says what took.
+    #[schema(max_items = 1000)]
     pub ack_ids: Option<Vec<String>>,
 }
 
@@ -304,8 +305,28 @@ pub async fn pull(
 pub struct SeekRequest {
     /// `"earliest"` (all retained messages again), `"head"` (only new
     /// ones), or a message id to continue after.
-    #[schema(value_type = Object, example = "earliest")]
+    #[schema(value_type = SeekTarget, example = "earliest")]
     pub to: Value,
+}
+
+/// Where a seek goes: `"earliest"`, `"head"` or a message id.
+#[derive(Serialize, utoipa::ToSchema)]
+#[allow(dead_code)] // describes `SeekRequest::to`
+#[serde(untagged)]
+pub enum SeekTarget {
+    /// `earliest` or `head`.
+    Point(SeekPoint),
+    /// A message id to continue after.
+    After(i64),
+}
+
+/// A named point of the log to seek to.
+#[derive(Serialize, utoipa::ToSchema)]
+#[allow(dead_code)] // describes `SeekRequest::to`
+#[serde(rename_all = "lowercase")]
+pub enum SeekPoint {
+    Earliest,
+    Head,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]

@@ -27,7 +27,7 @@ use crate::storage::{Store, StoreError};
 const MAX_IN_FLIGHT: u32 = 100;
 
 #[utoipa::path(
-    get, path = "/subscriptions/{id}/events", tag = "pull",
+    get, path = "/subscriptions/{id}/events", operation_id = "streaming_pull", tag = "pull",
     summary = "Streaming pull (Server-Sent Events)",
     description = "Leases messages to this stream as they become ready, at most `max_in_flight` unacked at a time (an ack on another node is noticed as soon as its notification arrives, within a second at worst). Each event: `id: <message id>`, `event: <type>`, `data: <Envelope JSON with ack_id and attempt>`. Ack with `POST /subscriptions/{id}/ack`; leases this stream holds when it closes run out at their deadline.",
     params(("id" = i64, Path, description = "Subscription id", minimum = 1),

@@ -57,7 +57,7 @@ fn bad_query(detail: &str) -> ApiError {
 }
 
 #[utoipa::path(
-    get, path = "/subscriptions/{id}/attempts", tag = "webhooks", summary = "A webhook's attempt log, newest first",
+    get, path = "/subscriptions/{id}/attempts", operation_id = "list_attempts", tag = "webhooks", summary = "A webhook's attempt log, newest first",
     description = "Every attempt (kept for `--attempt-log-max-age`, default 7 days): when, which message, the status or error, how long it took, and the first 1 KiB of the answer.",
     params(
         ("id" = i64, Path, description = "Subscription id", minimum = 1),

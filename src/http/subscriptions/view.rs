@@ -24,7 +24,9 @@ pub struct SubscriptionView {
     pub max_attempts: i32,
     pub min_backoff_ms: i64,
     pub max_backoff_ms: i64,
-    pub timeout_ms: i64,
+    /// Push only (a pull consumer has no timeout to set).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<i64>,
     pub paused: bool,
     /// One delivery in flight per ordering key, in log order.
     pub ordered: bool,
@@ -63,6 +65,8 @@ pub struct SubscriptionView {
     /// Absent when it never expires.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub owner_expires: Option<String>,
+    /// Push only, on `GET /subscriptions/{id}` (a pull subscription shows
+    /// its counters at the top level instead: `backlog`, `in_flight`, …).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stats: Option<Stats>,
     /// Pull only: the ack deadline (e.g. `"30s"`).
@@ -92,7 +96,7 @@ pub(super) fn view(
     counts: Option<DeliveryCounts>,
 ) -> SubscriptionView {
     SubscriptionView {
-        stats: counts.map(|c| Stats {
+        stats: counts.filter(|_| !s.is_pull()).map(|c| Stats {
             delivered: s.delivered,
             pending: c.pending,
             retrying: c.retrying,
@@ -100,6 +104,7 @@ pub(super) fn view(
             expired: s.expired,
         }),
         secret: (secret && !s.is_pull()).then(|| s.secret.clone()),
+        timeout_ms: (!s.is_pull()).then_some(s.timeout_ms),
         ack_deadline: s
             .is_pull()
             .then(|| crate::http::pull::show_duration(s.ack_deadline_ms)),
@@ -122,7 +127,6 @@ pub(super) fn view(
         max_attempts: s.max_attempts,
         min_backoff_ms: s.min_backoff_ms,
         max_backoff_ms: s.max_backoff_ms,
-        timeout_ms: s.timeout_ms,
         paused: s.paused,
         ordered: s.ordered,
         cursor: s.cursor,

@@ -1,5 +1,5 @@
 //! `GET /ws`: one WebSocket for subscribing, publishing and pulling, with
-//! JSON text frames (see the README's "WebSocket").
+//! JSON text frames (see docs/subscribing.md, "WebSocket").
 //!
 //! Each subscription in a socket is the same subscriber stream as an SSE
 //! connection ([`crate::fanout::subscriber`]), written as `message` and
@@ -69,7 +69,7 @@ pub struct WsSettings {
 #[utoipa::path(
     get, path = "/ws", tag = "streams",
     summary = "WebSocket: subscribe, publish, pull over one socket",
-    description = "JSON text frames. Client ops: `subscribe` {sub, topics, filter?, last_event_id?, presence?}, `unsubscribe` {sub}, `publish` {ref?, topic, data | text, event?, priority?, key?, ttl?, delay?, at?, idempotency_key?} (answered `published`), `pull` {ref?, subscription, max_messages?, wait?, ack_ids?} (answered `pulled`), `ack` / `nack` {ref?, subscription, ack_ids, delay?} (answered `acked` / `nacked`), `ping` {ref?} (answered `pong`). Server frames: `subscribed`, `unsubscribed`, `message` (the SSE envelope plus `sub`), `gap`, `join`, `leave`, `published`, `pulled`, `acked`, `nacked`, `pong`, `error` (a problem object plus `ref`/`sub` when known). See the README for each frame.",
+    description = "JSON text frames. Client ops: `subscribe` {sub, topics, filter?, last_event_id?, presence?}, `unsubscribe` {sub}, `publish` {ref?, topic, data | text, event?, priority?, key?, ttl?, delay?, at?, idempotency_key?} (answered `published`), `pull` {ref?, subscription, max_messages?, wait?, ack_ids?} (answered `pulled`), `ack` / `nack` {ref?, subscription, ack_ids, delay?} (answered `acked` / `nacked`), `ping` {ref?} (answered `pong`). Server frames: `subscribed` {sub, connection, start_after: the id the subscription starts after}, `unsubscribed`, `message` (the SSE envelope plus `sub`), `gap`, `join`, `leave`, `published`, `pulled`, `acked`, `nacked`, `pong`, `error` (a problem object plus `ref`/`sub` when known). A `subscribe` or `pull` starts once every `publish` sent before it on the socket is stored; publishes run side by side and are answered as they commit (match them by `ref`). A client's Close frame is answered with its code; herald stopping closes with 1001. docs/subscribing.md describes each frame.",
     params(("client" = Option<String>, Query, description = "A label for presence when the caller has no token subject (at most 64 characters)", max_length = 64)),
     responses(
         (status = 101, description = "Switched to the WebSocket protocol"),
@@ -107,6 +107,7 @@ pub async fn upgrade(
         .max_frame_size(hard)
         .on_upgrade(move |socket| async move {
             let _slot = slot;
+            let _open = state.sockets.token();
             run(socket, state, caller, client, stop).await;
         }))
 }
@@ -178,30 +179,58 @@ async fn run(
     let alive = Arc::new(AtomicBool::new(true));
     let dead = tokio_util::sync::CancellationToken::new();
     let interval = state.settings.ws.ping_interval;
-    tokio::spawn(writer(sink, rx, interval, alive.clone(), dead.clone()));
+    state
+        .sockets
+        .spawn(writer(sink, rx, interval, alive.clone(), dead.clone()));
     let mut conn = ops::Conn::new(state, caller, client, stop.clone(), out.clone());
     let close = loop {
         tokio::select! {
-            _ = stop.cancelled() => break Some((1001, "herald is stopping or the token ended")),
-            _ = dead.cancelled() => break None,
+            _ = stop.cancelled() => break End::Send(1001, "herald is stopping or the token ended"),
+            _ = dead.cancelled() => break End::Gone,
             frame = incoming.next() => match frame {
+                Some(Ok(Message::Close(_))) => break End::Answer,
                 Some(Ok(m)) => {
                     alive.store(true, Ordering::Relaxed);
                     if let Some(reason) = conn.receive(m).await {
-                        break reason;
+                        break reason.map_or(End::Gone, |(code, why)| End::Send(code, why));
                     }
                 }
-                Some(Err(e)) => break violation(&e),
-                None => break None,
+                Some(Err(e)) => break violation(&e).map_or(End::Gone, |(c, why)| End::Send(c, why)),
+                None => break End::Gone,
             },
         }
     };
     drop(conn); // ends the subscriptions: their leaves go out
+    // A closing handshake (RFC 6455, 5.5.1) is answered and awaited for a
+    // moment at most: a peer that is gone does not hold the socket.
+    let peer_closes = async { while let Some(Ok(_)) = incoming.next().await {} };
     match close {
-        Some((code, reason)) => out.close(code, reason).await,
-        None => dead.cancel(),
+        End::Send(code, reason) => {
+            out.close(code, reason).await;
+            let _ = tokio::time::timeout(CLOSE_WAIT, peer_closes).await;
+        }
+        End::Answer => {
+            // The library queued the answer (the peer's code echoed); the
+            // next read writes it and ends the stream.
+            let _ = tokio::time::timeout(CLOSE_WAIT, peer_closes).await;
+            dead.cancel();
+        }
+        End::Gone => dead.cancel(),
     }
 }
+
+/// How a socket ends.
+enum End {
+    /// herald closes: a close frame with this code and reason.
+    Send(u16, &'static str),
+    /// The peer sent a close frame: answer it.
+    Answer,
+    /// The connection is gone: nobody to tell.
+    Gone,
+}
+
+/// How long a closing socket waits for its peer's part of the handshake.
+const CLOSE_WAIT: Duration = Duration::from_secs(1);
 
 /// Writes queued frames (several per flush when they pile up) and pings
 /// every `interval`; a peer that sent nothing since the last ping, not

@@ -45,6 +45,10 @@ pub struct Conn {
     subs: HashMap<String, DropGuard>,
     publishes: governor::DefaultDirectRateLimiter,
     in_flight: Arc<Semaphore>,
+    /// Held (shared) by each publish until it is answered: a later
+    /// `subscribe` or `pull` takes it alone first, so it starts after
+    /// every publish sent before it is stored.
+    storing: Arc<tokio::sync::RwLock<()>>,
 }
 
 impl Conn {
@@ -69,6 +73,7 @@ impl Conn {
             subs: HashMap::new(),
             publishes: governor::RateLimiter::direct(quota),
             in_flight: Arc::new(Semaphore::new(IN_FLIGHT)),
+            storing: Default::default(),
         }
     }
 
@@ -99,8 +104,8 @@ impl Conn {
                 );
                 self.send(frames::error(&e, &Echo::default())).await;
             }
-            Message::Close(_) => return Some(None),
-            Message::Ping(_) | Message::Pong(_) => {}
+            // A Close never gets here: `run` answers the closing handshake.
+            Message::Close(_) | Message::Ping(_) | Message::Pong(_) => {}
         }
         None
     }
@@ -133,8 +138,14 @@ impl Conn {
         }
     }
 
+    /// Waits until every publish sent before now is answered.
+    async fn after_publishes(&self) {
+        drop(self.storing.write().await);
+    }
+
     async fn subscribe(&mut self, s: Subscribe, echo: &Echo) -> Result<(), ApiError> {
         self.room_for(&s.sub)?;
+        self.after_publishes().await;
         let selector = selector(&s.topics)?;
         self.caller.require_subscribe(&selector)?;
         let cursor = cursor(s.last_event_id.as_ref())?;
@@ -143,7 +154,7 @@ impl Conn {
         let present =
             crate::http::presence::join(&self.state, self.client.clone(), &selector).await?;
         let stop = self.stop.child_token();
-        let stream = subscriber::open(
+        let (start_after, stream) = subscriber::open(
             &self.state.hub,
             self.state.store.clone(),
             matcher,
@@ -156,7 +167,7 @@ impl Conn {
         let connection = Value::String(present.connection().to_owned());
         self.send(frames::server(
             "subscribed",
-            serde_json::json!({"connection": connection}),
+            serde_json::json!({"connection": connection, "start_after": start_after.0}),
             echo,
         ))
         .await;
@@ -235,6 +246,7 @@ impl Conn {
         let (query, headers, body) = publish_request(&p)?;
         let (state, caller, out) = (self.state.clone(), self.caller.clone(), self.out.clone());
         let permit = self.permit().await?;
+        let storing = self.storing.clone().read_owned().await;
         tokio::spawn(async move {
             let answer = crate::http::publish::publish(
                 State(state),
@@ -250,7 +262,7 @@ impl Conn {
                 Err(e) => frames::error(&e, &echo),
             };
             out.frame(frame).await;
-            drop(permit);
+            drop((permit, storing));
         });
         Ok(())
     }
@@ -276,6 +288,7 @@ impl Conn {
             ApiError::bad_request("invalid-frame", "Invalid frame", format!("{op}: {e}"))
         };
         let call = PullCall::parse(op, body).map_err(invalid)?;
+        self.after_publishes().await;
         let permit = self.permit().await?;
         tokio::spawn(async move {
             let frame = match call.run(state, caller, id).await {

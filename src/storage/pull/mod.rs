@@ -70,6 +70,8 @@ pub struct DeadLettered {
     /// [`REASON_MAX_ATTEMPTS`] or [`REASON_RETENTION`].
     pub reason: &'static str,
     pub attempts: i32,
+    /// What happened, in words ("nacked 3 times", "lease expired once").
+    pub error: String,
 }
 
 /// A pull subscription's ledger now.

@@ -21,9 +21,12 @@ pub(super) struct Row {
     first_attempt_us: Option<i64>,
     envelope: Option<String>,
     priority: i16,
+    /// Attempts that ended in a nack; the others' leases ran out.
+    nacks: i32,
 }
 
-pub(super) const ROW: &str = "position, topic, attempts, first_attempt_us, envelope, priority";
+pub(super) const ROW: &str =
+    "position, topic, attempts, first_attempt_us, envelope, priority, nacks";
 
 /// `$first, $first+1, …` (n of them).
 pub(super) fn placeholders(first: usize, n: usize) -> String {
@@ -142,11 +145,15 @@ where
         keep_lease: bool,
         now: Timestamp,
     ) -> Result<Vec<AckId>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
         let mut tx = self.writes().begin().await.map_err(T::err)?;
         let mut done = Vec::new();
         for (id, next) in ids {
             let changed: Option<(i64,)> = sqlx::query_as(
-                "UPDATE retries SET next_attempt_us = $5, leased_until = $6 \
+                "UPDATE retries SET next_attempt_us = $5, leased_until = $6, \
+                 nacks = nacks + $7 \
                  WHERE subscription_id = $1 AND position = $2 AND attempts = $3 \
                  AND leased_until > $4 RETURNING position",
             )
@@ -156,6 +163,7 @@ where
             .bind(now.0)
             .bind(next.0)
             .bind(keep_lease.then_some(next.0))
+            .bind(i32::from(!keep_lease))
             .fetch_optional(&mut *tx)
             .await
             .map_err(T::err)?;

@@ -50,11 +50,11 @@ where
     .fetch_all(&mut **tx)
     .await
     .map_err(T::err)?;
-    let error = format!("leased {max_attempts} times without an ack");
     let messages = messages_in::<T>(tx, &buried).await?;
     let mut out = Vec::with_capacity(buried.len());
     for row in &buried {
         let envelope = envelope_of(row, &messages).map(|(e, _)| e);
+        let error = exhausted(row.attempts, row.nacks);
         out.push(bury::<T>(tx, sub, row, &error, REASON_MAX_ATTEMPTS, envelope, now).await?);
     }
     Ok(out)
@@ -211,5 +211,35 @@ where
         topic: row.topic.clone(),
         reason,
         attempts: row.attempts,
+        error: error.to_owned(),
     })
+}
+
+/// What happened to a delivery's `attempts` leases, `nacks` of which
+/// ended in a nack: "nacked 3 times", "lease expired 3 times", or both.
+pub(super) fn exhausted(attempts: i32, nacks: i32) -> String {
+    let times = |n: i32| match n {
+        1 => "once".to_owned(),
+        n => format!("{n} times"),
+    };
+    let nacks = nacks.clamp(0, attempts);
+    let expired = attempts - nacks;
+    match (nacks, expired) {
+        (0, e) => format!("lease expired {}", times(e)),
+        (n, 0) => format!("nacked {}", times(n)),
+        (n, e) => format!("nacked {}, lease expired {}", times(n), times(e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::exhausted;
+
+    #[test]
+    fn a_dead_letter_says_what_happened_to_its_leases() {
+        assert_eq!(exhausted(3, 3), "nacked 3 times");
+        assert_eq!(exhausted(3, 0), "lease expired 3 times");
+        assert_eq!(exhausted(3, 1), "nacked once, lease expired 2 times");
+        assert_eq!(exhausted(1, 0), "lease expired once");
+    }
 }

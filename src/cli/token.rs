@@ -4,7 +4,7 @@
 
 use std::io::Write;
 
-use super::api_token::{self, TokenSpec};
+use crate::auth::api_token::{self, TokenSpec};
 use crate::config::{DatabaseArg, TokenCommand, TokenCreateArgs};
 use crate::domain::Timestamp;
 use crate::storage::{self, Store, StoreOptions};
