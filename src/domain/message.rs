@@ -51,6 +51,16 @@ impl EventType {
         }
     }
 
+    /// The names herald's streams give their own events (`event: gap`,
+    /// presence's `join` and `leave`): a published message may not take
+    /// them, or a subscriber could not tell it from herald's event.
+    pub const RESERVED: [&'static str; 3] = ["gap", "join", "leave"];
+
+    /// Whether a message may be published with this type.
+    pub fn is_reserved(&self) -> bool {
+        Self::RESERVED.contains(&&*self.0)
+    }
+
     pub fn message() -> Self {
         static DEFAULT: OnceLock<EventType> = OnceLock::new();
         DEFAULT

@@ -38,7 +38,7 @@ fn invalid(detail: impl Into<String>) -> ApiError {
     summary = "Publish several messages at once (all or nothing)",
     params(
         ("topic" = String, Path, description = "Topic name", pattern = r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$", min_length = 1, max_length = 128),
-        ("event" = Option<String>, Query, description = "SSE event type of every message (default `message`)"),
+        ("event" = Option<String>, Query, description = "SSE event type of every message (default `message`; `gap`, `join` and `leave` are reserved: 400 `invalid-event`)"),
         PublishParams,
         ("Idempotency-Key" = Option<String>, Header, description = "Covers the whole batch. A repeat within --idempotency-window (default `24h`) answers the original status and body with `Idempotent-Replayed: true` and stores nothing; another request with the same key gets `422`, and one while the first is in flight `409`. 1-255 printable ASCII characters, unique per topic.")),
     request_body(description = "A JSON array whose elements are the payloads, or NDJSON (`application/x-ndjson`: one JSON payload per line). At most --batch-max-messages (1000) messages, each at most --max-message-bytes, the body at most --batch-max-bytes (16 MiB).",

@@ -30,7 +30,7 @@ use publish_options::PublishParams;
     post, path = "/topics/{topic}", tag = "messages",
     summary = "Publish a message",
     params(("topic" = String, Path, description = "Topic name: 1-128 characters of A-Z a-z 0-9 _ - with . between levels", pattern = r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$", min_length = 1, max_length = 128, example = "orders.eu"),
-        ("event" = Option<String>, Query, description = "SSE event type, 1-64 characters of A-Z a-z 0-9 _ - . (default `message`)"),
+        ("event" = Option<String>, Query, description = "SSE event type, 1-64 characters of A-Z a-z 0-9 _ - . (default `message`; `gap`, `join` and `leave` are herald's own stream events: 400 `invalid-event`)"),
         PublishParams,
         ("Idempotency-Key" = Option<String>, Header, description = "A repeat within --idempotency-window (default `24h`) answers the original status and body with `Idempotent-Replayed: true` and stores nothing; another request with the same key gets `422`, and one while the first is in flight `409`. 1-255 printable ASCII characters, unique per topic.")),
     request_body(description = "The payload: JSON with `Content-Type: application/json`, otherwise UTF-8 text (at most --max-message-bytes, default 1 MiB)",
@@ -231,9 +231,22 @@ fn over_budget() -> ApiError {
 /// The `?event=` of a publish, `message` when absent.
 pub(crate) fn event_type(query: &QueryPairs) -> Result<EventType, ApiError> {
     match query.one("event")? {
-        Some(e) => EventType::parse(e).map_err(|e| {
-            ApiError::bad_request("invalid-event", "Invalid event type", e.to_string())
-        }),
+        Some(e) => {
+            let event = EventType::parse(e).map_err(|e| {
+                ApiError::bad_request("invalid-event", "Invalid event type", e.to_string())
+            })?;
+            if event.is_reserved() {
+                return Err(ApiError::bad_request(
+                    "invalid-event",
+                    "Invalid event type",
+                    format!(
+                        "event type {e:?} is herald's own (reserved: {}); choose another name",
+                        EventType::RESERVED.join(", ")
+                    ),
+                ));
+            }
+            Ok(event)
+        }
         None => Ok(EventType::message()),
     }
 }

@@ -90,6 +90,16 @@ async fn bad_requests_get_problem_documents(backend: Backend) {
     assert_problem(r, StatusCode::BAD_REQUEST, "lone surrogate").await;
     let r = app.post("/topics/t?event=bad%20type", None, "x").await;
     assert_problem(r, StatusCode::BAD_REQUEST, "event type").await;
+    // herald's own stream events: a message named so would pass for one.
+    for name in ["gap", "join", "leave"] {
+        let r = app
+            .post(&format!("/topics/t?event={name}"), None, "x")
+            .await;
+        assert_problem(r, StatusCode::BAD_REQUEST, "reserved").await;
+        let batch = format!("/topics/t/batch?event={name}");
+        let r = app.post(&batch, Some("application/json"), "[1]").await;
+        assert_problem(r, StatusCode::BAD_REQUEST, "reserved").await;
+    }
 
     for q in [
         "limit=0",

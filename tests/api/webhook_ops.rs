@@ -553,9 +553,14 @@ async fn hanging_resetting_and_endless_receivers_get_bounded_attempts_logged(bac
         })
         .await;
     }
+    // The attempt log is written in batches after the outcome: wait for both.
     let log = |id: i64| {
         let app = &app;
-        async move { get(app, &format!("/subscriptions/{id}/attempts")).await["attempts"].clone() }
+        eventually("both attempts in the log", move || async move {
+            let page = get(app, &format!("/subscriptions/{id}/attempts")).await;
+            let attempts = page["attempts"].clone();
+            (attempts.as_array().unwrap().len() >= 2).then_some(attempts)
+        })
     };
     let hung = log(ids[0]).await;
     assert_eq!(hung.as_array().unwrap().len(), 2, "{hung}");

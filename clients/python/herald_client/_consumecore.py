@@ -19,6 +19,11 @@ FATAL = frozenset({401, 403, 404, 409})
 OnError = Callable[[BaseException], None]
 
 
+def wait_seconds(wait: float | str) -> float:
+    """A pull's wait in seconds, from seconds or a duration string (``"20s"``)."""
+    return seconds(wait) if isinstance(wait, str) else float(wait)
+
+
 def ack_deadline(view: SubscriptionView) -> float:
     """The subscription's ack deadline in seconds (herald's default: 30 s)."""
     value = view.get("ack_deadline")
@@ -99,6 +104,11 @@ class Ledger:
             for ack_id in due:
                 self.leased[ack_id] = now
             return due
+
+    def idle_acks(self) -> bool:
+        """No ack waiting to be sent."""
+        with self.lock:
+            return not self.acks
 
     def idle(self) -> bool:
         """Nothing leased and nothing to ack."""

@@ -15,6 +15,11 @@ from typing_extensions import NotRequired, TypedDict
 from ._generated import Envelope, Pulled
 from .errors import HeraldError, malformed
 
+MAX_FRAME_BYTES = 64 * 1024 * 1024
+"""The largest WebSocket frame read: a message's payload (1 MiB by default,
+``--max-message-bytes``) escaped in its envelope fits many times over, and a
+runaway frame cannot take the process's memory."""
+
 
 class PresenceEvent(TypedDict):
     """A ``join`` or ``leave`` (with ``presence=True``); never moves the cursor."""

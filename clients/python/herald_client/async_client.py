@@ -123,7 +123,7 @@ class AsyncHerald:
         *,
         concurrency: int = 1,
         max_in_flight: int | None = None,
-        wait: float = 20.0,
+        wait: float | str = 20.0,
         on_error: OnError | None = None,
         backoff: Backoff | None = None,
     ) -> AsyncConsumer:

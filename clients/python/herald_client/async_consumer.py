@@ -7,7 +7,15 @@ import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from ._consumecore import Ledger, OnError, ack_deadline, nack_delay, pull_body, pull_failure
+from ._consumecore import (
+    Ledger,
+    OnError,
+    ack_deadline,
+    nack_delay,
+    pull_body,
+    pull_failure,
+    wait_seconds,
+)
 from ._frames import pulled
 from ._generated import Pulled
 from ._http import AsyncTransport
@@ -15,6 +23,10 @@ from .async_resources import Subscriptions
 from .backoff import Backoff
 
 AsyncHandler = Callable[[Pulled], Awaitable[Any]]
+
+
+class _GiveBack(Exception):
+    """A message leased but not started when the consumer stopped."""
 
 
 class AsyncConsumer:
@@ -33,7 +45,7 @@ class AsyncConsumer:
         *,
         concurrency: int = 1,
         max_in_flight: int | None = None,
-        wait: float = 20.0,
+        wait: float | str = 20.0,
         on_error: OnError | None = None,
         backoff: Backoff | None = None,
     ) -> None:
@@ -44,13 +56,15 @@ class AsyncConsumer:
         self._handler = handler
         self._slots = asyncio.Semaphore(concurrency)
         self._ledger = Ledger(max_in_flight or concurrency)
-        self._wait = wait
+        self._wait = wait_seconds(wait)
         self._on_error = on_error
         self._backoff = backoff or Backoff()
         self._stopping = asyncio.Event()
         self._room = asyncio.Event()
         self._handlers: set[asyncio.Task[None]] = set()
         self._pulling: asyncio.Task[Any] | None = None
+        # Sends the acks that a long poll out would otherwise hold (one at a time).
+        self._acking: asyncio.Task[None] | None = None
         self.error: BaseException | None = None
         self.done: asyncio.Task[None] = asyncio.ensure_future(self._run())
 
@@ -71,6 +85,8 @@ class AsyncConsumer:
                 extender.cancel()
             if self._handlers:
                 await asyncio.gather(*self._handlers, return_exceptions=True)
+            while self._acking is not None and not self._acking.done():
+                await asyncio.gather(self._acking, return_exceptions=True)
             await self._flush()
         if self.error is not None:
             raise self.error
@@ -116,16 +132,32 @@ class AsyncConsumer:
     async def _handle(self, message: Pulled) -> None:
         async with self._slots:
             try:
+                if self._stopping.is_set():  # leased, not started: give it back
+                    raise _GiveBack
                 await self._handler(message)
             except Exception as error:
                 self._ledger.settled(message["ack_id"], acked=False)
+                delay = "0s" if isinstance(error, _GiveBack) else nack_delay(error)
                 try:
-                    await self._subs.nack(self._id, [message["ack_id"]], nack_delay(error))
+                    await self._subs.nack(self._id, [message["ack_id"]], delay)
                 except Exception as nack_error:
                     self._report(nack_error)
             else:
                 self._ledger.settled(message["ack_id"], acked=True)
+                if self._pulling is not None and not self._pulling.done():
+                    self._ack_soon()
             self._room.set()
+
+    def _ack_soon(self) -> None:
+        """Acks finished work now: the pull that would carry it is a long poll."""
+        if self._acking is None or self._acking.done():
+            self._acking = asyncio.ensure_future(self._ack_rounds())
+
+    async def _ack_rounds(self) -> None:
+        await asyncio.sleep(0)  # handlers ending together share one request
+        while not self._ledger.idle_acks():
+            if not await self._flush():
+                return
 
     async def _extend(self, deadline: float) -> None:
         half = deadline / 2
@@ -138,13 +170,17 @@ class AsyncConsumer:
                 except Exception as error:
                     self._report(error)
 
-    async def _flush(self) -> None:
+    async def _flush(self) -> bool:
+        """Sends the finished acks; False (they wait for the next pull) if that failed."""
         acks = self._ledger.take_acks()
         if acks:
             try:
                 await self._subs.ack(self._id, acks)
             except Exception as error:
+                self._ledger.give_back(acks)
                 self._report(error)
+                return False
+        return True
 
     def _report(self, error: BaseException) -> None:
         if self._on_error is not None:

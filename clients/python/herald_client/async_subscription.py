@@ -14,7 +14,7 @@ from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import InvalidStatus
 
 from ._base import error_from
-from ._frames import Decoded, Item, from_sse, from_ws
+from ._frames import MAX_FRAME_BYTES, Decoded, Item, from_sse, from_ws
 from ._subcore import SubscriptionCore
 from .subscription import STREAM_TIMEOUT
 
@@ -123,7 +123,9 @@ class AsyncSubscription:
 
     async def _open_ws(self) -> AsyncIterator[Decoded]:
         try:
-            socket = await ws_connect(self._core.ws_url(), open_timeout=30, max_size=None)
+            socket = await ws_connect(
+                self._core.ws_url(), open_timeout=30, max_size=MAX_FRAME_BYTES
+            )
         except InvalidStatus as refused:
             answer = refused.response
             raise error_from(

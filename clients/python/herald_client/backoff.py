@@ -45,7 +45,8 @@ class Backoff:
 
     def next_delay(self, retry_after: float | None = None) -> float:
         """The delay for the current attempt, and count it."""
-        bound = min(self.cap, self.base * (2.0**self.attempt))
+        # The exponent stops growing past the cap (2.0 ** 1024 overflows).
+        bound = min(self.cap, self.base * (2.0 ** min(self.attempt, 32)))
         delay = self.random() * bound
         if retry_after is not None:
             delay = max(delay, retry_after)

@@ -10,7 +10,15 @@ from typing import Any
 
 import httpx
 
-from ._consumecore import Ledger, OnError, ack_deadline, nack_delay, pull_body, pull_failure
+from ._consumecore import (
+    Ledger,
+    OnError,
+    ack_deadline,
+    nack_delay,
+    pull_body,
+    pull_failure,
+    wait_seconds,
+)
 from ._frames import pulled
 from ._generated import Pulled
 from ._http import SyncTransport
@@ -36,7 +44,7 @@ class Consumer:
         *,
         concurrency: int = 1,
         max_in_flight: int | None = None,
-        wait: float = 20.0,
+        wait: float | str = 20.0,
         on_error: OnError | None = None,
         backoff: Backoff | None = None,
     ) -> None:
@@ -47,9 +55,13 @@ class Consumer:
         self._handler = handler
         self._concurrency = concurrency
         self._ledger = Ledger(max_in_flight or concurrency)
-        self._wait = wait
+        self._wait = wait_seconds(wait)
         self._on_error = on_error
         self._stopping = threading.Event()
+        # Set while a pull is out (its acks then go on their own request) …
+        self._pulling = threading.Event()
+        # … and woken when a handler's ack should not wait for the next pull.
+        self._ack_ready = threading.Event()
         self._backoff = backoff or Backoff()
         self._queue: queue.Queue[Pulled | None] = queue.Queue()
         self._room = threading.Condition()
@@ -62,6 +74,7 @@ class Consumer:
             threading.Thread(target=self._work, name=f"herald-worker-{n}", daemon=True)
             for n in range(self._concurrency)
         ]
+        extender: threading.Thread | None = None
         try:
             deadline = ack_deadline(self._subs.get(self._id))
             extender = threading.Thread(target=self._extend, args=(deadline,), daemon=True)
@@ -72,11 +85,15 @@ class Consumer:
             self._fail(error)
         finally:
             self._stopping.set()
+            self._ack_ready.set()
             for _ in workers:
                 self._queue.put(None)
             for thread in workers:
                 if thread.is_alive():
                     thread.join()
+            # An ack the extender is sending is answered before stop() returns.
+            if extender is not None and extender.is_alive():
+                extender.join()
             self._flush()
 
     def _pull_loop(self) -> None:
@@ -87,15 +104,18 @@ class Consumer:
                 return
             acks = self._ledger.take_acks()
             body = pull_body(self._ledger.room(), self._wait, acks)
+            self._pulling.set()
             try:
                 answer = self._subs.pull(self._id, body, timeout=self._wait + 30.0)  # type: ignore[arg-type]
             except (httpx.HTTPError, Exception) as error:
+                self._pulling.clear()
                 self._ledger.give_back(acks)
                 if self._stopping.is_set():
                     return
                 retry_after = pull_failure(error)
                 self._backoff.wait(self._stopping, retry_after)
                 continue
+            self._pulling.clear()
             self._backoff.reset()
             messages = pulled(answer)
             self._ledger.leased_now(messages)
@@ -107,7 +127,7 @@ class Consumer:
             message = self._queue.get()
             if message is None:
                 return
-            if self._stopping.is_set() and self.error is not None:
+            if self._stopping.is_set():  # leased, not started: give it back
                 self._nack(message, "0s")
                 continue
             try:
@@ -116,6 +136,8 @@ class Consumer:
                 self._nack(message, nack_delay(error))
             else:
                 self._ledger.settled(message["ack_id"], acked=True)
+                if self._pulling.is_set():
+                    self._ack_ready.set()
             with self._room:
                 self._room.notify_all()
 
@@ -127,8 +149,15 @@ class Consumer:
             self._report(error)
 
     def _extend(self, deadline: float) -> None:
+        """Extends leases every half deadline; sends acks a long poll would hold."""
         half = deadline / 2
-        while not self._stopping.wait(min(half / 2, 1.0)):
+        while not self._stopping.is_set():
+            self._ack_ready.wait(min(half / 2, 1.0))
+            self._ack_ready.clear()
+            if self._stopping.is_set():
+                return
+            if self._pulling.is_set():
+                self._flush()
             due = self._ledger.due_for_extension(half)
             if due:
                 try:
@@ -142,6 +171,7 @@ class Consumer:
             try:
                 self._subs.ack(self._id, acks)
             except Exception as error:
+                self._ledger.give_back(acks)  # the next pull carries them
                 self._report(error)
 
     def _fail(self, error: BaseException) -> None:
@@ -161,6 +191,7 @@ class Consumer:
         sync request): it ends within ``wait``, and what it leased is handled.
         """
         self._stopping.set()
+        self._ack_ready.set()
         with self._room:
             self._room.notify_all()
         self.join(timeout, raise_error=False)

@@ -16,7 +16,7 @@ from websockets.sync.client import ClientConnection
 from websockets.sync.client import connect as ws_connect
 
 from ._base import error_from
-from ._frames import Decoded, Item, from_sse, from_ws
+from ._frames import MAX_FRAME_BYTES, Decoded, Item, from_sse, from_ws
 from ._subcore import SubscriptionCore
 
 STREAM_TIMEOUT = httpx.Timeout(30.0, read=60.0)
@@ -122,7 +122,7 @@ class Subscription:
 
     def _open_ws(self) -> Iterator[Decoded]:
         try:
-            socket = ws_connect(self._core.ws_url(), open_timeout=30, max_size=None)
+            socket = ws_connect(self._core.ws_url(), open_timeout=30, max_size=MAX_FRAME_BYTES)
         except InvalidStatus as refused:
             answer = refused.response
             raise error_from(

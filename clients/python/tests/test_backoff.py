@@ -21,6 +21,14 @@ def test_delays_follow_full_jitter_bounds() -> None:
     assert Backoff(random=lambda: 0.0).next_delay(retry_after=7) == 7
 
 
+def test_delays_stay_at_the_cap_after_many_failures() -> None:
+    # Hours of failures in a row: the bound stays at the cap (2.0 ** 1024 overflows).
+    backoff = Backoff(random=lambda: 1.0)
+    delays = [backoff.next_delay() for _ in range(5000)]
+    assert max(delays) == 30.0
+    assert delays[-1] == 30.0
+
+
 def test_healthy_minute_resets_attempts() -> None:
     now = [0.0]
     backoff = Backoff(random=lambda: 1.0, clock=lambda: now[0])

@@ -124,3 +124,65 @@ def test_paused_subscription_ends_consumer(herald: Herald) -> None:
     assert not worker.running
     assert getattr(worker.error, "status", None) == 409
     assert errors and errors[0] is worker.error
+
+
+def test_acks_do_not_wait_for_a_long_poll(herald: Herald) -> None:
+    # A 20 s long poll is out when the handlers end: their acks go at once, and a
+    # duration string is taken for ``wait``.
+    sub = herald.subscriptions.create({"topic": "quick", "mode": "pull"})["id"]  # type: ignore[typeddict-unknown-key]
+    herald.publish_batch("quick", [{"n": n} for n in range(3)])
+    handled: list[int] = []
+    worker = herald.consume(
+        sub, lambda m: handled.append(m["attempt"]), max_in_flight=8, wait="20s"
+    )
+    until(lambda: len(handled) == 3, what="three handled")
+    until(
+        lambda: herald.subscriptions.get(sub).get("acked") == 3, timeout=5, what="acks within 5 s"
+    )
+    assert worker.running, "still pulling: the acks did not ride on a pull's end"
+    worker.stop(timeout=30)
+
+
+async def test_async_acks_do_not_wait_for_a_long_poll(server: HeraldServer) -> None:
+    async with AsyncHerald(server.url) as h:
+        sub = (await h.subscriptions.create({"topic": "quick", "mode": "pull"}))["id"]  # type: ignore[typeddict-unknown-key]
+        await h.publish_batch("quick", [{"n": n} for n in range(3)])
+        handled: list[int] = []
+
+        async def handle(message: Pulled) -> None:
+            handled.append(message["attempt"])
+
+        worker = h.consume(sub, handle, max_in_flight=8, wait="20s")
+        for _ in range(250):  # 5 s
+            if (await h.subscriptions.get(sub)).get("acked") == 3:
+                break
+            await asyncio.sleep(0.02)
+        assert (await h.subscriptions.get(sub)).get("acked") == 3, "acks within 5 s"
+        assert not worker.done.done()
+        await worker.stop()
+
+
+def test_stop_gives_back_what_was_not_started(herald: Herald) -> None:
+    spec: Any = {"topic": "give", "mode": "pull", "ack_deadline": "60s"}
+    sub = herald.subscriptions.create(spec)["id"]
+    herald.publish_batch("give", [{"n": n} for n in range(5)])
+    started: list[int] = []
+    release = threading.Event()
+
+    def handle(message: Pulled) -> None:
+        started.append(message["message"]["data"]["n"])
+        release.wait(10)
+
+    worker = herald.consume(sub, handle, concurrency=1, max_in_flight=5, wait=1)
+    until(lambda: herald.subscriptions.get(sub).get("in_flight") == 5, what="five leased")
+    stopper = threading.Thread(target=worker.stop)
+    stopper.start()
+    until(worker._stopping.is_set, what="stop() under way")  # before the handler ends
+    release.set()
+    stopper.join(30)
+    assert started == [0], "only the running handler ran"
+    view = herald.subscriptions.get(sub)
+    assert view.get("acked") == 1
+    # The other four are back at once (a nack with no delay), not after the 60 s lease.
+    again = herald.subscriptions.pull(sub, {"max_messages": 10, "wait": "2s"})
+    assert sorted(m["message"]["data"]["n"] for m in again["messages"]) == [1, 2, 3, 4]  # type: ignore[index]

@@ -62,6 +62,8 @@ class Worker {
   private deadlineMs = 30_000;
   private deadline = "30s";
   private ackFlush: Promise<void> | undefined;
+  /** Each leased message's extension timer, from its pull to its ack or nack. */
+  private readonly extenders = new Map<string, ReturnType<typeof setInterval>>();
 
   constructor(
     private readonly api: SubscriptionsApi,
@@ -136,6 +138,7 @@ class Worker {
       throw malformed(`a pulled message has no ack_id or attempt: ${JSON.stringify(pulled).slice(0, 200)}`);
     }
     this.leased += 1;
+    this.leaseUntilSettled(pulled.ack_id);
     this.queue.push({ ackId: pulled.ack_id, attempt: pulled.attempt, message: toEnvelope(pulled.message) });
     this.dispatch();
   }
@@ -152,12 +155,25 @@ class Worker {
     }
   }
 
-  private async handle(pulled: PulledMessage): Promise<void> {
+  /**
+   * Extends a lease every half deadline from the pull on, while the message waits
+   * for a handler and while it runs (a queued message's lease runs out too).
+   */
+  private leaseUntilSettled(ackId: string): void {
     const half = Math.max(500, this.deadlineMs / 2);
     const extender = setInterval(() => {
-      if (this.stopping) return clearInterval(extender);
-      this.api.extend(this.id, [pulled.ackId], this.deadline).catch(() => undefined);
+      if (this.stopping) return this.settled(ackId); // stop() lets a hung handler's lease run out
+      this.api.extend(this.id, [ackId], this.deadline).catch(() => undefined);
     }, half);
+    this.extenders.set(ackId, extender);
+  }
+
+  private settled(ackId: string): void {
+    clearInterval(this.extenders.get(ackId));
+    this.extenders.delete(ackId);
+  }
+
+  private async handle(pulled: PulledMessage): Promise<void> {
     try {
       await this.handler(pulled);
       this.acks.push(pulled.ackId);
@@ -168,7 +184,7 @@ class Worker {
         .nack(this.id, [pulled.ackId], delay === undefined ? undefined : toDuration(delay))
         .catch(() => undefined); // a lost nack: the lease runs out and herald redelivers
     } finally {
-      clearInterval(extender);
+      this.settled(pulled.ackId);
       this.leased -= 1;
       this.wake?.();
     }
@@ -176,10 +192,22 @@ class Worker {
 
   /** Acks finished work now when no pull is about to carry it. */
   private scheduleAckFlush(): void {
-    this.ackFlush ??= Promise.resolve().then(async () => {
+    // One flush at a time, held until its acks are answered (drain waits for it);
+    // acks finished meanwhile go in its next round. A failed ack stays queued for
+    // the next pull or the drain.
+    this.ackFlush ??= (async () => {
+      await Promise.resolve();
+      while (this.acks.length > 0) {
+        const ackIds = this.acks.splice(0);
+        try {
+          await this.api.ack(this.id, ackIds);
+        } catch {
+          this.acks.push(...ackIds);
+          return;
+        }
+      }
+    })().finally(() => {
       this.ackFlush = undefined;
-      const ackIds = this.acks.splice(0);
-      if (ackIds.length > 0) await this.api.ack(this.id, ackIds).catch(() => this.acks.push(...ackIds));
     });
   }
 
@@ -187,11 +215,12 @@ class Worker {
   private async drain(): Promise<void> {
     const unstarted = this.queue.splice(0);
     this.leased -= unstarted.length;
+    for (const p of unstarted) this.settled(p.ackId);
     if (unstarted.length > 0) {
       await this.api.nack(this.id, unstarted.map((p) => p.ackId), "0s").catch(() => undefined);
     }
     while (this.running.size > 0) await Promise.all([...this.running]);
-    await this.ackFlush;
+    while (this.ackFlush !== undefined) await this.ackFlush;
     const ackIds = this.acks.splice(0);
     if (ackIds.length > 0) await this.api.ack(this.id, ackIds).catch(() => undefined);
   }

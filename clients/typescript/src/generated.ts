@@ -4192,7 +4192,7 @@ export interface operations {
     publish: {
         parameters: {
             query?: {
-                /** @description SSE event type, 1-64 characters of A-Z a-z 0-9 _ - . (default `message`) */
+                /** @description SSE event type, 1-64 characters of A-Z a-z 0-9 _ - . (default `message`; `gap`, `join` and `leave` are herald's own stream events: 400 `invalid-event`) */
                 event?: string;
                 /**
                  * @description Priority 1-5 (default 3), or `min`, `low`, `default`, `high`, `max`.
@@ -4461,7 +4461,7 @@ export interface operations {
     publish_batch: {
         parameters: {
             query?: {
-                /** @description SSE event type of every message (default `message`) */
+                /** @description SSE event type of every message (default `message`; `gap`, `join` and `leave` are reserved: 400 `invalid-event`) */
                 event?: string;
                 /**
                  * @description Priority 1-5 (default 3), or `min`, `low`, `default`, `high`, `max`.

@@ -71,6 +71,28 @@ test("a slow handler's lease is extended at half the deadline", async () => {
   }
 });
 
+test("stop() resolves once the last acks are answered, with a pull in flight", async () => {
+  const server = await startHerald();
+  try {
+    const herald = new Herald({ url: server.url });
+    for (let round = 0; round < 5; round += 1) {
+      const sub = await herald.subscriptions.create({ topic: `stop${round}`, mode: "pull" });
+      await herald.publishBatch(`stop${round}`, Array.from({ length: 20 }, (_, n) => ({ n })));
+      let handled = 0;
+      // A long wait: when the last handlers end, a long poll is out, so their acks
+      // go on their own request, which stop() must wait for.
+      const consumer = herald.consume(sub.id, () => void (handled += 1), { concurrency: 8, maxInFlight: 8, wait: "20s" });
+      await waitFor(() => handled === 20, { what: "20 handled" });
+      await consumer.stop();
+      const view = await herald.subscriptions.get(sub.id);
+      assert.equal(view.acked, 20, `round ${round}: every ack answered before stop() resolved`);
+      assert.equal(view.in_flight, 0);
+    }
+  } finally {
+    await server.close();
+  }
+});
+
 test("consume on an unknown subscription ends: done rejects with 404 and onError gets it", async () => {
   const server = await startHerald();
   try {

@@ -89,3 +89,31 @@ test("an error frame with 403 ends the subscription", async () => {
     await fake.close();
   }
 });
+
+test("a reader that falls 10,000 frames behind loses the socket and resumes from what it took", { timeout: 30_000 }, async () => {
+  const TOTAL = 10_100;
+  let firstClosed;
+  const closed = new Promise((resolve) => (firstClosed = resolve));
+  const fake = await fakeWs((socket, frame, n) => {
+    send(socket, { op: "subscribed", sub: frame.sub, connection: `c${n}`, start_after: 0 });
+    const from = n === 0 ? 1 : Number(frame.last_event_id) + 1;
+    if (n === 0) socket.on("close", () => firstClosed());
+    for (let id = from; id <= TOTAL; id += 1) send(socket, { op: "message", sub: frame.sub, ...envelope(id) });
+  });
+  try {
+    const herald = new Herald({ url: fake.url, backoff: { sleep: async () => undefined } });
+    const sub = herald.subscribe("t", { transport: "ws" });
+    const ids = [(await sub.next()).value.id];
+    await closed; // the client dropped the socket it could not keep up with
+    for await (const message of sub) {
+      ids.push(message.id);
+      if (message.id === TOTAL) break;
+    }
+    assert.deepEqual(ids, Array.from({ length: TOTAL }, (_, i) => i + 1), "every message once, in order");
+    assert.equal(fake.subscribes.length, 2);
+    const cursor = Number(fake.subscribes[1].last_event_id);
+    assert.ok(cursor >= 9_000 && cursor <= 10_001, `resumed from ${cursor}, the last message taken`);
+  } finally {
+    await fake.close();
+  }
+});

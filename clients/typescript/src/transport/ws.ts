@@ -47,13 +47,23 @@ export function fromFrame(frame: Frame): StreamEvent {
   throw malformed(`an unexpected WebSocket frame: ${JSON.stringify(frame).slice(0, 200)}`);
 }
 
-type Item = { frame: Frame } | { error: unknown } | { end: true };
+type Item = { frame: Frame; size: number } | { error: unknown } | { end: true };
+
+/**
+ * Frames received and not yet taken, at most: a reader that falls this far behind
+ * loses the socket (and reconnects from the last message it took), so that memory
+ * stays bounded whatever the reader's pace. A browser `WebSocket` cannot be paused.
+ */
+export const MAX_QUEUED_FRAMES = 10_000;
+/** … and at most this many characters of frame text. */
+export const MAX_QUEUED_CHARS = 32 * 1024 * 1024;
 
 class WsConnection implements StreamConnection {
   startAfter: string | undefined;
   private readonly items: Item[] = [];
   private wake: (() => void) | undefined;
   private ended = false;
+  private queuedChars = 0;
 
   constructor(private readonly socket: Socket) {
     socket.onMessage = (data) => this.push(this.safeParse(data));
@@ -90,7 +100,7 @@ class WsConnection implements StreamConnection {
 
   private safeParse(data: string | null): Item {
     try {
-      return { frame: parseFrame(data) };
+      return { frame: parseFrame(data), size: data?.length ?? 0 };
     } catch (error) {
       return { error };
     }
@@ -98,6 +108,14 @@ class WsConnection implements StreamConnection {
 
   private push(item: Item): void {
     if (this.ended && !("end" in item)) return;
+    if ("frame" in item) {
+      if (this.items.length >= MAX_QUEUED_FRAMES || this.queuedChars + item.size > MAX_QUEUED_CHARS) {
+        this.close();
+        item = { error: new Error(`the reader fell ${this.items.length} frames behind; reconnecting from the last one it took`) };
+      } else {
+        this.queuedChars += item.size;
+      }
+    }
     this.items.push(item);
     this.wake?.();
   }
@@ -105,6 +123,7 @@ class WsConnection implements StreamConnection {
   private async take(): Promise<Item> {
     for (;;) {
       const item = this.items.shift();
+      if (item !== undefined && "frame" in item) this.queuedChars -= item.size;
       if (item !== undefined) return item;
       await new Promise<void>((resolve) => (this.wake = resolve));
       this.wake = undefined;
